@@ -1,0 +1,46 @@
+#pragma once
+
+#include <filesystem>
+#include <span>
+#include <string>
+#include <cstdint>
+
+namespace meldpunt::fsutil {
+
+// An open file descriptor, closed by the destructor.
+class FileDescriptor {
+public:
+    FileDescriptor() = default;
+    explicit FileDescriptor(int fd)
+        : fd_(fd)
+    {
+    }
+    ~FileDescriptor();
+    FileDescriptor(FileDescriptor&& other) noexcept;
+    FileDescriptor& operator=(FileDescriptor&& other) noexcept;
+    FileDescriptor(const FileDescriptor&) = delete;
+    FileDescriptor& operator=(const FileDescriptor&) = delete;
+
+    int get() const { return fd_; }
+    explicit operator bool() const { return fd_ >= 0; }
+    void reset();
+
+private:
+    int fd_ = -1;
+};
+
+// Each function throws std::system_error whose message names the
+// operation and the path.
+void writeAll(int fd, std::span<const std::uint8_t> data, const std::filesystem::path& path);
+void syncFile(int fd, const std::filesystem::path& path);
+void syncDirectory(const std::filesystem::path& directory);
+
+// Writes `content` to `path` through a temporary file in the same folder:
+// write, fsync, rename, fsync the folder. A crash leaves the old file or
+// the new one, never a mix.
+void writeFileAtomically(const std::filesystem::path& path, std::span<const std::uint8_t> content,
+    unsigned mode);
+
+std::string readSmallFile(const std::filesystem::path& path, std::size_t maxBytes);
+
+} // namespace meldpunt::fsutil

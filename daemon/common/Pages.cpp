@@ -1,0 +1,80 @@
+#include "Pages.h"
+
+#include "FileSystem.h"
+
+#include <stdexcept>
+
+namespace meldpunt {
+
+namespace mustache = kainjow::mustache;
+
+Pages::Pages(const std::filesystem::path& templateFolder, const Catalog& catalog)
+    : catalog_(catalog)
+{
+    for (const auto& item : std::filesystem::directory_iterator(templateFolder)) {
+        if (item.path().extension() != ".mustache")
+            continue;
+        const std::string text = fsutil::readSmallFile(item.path(), 1024 * 1024);
+        mustache::mustache compiled(text);
+        if (!compiled.is_valid())
+            throw std::runtime_error("template '" + item.path().string() + "' is invalid: " + compiled.error_message());
+        templates_.emplace(item.path().stem().string(), text);
+    }
+    if (!templates_.contains("layout"))
+        throw std::runtime_error("template folder '" + templateFolder.string() + "' has no layout.mustache");
+}
+
+std::string Pages::renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const
+{
+    const auto found = templates_.find(name);
+    if (found == templates_.end())
+        throw std::runtime_error("no template named '" + std::string(name) + "'");
+    const std::string language(languageCode);
+    data.set("t", mustache::lambda{[this, language](const std::string& text) {
+        return escapeHtml(catalog_.translate(language, text));
+    }});
+    mustache::mustache compiled(found->second);
+    std::string output = compiled.render(data);
+    if (!compiled.is_valid())
+        throw std::runtime_error("rendering template '" + std::string(name) + "' failed: " + compiled.error_message());
+    return output;
+}
+
+std::string Pages::render(std::string_view page, std::string_view languageCode, PageData data) const
+{
+    const Language& language = catalog_.language(languageCode);
+    data.set("lang", language.code);
+    data.set("dir", language.rightToLeft ? "rtl" : "ltr");
+    PageData others{PageData::type::list};
+    for (const auto& other : catalog_.languages()) {
+        if (other.code == language.code)
+            continue;
+        PageData item;
+        item.set("code", other.code);
+        item.set("name", other.nativeName);
+        others.push_back(item);
+    }
+    data.set("other_languages", others);
+    const std::string content = renderTemplate(page, language.code, data);
+    data.set("content", content);
+    return renderTemplate("layout", language.code, data);
+}
+
+std::string escapeHtml(std::string_view text)
+{
+    std::string out;
+    out.reserve(text.size());
+    for (char c : text) {
+        switch (c) {
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&quot;"; break;
+        case '\'': out += "&#39;"; break;
+        default: out.push_back(c);
+        }
+    }
+    return out;
+}
+
+} // namespace meldpunt

@@ -1,0 +1,40 @@
+#pragma once
+
+#include "Catalog.h"
+
+#include <kainjow/mustache.hpp>
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace meldpunt {
+
+using PageData = kainjow::mustache::data;
+
+// Renders the Mustache templates in webui/templates. Each page is rendered
+// into "layout.mustache" as {{{content}}}. Templates mark translatable
+// text as {{#t}}English text{{/t}}; the text is looked up in the catalog
+// of the page's language and HTML-escaped. Every {{value}} is escaped by
+// Mustache; templates use {{{...}}} only for markup rendered here.
+// Templates are loaded once at construction, which throws
+// std::runtime_error naming a missing or invalid template.
+class Pages {
+public:
+    Pages(const std::filesystem::path& templateFolder, const Catalog& catalog);
+
+    std::string render(std::string_view page, std::string_view languageCode, PageData data) const;
+
+    const Catalog& catalog() const { return catalog_; }
+
+private:
+    std::string renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const;
+
+    const Catalog& catalog_;
+    std::map<std::string, std::string, std::less<>> templates_;
+};
+
+std::string escapeHtml(std::string_view text);
+
+} // namespace meldpunt

@@ -1,0 +1,52 @@
+#pragma once
+
+#include "FormData.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace meldpunt {
+
+enum class FieldKind { Text, TextArea, Choice, Checkbox };
+
+enum class FieldProblem {
+    Missing,          // a mandatory field is empty
+    TooLong,          // over the field's limit in characters
+    ControlCharacter, // NUL or a control character other than tab and line breaks
+    InvalidChoice,    // not one of the offered options
+    InvalidEmail,     // not shaped like an e-mail address
+    ContactMissing,   // "with contact details" chosen, but no e-mail or phone given
+};
+
+struct FieldSpec {
+    std::string_view name;
+    FieldKind kind;
+    bool required;
+    std::size_t maxCharacters;
+};
+
+// The report form's fields, their rules and their conversion to the JSON
+// that goes into a spool entry. Text is kept byte-exact; nothing is
+// trimmed or normalised.
+class ReportForm {
+public:
+    static const std::vector<FieldSpec>& fields();
+    static const std::vector<std::string_view>& categories();
+    static const std::vector<std::string_view>& contactChoices();
+
+    // Checks `form` against the field rules. `countryCodes` holds the
+    // ISO 3166-1 alpha-2 codes offered, plus "unknown". Returns one problem
+    // per field that has any; empty when the form can be sent.
+    static std::map<std::string, FieldProblem> validate(const FormData& form,
+        const std::set<std::string>& countryCodes);
+
+    // Serialises the known fields, the language and the receipt time
+    // (UTC, ISO 8601) as a JSON object. Unknown fields are dropped.
+    static std::string toJson(const FormData& form, std::string_view language,
+        std::string_view receivedAtUtc);
+};
+
+} // namespace meldpunt

@@ -1,0 +1,35 @@
+#pragma once
+
+#include "FormData.h"
+#include "Pages.h"
+#include "ReportForm.h"
+
+#include <Poco/Net/HTTPServerResponse.h>
+
+#include <map>
+#include <string>
+
+namespace meldpunt::site {
+
+class PublicSite;
+
+// What the reporter typed and what is wrong with it, so that every page
+// that shows the form again shows it with everything still in it.
+struct FormState {
+    FormData values;
+    std::map<std::string, FieldProblem> problems;
+    std::string notice; // "try_again_shortly", "not_saved" or empty
+};
+
+std::string renderForm(const PublicSite& site, const std::string& language, const FormState& state);
+
+// Data for message.mustache: `kind` selects the text (not_found,
+// malformed, too_large, internal_error).
+PageData messageData(const std::string& kind);
+
+// Sends an HTML page that no cache may store: report pages carry what a
+// reporter typed, and a shared or back-button cache must not keep it.
+void sendPage(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status,
+    const std::string& html);
+
+} // namespace meldpunt::site

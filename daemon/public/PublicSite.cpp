@@ -1,0 +1,155 @@
+#include "PublicSite.h"
+
+#include "FormPage.h"
+#include "ReportSubmission.h"
+
+#include "Log.h"
+
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/URI.h>
+
+namespace meldpunt::site {
+
+namespace {
+
+using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
+
+// Splits "/nl/report" into the language "nl" and the rest "report".
+struct Route {
+    std::string language;
+    std::string rest;
+    bool hasLanguage = false;
+};
+
+Route parseRoute(const std::string& uri, const Catalog& catalog)
+{
+    const std::string path = uri.substr(0, uri.find('?'));
+    Route route;
+    if (path.size() < 3 || path[0] != '/')
+        return route;
+    const auto slash = path.find('/', 1);
+    const std::string first = path.substr(1, slash == std::string::npos ? std::string::npos : slash - 1);
+    if (!catalog.hasLanguage(first))
+        return route;
+    route.language = first;
+    route.hasLanguage = true;
+    route.rest = slash == std::string::npos ? "" : path.substr(slash + 1);
+    return route;
+}
+
+PageData pageAt(const std::string& path)
+{
+    PageData data;
+    data.set("page_path", path);
+    return data;
+}
+
+class SiteHandler : public Poco::Net::HTTPRequestHandler {
+public:
+    explicit SiteHandler(PublicSite& site)
+        : site_(site)
+    {
+    }
+
+    void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override
+    {
+        try {
+            dispatch(request, response);
+        } catch (const std::exception& error) {
+            log::error(std::string("Failed to handle a request: ") + error.what());
+            if (!response.sent())
+                sendPage(response, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR,
+                    site_.pages().render("message", site_.pages().catalog().defaultLanguage(),
+                        messageData("internal_error")));
+        }
+    }
+
+private:
+    void dispatch(HTTPServerRequest& request, HTTPServerResponse& response)
+    {
+        const auto& catalog = site_.pages().catalog();
+        const std::string& uri = request.getURI();
+        const bool isGet = request.getMethod() == "GET" || request.getMethod() == "HEAD";
+        if (uri == "/healthz" && isGet) {
+            response.setContentType("text/plain");
+            response.send() << "ok\n";
+            return;
+        }
+        const Route route = parseRoute(uri, catalog);
+        if (!route.hasLanguage) {
+            if (uri == "/" && isGet)
+                return redirectToLanguage(request, response);
+            return sendNotFound(response, catalog.defaultLanguage());
+        }
+        if (route.rest.empty() && isGet)
+            return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site_, route.language, FormState{}));
+        if (route.rest == "privacy" && isGet)
+            return sendPage(response, HTTPResponse::HTTP_OK, site_.pages().render("privacy", route.language, pageAt("privacy")));
+        if (route.rest == "report" && request.getMethod() == "POST")
+            return handleReportPost(site_, route.language, request, response);
+        if (route.rest == "report" && isGet)
+            return redirect(response, "/" + route.language + "/");
+        sendNotFound(response, route.language);
+    }
+
+    void redirectToLanguage(HTTPServerRequest& request, HTTPServerResponse& response)
+    {
+        const std::string language = site_.pages().catalog().negotiate(request.get("Accept-Language", ""));
+        response.set("Vary", "Accept-Language");
+        redirect(response, "/" + language + "/");
+    }
+
+    void redirect(HTTPServerResponse& response, const std::string& path)
+    {
+        response.set("Location", site_.config().origin + path);
+        response.set("Cache-Control", "no-store");
+        response.setStatusAndReason(HTTPResponse::HTTP_SEE_OTHER);
+        response.setContentLength(0);
+        response.send();
+    }
+
+    void sendNotFound(HTTPServerResponse& response, const std::string& language)
+    {
+        sendPage(response, HTTPResponse::HTTP_NOT_FOUND, site_.pages().render("message", language, messageData("not_found")));
+    }
+
+    PublicSite& site_;
+};
+
+class SiteHandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
+public:
+    explicit SiteHandlerFactory(PublicSite& site)
+        : site_(site)
+    {
+    }
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override
+    {
+        return new SiteHandler(site_);
+    }
+
+private:
+    PublicSite& site_;
+};
+
+} // namespace
+
+PublicSite::PublicSite(PublicSiteConfig config, const Pages& pages)
+    : config_(std::move(config))
+    , pages_(pages)
+    , intakeKeys_(config_.publishFolder)
+{
+    countryCodes_.insert("unknown");
+    for (const auto& country : pages_.catalog().countries(pages_.catalog().defaultLanguage()))
+        countryCodes_.insert(country.code);
+}
+
+Poco::Net::HTTPRequestHandlerFactory::Ptr PublicSite::handlerFactory()
+{
+    return new SiteHandlerFactory(*this);
+}
+
+} // namespace meldpunt::site

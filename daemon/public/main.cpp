@@ -1,0 +1,91 @@
+// meldpunt-public: serves the public report site on a Unix socket behind
+// the public nginx. It holds no database key and cannot read a stored
+// report; it only writes encrypted spool entries.
+
+#include "Catalog.h"
+#include "DaemonRuntime.h"
+#include "Log.h"
+#include "Pages.h"
+#include "PublicSite.h"
+#include "Service.h"
+#include "Spool.h"
+#include "UnixHttpServer.h"
+
+#include <filesystem>
+
+#include <sys/stat.h>
+#include <memory>
+
+namespace fs = std::filesystem;
+using namespace meldpunt;
+
+namespace {
+
+// Removes partial entries a killed predecessor left behind. They never
+// reached a receipt (that comes only after the rename), so no reporter was
+// told they were received.
+void removePartialEntries(const fs::path& spool)
+{
+    std::error_code error;
+    for (const auto& item : fs::directory_iterator(spool, error)) {
+        const std::string name = item.path().filename().string();
+        if (name.starts_with(".") && name.ends_with(spool::kPartialSuffix))
+            fs::remove(item.path(), error);
+    }
+}
+
+int run(int argc, char** argv)
+{
+    auto config = loadConfiguration(argc, argv, "meldpunt-public");
+    service::disableCoreDumps();
+    ::umask(0077);
+    blockTerminationSignals();
+
+    const fs::path webui = config->getString("paths.webui");
+    Catalog catalog(webui / "locale",
+        config->getString("paths.iso_codes", "/usr/share/iso-codes/json/iso_3166-1.json"),
+        config->getString("paths.system_locale", "/usr/share/locale"),
+        splitList(config->getString("site.languages", "nl,en")));
+    Pages pages(webui / "templates", catalog);
+
+    site::PublicSiteConfig siteConfig;
+    siteConfig.spoolFolder = config->getString("paths.spool");
+    siteConfig.publishFolder = config->getString("paths.publish");
+    siteConfig.origin = config->getString("site.origin", "https://localhost:8443");
+    siteConfig.maxReportBytes = config->getUInt64("limits.max_report_bytes", 1024 * 1024);
+    removePartialEntries(siteConfig.spoolFolder);
+    site::PublicSite site(siteConfig, pages);
+
+    // Sixteen workers serve the site while a few slow uploads stream in;
+    // nginx queues further connections, and 64 waiting here is enough for
+    // a burst without holding memory for a flood.
+    UnixHttpServerOptions serverOptions;
+    serverOptions.socketPath = config->getString("paths.socket");
+    serverOptions.socketGroup = config->getString("socket.group", "");
+    serverOptions.maxThreads = 16;
+    serverOptions.maxQueued = 64;
+    UnixHttpServer server(serverOptions, site.handlerFactory());
+    server.start();
+    log::info("Serving the public site on '" + serverOptions.socketPath.string() + "'");
+
+    WatchdogThread watchdog([&] { return probeUnixSocket(serverOptions.socketPath, "/healthz", 2000) == 200; });
+    service::notifyReady("Serving the public site");
+
+    const int signalNumber = waitForTermination();
+    log::info("Stopping on signal " + std::to_string(signalNumber));
+    service::notifyStopping();
+    server.stop();
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    try {
+        return run(argc, argv);
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to run meldpunt-public: ") + error.what());
+        return 1;
+    }
+}

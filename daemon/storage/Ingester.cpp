@@ -1,0 +1,169 @@
+#include "Ingester.h"
+
+#include "FaultPoint.h"
+#include "FileSystem.h"
+#include "Log.h"
+#include "ReportForm.h"
+#include "Uuid.h"
+
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+namespace meldpunt::storage {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string utcNow()
+{
+    return Poco::DateTimeFormatter::format(Poco::DateTime(), Poco::DateTimeFormat::ISO8601_FORMAT);
+}
+
+struct ReportRecord {
+    std::string receivedAt;
+    std::string language;
+    std::string channel;
+    Poco::JSON::Object::Ptr fields;
+};
+
+ReportRecord parseReport(const std::vector<std::uint8_t>& payload)
+{
+    try {
+        Poco::JSON::Parser parser;
+        const auto root = parser.parse(std::string(payload.begin(), payload.end()))
+                              .extract<Poco::JSON::Object::Ptr>();
+        if (root->optValue<int>("schema", 0) != 1)
+            throw spool::FormatError("report fields have an unknown schema");
+        ReportRecord record;
+        record.receivedAt = root->getValue<std::string>("received_at");
+        record.language = root->getValue<std::string>("language");
+        record.channel = root->getValue<std::string>("channel");
+        record.fields = root->getObject("fields");
+        if (!record.fields)
+            throw spool::FormatError("report has no fields");
+        return record;
+    } catch (const spool::FormatError&) {
+        throw;
+    } catch (const std::exception& error) {
+        throw spool::FormatError(std::string("report fields are not valid JSON: ") + error.what());
+    }
+}
+
+} // namespace
+
+Ingester::Ingester(Database& database, std::mutex& databaseMutex, fs::path spoolFolder,
+    fs::path quarantineFolder)
+    : database_(database)
+    , databaseMutex_(databaseMutex)
+    , intakeKeys_(database)
+    , spoolFolder_(std::move(spoolFolder))
+    , quarantineFolder_(std::move(quarantineFolder))
+{
+}
+
+IngestCounts Ingester::runOnce()
+{
+    IngestCounts counts;
+    for (const auto& entry : spool::listEntries(spoolFolder_)) {
+        try {
+            switch (ingest(entry)) {
+            case Outcome::Ingested: ++counts.ingested; break;
+            case Outcome::Duplicate: ++counts.duplicates; break;
+            case Outcome::Deferred: ++counts.deferred; break;
+            }
+        } catch (const spool::FormatError& error) {
+            quarantine(entry, error.what());
+            ++counts.quarantined;
+        }
+    }
+    return counts;
+}
+
+Ingester::Outcome Ingester::ingest(const fs::path& entry)
+{
+    std::lock_guard lock(databaseMutex_);
+    spool::Reader reader(entry, [this](const spool::KeyId& id) { return intakeKeys_.privateKey(id); });
+    const auto& header = reader.header();
+    if (entry.filename().string() != header.uuid.toString() + spool::kEntrySuffix)
+        throw spool::FormatError("file name does not match the entry's UUID");
+
+    auto seen = database_.prepare("SELECT 1 FROM spool_entries WHERE entry_uuid = ?");
+    seen.bind(1, header.uuid.bytes);
+    if (seen.step()) {
+        removeEntry(entry);
+        return Outcome::Duplicate;
+    }
+    if (header.kind != spool::EntryKind::Report)
+        return Outcome::Deferred;
+
+    std::optional<ReportRecord> report;
+    while (auto record = reader.next()) {
+        if (record->type != spool::RecordType::Fields || report)
+            throw spool::FormatError("report entry has an unexpected record");
+        report = parseReport(record->payload);
+    }
+    if (!report)
+        throw spool::FormatError("report entry has no fields");
+
+    const auto& fields = *report->fields;
+    auto text = [&](const char* name) { return fields.optValue<std::string>(name, ""); };
+    const bool anonymous = text("contact") != "contact";
+    const std::string now = utcNow();
+    database_.transaction([&] {
+        database_.prepare("INSERT INTO spool_entries (entry_uuid, kind, ingested_at) VALUES (?, ?, ?)")
+            .bind(1, header.uuid.bytes)
+            .bind(2, static_cast<std::int64_t>(header.kind))
+            .bind(3, now)
+            .run();
+        auto insert = database_.prepare(
+            "INSERT INTO reports (entry_uuid, reference, received_at, ingested_at, language, channel, "
+            "category, country, place, occurred, what, anonymous, contact_name, contact_email, "
+            "contact_phone, consent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        insert.bind(1, header.uuid.bytes).bind(2, referenceFromUuid(header.uuid)).bind(3, report->receivedAt);
+        insert.bind(4, now).bind(5, report->language).bind(6, report->channel).bind(7, text("category"));
+        insert.bind(8, text("country")).bind(9, text("place")).bind(10, text("when")).bind(11, text("what"));
+        insert.bind(12, std::int64_t{anonymous ? 1 : 0});
+        for (int column = 13; const char* name : {"name", "email", "phone"}) {
+            if (anonymous)
+                insert.bindNull(column++);
+            else
+                insert.bind(column++, text(name));
+        }
+        insert.bind(16, std::int64_t{text("consent") == "yes" ? 1 : 0});
+        insert.run();
+    });
+    faultPoint("ingest-after-commit");
+    removeEntry(entry);
+    return Outcome::Ingested;
+}
+
+void Ingester::removeEntry(const fs::path& entry)
+{
+    if (::unlink(entry.c_str()) != 0 && errno != ENOENT)
+        throw std::system_error(errno, std::generic_category(), "removing ingested entry '" + entry.string() + "'");
+    fsutil::syncDirectory(spoolFolder_);
+}
+
+void Ingester::quarantine(const fs::path& entry, const std::string& reason)
+{
+    const fs::path target = quarantineFolder_ / entry.filename();
+    if (::rename(entry.c_str(), target.c_str()) != 0) {
+        log::error("Failed to quarantine spool entry '" + entry.filename().string() + "': "
+            + std::strerror(errno));
+        return;
+    }
+    fsutil::syncDirectory(spoolFolder_);
+    log::warning("Quarantined spool entry '" + entry.filename().string() + "': " + reason);
+}
+
+} // namespace meldpunt::storage

@@ -1,0 +1,47 @@
+#pragma once
+
+#include "Database.h"
+#include "IntakeKeys.h"
+
+#include <chrono>
+#include <filesystem>
+#include <mutex>
+#include <string>
+
+namespace meldpunt::storage {
+
+struct IngestCounts {
+    int ingested = 0;
+    int duplicates = 0;
+    int quarantined = 0;
+    int deferred = 0; // valid entries of a kind this version does not store yet
+};
+
+// Moves spool entries into the database, each exactly once: the entry is
+// decrypted and verified in full, stored in one transaction keyed by its
+// UUID, and only then unlinked. A crash between commit and unlink leaves
+// the file, and the next pass sees the UUID already stored and removes it.
+// Damaged, tampered, truncated or foreign entries are moved to the
+// quarantine folder, never deleted. `databaseMutex` serialises database
+// access with other threads.
+class Ingester {
+public:
+    Ingester(Database& database, std::mutex& databaseMutex, std::filesystem::path spoolFolder,
+        std::filesystem::path quarantineFolder);
+
+    IngestCounts runOnce();
+
+private:
+    enum class Outcome { Ingested, Duplicate, Deferred };
+    Outcome ingest(const std::filesystem::path& entry);
+    void quarantine(const std::filesystem::path& entry, const std::string& reason);
+    void removeEntry(const std::filesystem::path& entry);
+
+    Database& database_;
+    std::mutex& databaseMutex_;
+    IntakeKeys intakeKeys_;
+    std::filesystem::path spoolFolder_;
+    std::filesystem::path quarantineFolder_;
+};
+
+} // namespace meldpunt::storage

@@ -1,0 +1,87 @@
+#include "Migrations.h"
+
+namespace meldpunt::storage {
+
+const std::vector<Migration>& migrations()
+{
+    static const std::vector<Migration> list = {
+        {1, "intake keys, ingested spool entries and reports", R"SQL(
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+
+-- The private halves of the intake keys that meldpunt-public encrypts
+-- spool entries to. A row is deleted once every entry made with it is
+-- ingested, so remnants of old entries on flash become unreadable.
+CREATE TABLE intake_keys (
+    id BLOB PRIMARY KEY CHECK (length(id) = 16),
+    public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+    private_key BLOB NOT NULL CHECK (length(private_key) = 32),
+    created_at TEXT NOT NULL,
+    retired_at TEXT
+) STRICT;
+
+-- Every spool entry ingested, whatever its kind. The primary key makes
+-- ingestion idempotent: an entry whose file survived a crash after the
+-- commit is recognised and removed, never stored twice.
+CREATE TABLE spool_entries (
+    entry_uuid BLOB PRIMARY KEY CHECK (length(entry_uuid) = 16),
+    kind INTEGER NOT NULL,
+    ingested_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE reports (
+    id INTEGER PRIMARY KEY,
+    entry_uuid BLOB NOT NULL UNIQUE REFERENCES spool_entries (entry_uuid),
+    reference TEXT NOT NULL UNIQUE,
+    received_at TEXT NOT NULL,
+    ingested_at TEXT NOT NULL,
+    language TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    category TEXT NOT NULL,
+    country TEXT NOT NULL,
+    place TEXT NOT NULL,
+    occurred TEXT NOT NULL,
+    what TEXT NOT NULL,
+    anonymous INTEGER NOT NULL CHECK (anonymous IN (0, 1)),
+    contact_name TEXT,
+    contact_email TEXT,
+    contact_phone TEXT,
+    consent INTEGER NOT NULL CHECK (consent IN (0, 1)),
+    status TEXT NOT NULL DEFAULT 'new'
+        CHECK (status IN ('new', 'acknowledged', 'in_progress', 'referred', 'closed'))
+) STRICT;
+)SQL"},
+    };
+    return list;
+}
+
+int schemaVersion(Database& database)
+{
+    auto statement = database.prepare("PRAGMA user_version");
+    return statement.step() ? static_cast<int>(statement.columnInt(0)) : 0;
+}
+
+int migrate(Database& database)
+{
+    const int current = schemaVersion(database);
+    const int newest = migrations().back().version;
+    if (current > newest)
+        throw DatabaseError(DatabaseError::Kind::Other,
+            "database schema version " + std::to_string(current) + " is newer than this meldpuntd ("
+                + std::to_string(newest) + "); install the newer release again");
+    int applied = 0;
+    for (const auto& migration : migrations()) {
+        if (migration.version <= current)
+            continue;
+        database.transaction([&] {
+            database.exec(migration.sql);
+            database.exec("PRAGMA user_version = " + std::to_string(migration.version));
+        });
+        ++applied;
+    }
+    return applied;
+}
+
+} // namespace meldpunt::storage
