@@ -12,7 +12,7 @@
 //     copy of the host's program where the host has it (/usr/sbin/nginx,
 //     /bin/sh), or otherwise a placeholder script. Placeholders are made
 //     only for the two daemons, and only while the build has not installed
-//     the real ones; the test prints when it does so.
+//     the real ones. The test prints a line for each placeholder.
 
 #include "Process.h"
 
@@ -133,8 +133,8 @@ private:
         auto result = run(command, log("install"), environment);
         if (result.exitCode != 0) {
             // A build that has not built every target (only the test's own,
-            // for example) cannot install in full; the root file system's
-            // own component needs nothing built.
+            // for example) cannot install in full. The rootfs component
+            // needs nothing built, so it installs on its own.
             std::cout << "Full install failed, installing the rootfs component alone:\n"
                       << result.output << '\n';
             auto component = command;
@@ -228,7 +228,7 @@ TEST_CASE("sysusers and tmpfiles create the users and folders with the intended 
         if (fs::exists(fs::path("/etc") / file))
             fs::copy_file(fs::path("/etc") / file, root / "etc" / file, fs::copy_options::overwrite_existing);
 
-    auto result = run({"systemd-sysusers", "--root=" + root.string(), "/usr/lib/sysusers.d/meldpunt.conf"},
+    auto result = run({"systemd-sysusers", "--root=" + root.string(), (root / "usr/lib/sysusers.d/meldpunt.conf").string()},
                       installed.log("sysusers"));
     INFO(result.output);
     REQUIRE(result.exitCode == 0);
@@ -247,7 +247,8 @@ TEST_CASE("sysusers and tmpfiles create the users and folders with the intended 
     CHECK_THAT(membersOf("tss"), !Catch::Matchers::ContainsSubstring(",meldpunt-public,"));
     CHECK_THAT(membersOf("meldpunt-public"), !Catch::Matchers::ContainsSubstring("edge"));
 
-    result = run({"systemd-tmpfiles", "--root=" + root.string(), "--create", "/usr/lib/tmpfiles.d/meldpunt.conf"},
+    result = run({"systemd-tmpfiles", "--root=" + root.string(), "--create",
+                  (root / "usr/lib/tmpfiles.d/meldpunt.conf").string()},
                  installed.log("tmpfiles"));
     INFO(result.output);
     REQUIRE(result.exitCode == 0);

@@ -63,7 +63,7 @@ Edge::Edge(Options options)
                    {.environment = {}, .logFile = renderLog, .workingDirectory = {}});
     const auto rendered = render.wait(10s);
     if (!rendered || !WIFEXITED(*rendered) || WEXITSTATUS(*rendered) != 0)
-        throw std::runtime_error("render-edge-conf failed: " + readFile(renderLog));
+        throw std::runtime_error("render-edge-conf failed to render the edge template: " + readFile(renderLog));
 
     nginx_ = std::make_unique<Process>(
         std::vector<std::string>{nginxProgram(), "-p", prefix_.string(), "-c", configuration_.string(), "-e",
@@ -72,7 +72,7 @@ Edge::Edge(Options options)
 
     const bool up = waitFor([this] { return !nginx_->running() || acceptsConnections(port_); }, 10s);
     if (!up || !nginx_->running())
-        throw std::runtime_error("nginx did not start on port " + std::to_string(port_) + ": " +
+        throw std::runtime_error("nginx failed to start on port " + std::to_string(port_) + " within 10 s: " +
                                  readFile(outputLog_) + readFile(errorLog_));
 }
 

@@ -17,9 +17,9 @@ namespace meldpunt::test {
 // connections and throws std::runtime_error with nginx's output when it
 // does not; the destructor stops nginx.
 //
-// When the test runs as root, nginx's workers run as nobody, because the
-// template has no `user` directive; the upstream socket, the web UI and
-// the folders above them must then be reachable for nobody.
+// When the test runs as root, nginx's workers run as the user nobody,
+// because the template has no `user` directive. The upstream socket, the
+// web UI and the folders above them must then be reachable for that user.
 class Edge {
 public:
     struct Options {

@@ -1,0 +1,250 @@
+// What a stranger can send that is wrong, and what they get back: a page
+// in their language and, wherever the request could be read, the form
+// with everything they typed.
+
+#include "Appliance.h"
+#include "Reports.h"
+#include "StoredReports.h"
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+using namespace meldpunt::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The hostile inputs of tests/data, one a line, escapes decoded.
+std::vector<std::string> hostileInputs()
+{
+    std::vector<std::string> inputs;
+    std::istringstream lines(readFile(std::string(MELDPUNT_SOURCE_DIR) + "/tests/data/hostile-inputs.txt"));
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.empty() || line.front() == '#')
+            continue;
+        std::string decoded;
+        for (std::size_t i = 0; i < line.size(); ++i) {
+            if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == 'r' || line[i + 1] == 'n')) {
+                decoded.push_back(line[i + 1] == 'r' ? '\r' : '\n');
+                ++i;
+            } else if (line.compare(i, 2, "\\u") == 0 && i + 6 <= line.size()) {
+                const unsigned code = static_cast<unsigned>(std::stoul(line.substr(i + 2, 4), nullptr, 16));
+                if (code < 0x800) {
+                    decoded.push_back(static_cast<char>(0xc0 | (code >> 6)));
+                    decoded.push_back(static_cast<char>(0x80 | (code & 0x3f)));
+                } else {
+                    decoded.push_back(static_cast<char>(0xe0 | (code >> 12)));
+                    decoded.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3f)));
+                    decoded.push_back(static_cast<char>(0x80 | (code & 0x3f)));
+                }
+                i += 5;
+            } else if (line[i] == '%' && i + 2 < line.size() && std::isxdigit(static_cast<unsigned char>(line[i + 1]))
+                && std::isxdigit(static_cast<unsigned char>(line[i + 2]))) {
+                decoded.push_back(static_cast<char>(std::stoul(line.substr(i + 1, 2), nullptr, 16)));
+                i += 2;
+            } else {
+                decoded.push_back(line[i]);
+            }
+        }
+        inputs.push_back(decoded);
+    }
+    return inputs;
+}
+
+bool hasControl(const std::string& text)
+{
+    for (unsigned char c : text) {
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+            return true;
+    }
+    return false;
+}
+
+} // namespace
+
+TEST_CASE("Missing fields come back marked", "[site]")
+{
+    Appliance appliance("missing");
+    appliance.startAll();
+    const auto client = appliance.publicClient();
+
+    auto fields = withoutField(withoutField(validReport(""), "category"), "consent");
+    const auto page = client.post("/nl/report", formBody(fields));
+    REQUIRE(page.status == 422);
+    CHECK(page.body.find("Beschrijf wat er is gebeurd.") != std::string::npos);
+    CHECK(page.body.find("id=\"what\" name=\"what\" rows=\"8\" required aria-describedby=\"what-hint what-error\" aria-invalid=\"true\"") != std::string::npos);
+    CHECK(page.body.find("class=\"error-summary\"") != std::string::npos);
+    CHECK(page.body.find("href=\"#category\"") != std::string::npos);
+    CHECK(page.body.find("href=\"#consent\"") != std::string::npos);
+    CHECK(page.body.find("value=\"Pattaya, hotel by the beach\"") != std::string::npos);
+    CHECK(page.body.find("value=\"last Saturday around 21:00\"") != std::string::npos);
+    CHECK(page.body.find("<option value=\"TH\" selected>") != std::string::npos);
+    CHECK(page.body.find("value=\"anonymous\" checked") != std::string::npos);
+
+    SECTION("contact chosen without an address")
+    {
+        const auto contact = client.post("/en/report", formBody(withField(validReport("x"), "contact", "contact")));
+        CHECK(contact.status == 422);
+        CHECK(contact.body.find("Please give an e-mail address or a phone number") != std::string::npos);
+    }
+}
+
+TEST_CASE("Hostile text is stored exactly and shown escaped", "[site]")
+{
+    Appliance appliance("hostile");
+    appliance.startAll();
+    const auto client = appliance.publicClient();
+    const auto inputs = hostileInputs();
+    REQUIRE(inputs.size() >= 20);
+
+    std::size_t accepted = 0;
+    for (const auto& input : inputs) {
+        CAPTURE(input);
+        for (const char* field : {"what", "place", "when", "name", "phone"}) {
+            CAPTURE(field);
+            auto fields = withField(withField(validReport("a report"), "contact", "contact"), "email", "reporter@example.org");
+            fields = withField(fields, field, std::string(field) == "what" ? input : input);
+            const auto page = client.post("/en/report", formBody(fields));
+            CHECK(page.body.find("<script>alert(1)</script>") == std::string::npos);
+            CHECK(page.body.find("<img src=x") == std::string::npos);
+            if (hasControl(input)) {
+                CHECK(page.status == 422);
+                CHECK(page.body.find("invisible control characters") != std::string::npos);
+            } else {
+                CHECK(page.status == 200);
+                ++accepted;
+            }
+        }
+    }
+    REQUIRE(appliance.waitForEmptySpool(std::chrono::seconds(60)));
+
+    const auto stored = readStoredReports(appliance.stateFolder(), appliance.tpm().tcti());
+    REQUIRE(stored.size() == accepted);
+    std::size_t row = 0;
+    for (const auto& input : inputs) {
+        if (hasControl(input))
+            continue;
+        for (const char* field : {"what", "place", "when", "name", "phone"}) {
+            CAPTURE(input, field);
+            CHECK(stored[row].at(field) == input);
+            ++row;
+        }
+    }
+}
+
+TEST_CASE("Unreadable requests get a readable page", "[site]")
+{
+    Appliance appliance("unreadable");
+    appliance.startAll();
+    const auto client = appliance.publicClient();
+
+    SECTION("broken percent-encoding")
+    {
+        const auto page = client.post("/nl/report", "what=%ZZ&country=TH");
+        CHECK(page.status == 400);
+        CHECK(page.body.find("<html lang=\"nl\"") != std::string::npos);
+        CHECK(page.body.find("<h1>") != std::string::npos);
+    }
+    SECTION("invalid UTF-8")
+    {
+        const auto page = client.post("/en/report", "what=%C0%80&country=TH");
+        CHECK(page.status == 400);
+        CHECK(page.body.find("could not read") != std::string::npos);
+    }
+    SECTION("a body over the limit gets the edge's page in the path's language")
+    {
+        const std::string body = "what=" + std::string(1024 * 1024, 'a');
+        const auto dutch = client.post("/nl/report", body);
+        CHECK(dutch.status == 413);
+        CHECK(dutch.body.find("<html lang=\"nl\"") != std::string::npos);
+        const auto english = client.post("/en/report", body);
+        CHECK(english.status == 413);
+        CHECK(english.body.find("Your report is too large") != std::string::npos);
+    }
+    SECTION("a body exactly at the limit reaches the daemon")
+    {
+        std::string body = formBody(validReport("x"));
+        body += "&pad=" + std::string(1024 * 1024 - body.size() - 5, 'a');
+        REQUIRE(body.size() == 1024 * 1024);
+        CHECK(client.post("/en/report", body).status == 200);
+    }
+}
+
+TEST_CASE("Site keeps the form while no intake key is published", "[site]")
+{
+    Appliance appliance("no-intake-key");
+    appliance.startPublic();
+    appliance.startEdges();
+    const auto client = appliance.publicClient();
+
+    const auto page = client.post("/en/report", formBody(validReport("waiting for the key")));
+    CHECK(page.status == 503);
+    CHECK(page.header("retry-after") == "60");
+    CHECK(page.body.find("Please try again in a few minutes") != std::string::npos);
+    CHECK(page.body.find(">waiting for the key</textarea>") != std::string::npos);
+
+    appliance.startDaemon();
+    REQUIRE(appliance.waitForIntakeKey());
+    CHECK(client.post("/en/report", formBody(validReport("waiting for the key"))).status == 200);
+}
+
+TEST_CASE("Site keeps the form when the spool fails", "[site]")
+{
+    Appliance appliance("spool-failure");
+    appliance.startAll();
+
+    SECTION("a spool folder it may not write")
+    {
+        const fs::path locked = appliance.root() / "locked-spool";
+        fs::create_directories(locked);
+        if (Appliance::runsAsSeparateUsers())
+            fs::permissions(locked, fs::perms(0755));
+        else
+            fs::permissions(locked, fs::perms(0555));
+        appliance.stopPublic();
+        appliance.setPublicSpool(locked);
+        appliance.startPublic();
+        const auto page = appliance.publicClient().post("/nl/report", formBody(validReport("niet op te slaan")));
+        CHECK(page.status == 503);
+        CHECK(page.body.find(">niet op te slaan</textarea>") != std::string::npos);
+        CHECK(page.body.find("class=\"notice\"") != std::string::npos);
+        CHECK(fs::is_empty(locked));
+    }
+    SECTION("a full disk")
+    {
+        if (!Appliance::runsAsSeparateUsers())
+            SKIP("mounting a small tmpfs as the spool needs root");
+        const fs::path small = appliance.root() / "small-spool";
+        fs::create_directories(small);
+        REQUIRE(::mount("tmpfs", small.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=2770") == 0);
+        REQUIRE(::chown(small.c_str(), Appliance::kPublicUid, Appliance::kSpoolGid) == 0);
+        {
+            std::ofstream filler(small / "filler", std::ios::binary);
+            const std::string block(4096, 'x');
+            while (filler.write(block.data(), static_cast<std::streamsize>(block.size())) && filler.flush()) {
+            }
+        }
+        appliance.stopPublic();
+        appliance.setPublicSpool(small);
+        appliance.startPublic();
+        const auto page = appliance.publicClient().post("/en/report", formBody(validReport(std::string(20000, 'z'))));
+        CHECK(page.status == 503);
+        CHECK(page.body.find("could not be saved") != std::string::npos);
+        CHECK(page.body.find(std::string(20000, 'z')) != std::string::npos);
+        int partials = 0;
+        for (const auto& item : fs::directory_iterator(small))
+            partials += item.path().filename() != "filler";
+        CHECK(partials == 0);
+
+        fs::remove(small / "filler");
+        CHECK(appliance.publicClient().post("/en/report", formBody(validReport("space is back"))).status == 200);
+        appliance.stopPublic();
+        ::umount2(small.c_str(), MNT_DETACH);
+    }
+}

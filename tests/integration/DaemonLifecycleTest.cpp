@@ -1,0 +1,49 @@
+// Both daemons as systemd sees them: readiness, watchdog pings that depend
+// on their own sockets answering, and restarts after kill -9.
+
+#include "Appliance.h"
+#include "Reports.h"
+
+#include <catch2/catch_test_macros.hpp>
+
+using namespace meldpunt::test;
+namespace fs = std::filesystem;
+
+TEST_CASE("meldpuntd reports readiness and feeds the watchdog", "[core]")
+{
+    Appliance appliance("lifecycle");
+    appliance.startAll();
+    auto seen = [&](const std::string& text) {
+        return waitFor(
+            [&] {
+                for (const auto& message : appliance.daemonNotifications()) {
+                    if (message.find(text) != std::string::npos)
+                        return true;
+                }
+                return false;
+            },
+            std::chrono::seconds(10));
+    };
+    CHECK(seen("READY=1"));
+    CHECK(seen("WATCHDOG=1"));
+    appliance.stopDaemon();
+    CHECK(seen("STOPPING=1"));
+}
+
+TEST_CASE("Sockets survive a kill -9 restart", "[core]")
+{
+    Appliance appliance("kill-restart");
+    appliance.startAll();
+    appliance.killPublic();
+    appliance.killDaemon();
+    CHECK(fs::exists(appliance.root() / "sockets/public/public.sock"));
+    CHECK(fs::exists(appliance.root() / "sockets/staff/meldpuntd.sock"));
+
+    appliance.startDaemon();
+    appliance.startPublic();
+    REQUIRE(appliance.waitForIntakeKey());
+    CHECK(appliance.publicClient().get("/en/").status == 200);
+    CHECK(appliance.staffClient().get("/").status == 200);
+    CHECK(appliance.publicClient().post("/en/report", formBody(validReport("after kill -9"))).status == 200);
+    CHECK(appliance.waitForEmptySpool());
+}

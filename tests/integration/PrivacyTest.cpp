@@ -1,0 +1,135 @@
+// No log, temporary file or journal may hold a reporter's address or what
+// they wrote, and no stored file may be readable without the keys.
+
+#include "Appliance.h"
+#include "Reports.h"
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+using namespace meldpunt::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kSourceAddress = "127.45.67.89";
+constexpr const char* kMarker = "MARKER-7f3a9c-zeebries";
+
+// Returns the files under `folder` whose bytes contain `needle`.
+std::vector<fs::path> filesContaining(const fs::path& folder, const std::string& needle)
+{
+    std::vector<fs::path> found;
+    std::error_code error;
+    for (auto item = fs::recursive_directory_iterator(folder, fs::directory_options::skip_permission_denied, error);
+         item != fs::recursive_directory_iterator(); item.increment(error)) {
+        if (error || !item->is_regular_file(error) || item->file_size(error) > 64 * 1024 * 1024)
+            continue;
+        if (readFile(item->path()).find(needle) != std::string::npos)
+            found.push_back(item->path());
+    }
+    return found;
+}
+
+// Sends raw bytes over plain TCP from the marked source address: a
+// request nginx rejects before TLS, which nginx would log with the client
+// address at "info" level.
+void sendPlainGarbage(unsigned short port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    ::inet_pton(AF_INET, kSourceAddress, &local.sin_addr);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local);
+    sockaddr_in remote{};
+    remote.sin_family = AF_INET;
+    remote.sin_port = htons(port);
+    ::inet_pton(AF_INET, "127.0.0.1", &remote.sin_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) == 0) {
+        const char garbage[] = "GET /\x01\x02 HTTP/9.9\r\n\r\n";
+        [[maybe_unused]] auto sent = ::write(fd, garbage, sizeof garbage - 1);
+        char buffer[512];
+        [[maybe_unused]] auto got = ::read(fd, buffer, sizeof buffer);
+    }
+    ::close(fd);
+}
+
+} // namespace
+
+TEST_CASE("Reporter address and text reach no log", "[site]")
+{
+    Appliance appliance("privacy");
+    appliance.startAll();
+    const auto client = appliance.publicClient(kSourceAddress);
+
+    auto fields = withField(validReport(std::string("What: ") + kMarker), "place", kMarker);
+    fields = withField(withField(fields, "contact", "contact"), "email", std::string(kMarker) + "@example.org");
+    fields = withField(fields, "name", kMarker);
+    const auto receipt = client.post("/nl/report", formBody(fields));
+    REQUIRE(receipt.status == 200);
+    CHECK(client.post("/nl/report", formBody(withField(fields, "what", ""))).status == 422);
+    CHECK(client.post("/nl/report", std::string("what=%ZZ") + kMarker).status == 400);
+    CHECK(client.get(std::string("/nl/") + kMarker).status == 404);
+    CHECK(client.post("/nl/report", "what=" + std::string(1100 * 1024, 'a')).status == 413);
+    sendPlainGarbage(appliance.publicPort());
+    REQUIRE(appliance.waitForEmptySpool());
+    appliance.stopDaemon();
+    appliance.stopPublic();
+    appliance.stopEdges();
+
+    const std::string logs = appliance.daemonLog() + appliance.publicLog() + appliance.edgeLog();
+    CHECK(logs.find(kSourceAddress) == std::string::npos);
+    CHECK(logs.find(kMarker) == std::string::npos);
+
+    // The database, its WAL and the edges' temporary folders: nothing in
+    // the clear anywhere under the appliance's folders.
+    CHECK(filesContaining(appliance.root(), kMarker).empty());
+    CHECK(filesContaining(appliance.root(), kSourceAddress).empty());
+    for (const char* temporary : {"client_body", "proxy"}) {
+        for (const char* edge : {"edge-public", "edge-staff"}) {
+            const fs::path folder = appliance.root() / edge / temporary;
+            CHECK((!fs::exists(folder) || fs::is_empty(folder)));
+        }
+    }
+    CHECK(filesContaining(fs::temp_directory_path(), kMarker).empty());
+
+    SECTION("the journal holds neither")
+    {
+        if (!fs::exists("/run/systemd/journal/socket"))
+            SKIP("no journald runs on this machine, so nothing can have reached a journal");
+        Process journal({"journalctl", "--no-pager", "-o", "cat", "--since", "-10min"},
+            {{}, appliance.root() / "journal.txt", {}});
+        REQUIRE(journal.wait(std::chrono::seconds(30)));
+        const std::string text = readFile(appliance.root() / "journal.txt");
+        CHECK(text.find(kMarker) == std::string::npos);
+        CHECK(text.find(kSourceAddress) == std::string::npos);
+    }
+}
+
+TEST_CASE("Stored files are unreadable without keys", "[site]")
+{
+    Appliance appliance("unreadable-files");
+    appliance.startAll();
+    appliance.stopDaemon();
+
+    const auto receipt = appliance.publicClient().post("/en/report", formBody(validReport(kMarker)));
+    REQUIRE(receipt.status == 200);
+    std::vector<fs::path> entries;
+    for (const auto& item : fs::directory_iterator(appliance.spoolFolder())) {
+        if (item.path().extension() == ".entry")
+            entries.push_back(item.path());
+    }
+    REQUIRE(entries.size() == 1);
+    CHECK(readFile(entries.front()).find(kMarker) == std::string::npos);
+    CHECK(readFile(entries.front()).find("Pattaya") == std::string::npos);
+
+    appliance.startDaemon();
+    REQUIRE(appliance.waitForEmptySpool());
+    appliance.stopDaemon();
+    CHECK(filesContaining(appliance.stateFolder(), kMarker).empty());
+    CHECK(filesContaining(appliance.stateFolder(), "Pattaya").empty());
+    CHECK(filesContaining(appliance.stateFolder(), "SQLite format 3").empty());
+}

@@ -1,0 +1,371 @@
+#include "Appliance.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <stdexcept>
+
+namespace meldpunt::test {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path sourceDir()
+{
+    return MELDPUNT_SOURCE_DIR;
+}
+
+fs::path binaryDir()
+{
+    return MELDPUNT_BINARY_DIR;
+}
+
+void chownTree(const fs::path& path, unsigned uid, unsigned gid)
+{
+    if (::chown(path.c_str(), uid, gid) != 0)
+        throw std::runtime_error("chown " + path.string() + " failed");
+    if (!fs::is_directory(path))
+        return;
+    for (const auto& item : fs::recursive_directory_iterator(path)) {
+        if (::lchown(item.path().c_str(), uid, gid) != 0)
+            throw std::runtime_error("chown " + item.path().string() + " failed");
+    }
+}
+
+void setMode(const fs::path& path, unsigned mode)
+{
+    if (::chmod(path.c_str(), mode) != 0)
+        throw std::runtime_error("chmod " + path.string() + " failed");
+}
+
+void runChecked(const std::vector<std::string>& command, const fs::path& log)
+{
+    Process process(command, {{}, log, {}});
+    const auto status = process.wait(std::chrono::seconds(60));
+    if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0)
+        throw std::runtime_error(command.front() + " failed: " + readFile(log));
+}
+
+} // namespace
+
+Appliance::Appliance(const std::string& name)
+    : Appliance(name, Options{})
+{
+}
+
+Appliance::Appliance(const std::string& name, Options options)
+    : scratch_(name)
+    , options_(options)
+    , publicPort_(freeLoopbackPort())
+    , staffPort_(freeLoopbackPort())
+{
+    makeFolders();
+    runChecked({(sourceDir() / "tests" / "make-test-pki").string(), (root() / "pki").string()}, root() / "pki.log");
+    for (const char* edge : {"edge-public", "edge-staff"})
+        fs::copy_file(root() / "pki" / "server.key", root() / edge / "server.key");
+    swtpm_ = std::make_unique<Swtpm>(root() / "tpm");
+    swtpm_->start();
+    tcti_ = swtpm_->tcti();
+    publicSpool_ = spoolFolder();
+
+    // A datagram socket stands in for systemd's notification socket, so
+    // tests see READY=1, STATUS= and WATCHDOG=1 as systemd would.
+    notifyFd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    const std::string notifyPath = (root() / "notify.sock").string();
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", notifyPath.c_str());
+    if (::bind(notifyFd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
+        throw std::runtime_error("cannot bind the notification socket " + notifyPath);
+    setMode(notifyPath, 0666);
+    timeval timeout{0, 100000};
+    ::setsockopt(notifyFd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    notifyThread_ = std::thread([this] { receiveNotifications(); });
+
+    if (runsAsSeparateUsers()) {
+        chownTree(root() / "state", kDaemonUid, kDaemonUid);
+        chownTree(quarantineFolder(), kDaemonUid, kDaemonUid);
+        chownTree(root() / "sockets" / "staff", kDaemonUid, kDaemonUid);
+        chownTree(root() / "sockets" / "public", kPublicUid, kPublicUid);
+        ::chown(spoolFolder().c_str(), kPublicUid, kSpoolGid);
+        setMode(spoolFolder(), 02770);
+        ::chown(publishFolder().c_str(), kDaemonUid, kPublicUid);
+        setMode(publishFolder(), 02750);
+        chownTree(root() / "drafts", kPublicUid, kPublicUid);
+        chownTree(root() / "edge-public", kEdgePublicUid, kEdgePublicUid);
+        chownTree(root() / "edge-staff", kEdgeStaffUid, kEdgeStaffUid);
+    }
+}
+
+Appliance::~Appliance()
+{
+    edgePublic_.reset();
+    edgeStaff_.reset();
+    public_.reset();
+    daemon_.reset();
+    swtpm_.reset();
+    stopNotifications_ = true;
+    if (notifyThread_.joinable())
+        notifyThread_.join();
+    if (notifyFd_ >= 0)
+        ::close(notifyFd_);
+}
+
+bool Appliance::runsAsSeparateUsers()
+{
+    return ::geteuid() == 0;
+}
+
+void Appliance::makeFolders()
+{
+    for (const char* folder : {"state", "spool/quarantine", "publish", "drafts", "sockets/public",
+             "sockets/staff", "edge-public", "edge-staff", "tpm", "logs"})
+        fs::create_directories(root() / folder);
+    setMode(root(), 0755);
+    setMode(root() / "state", 0700);
+    setMode(quarantineFolder(), 0700);
+    setMode(root() / "drafts", 0700);
+    setMode(root() / "logs", 0777);
+}
+
+void Appliance::writeConfigurations()
+{
+    const std::string webui = (binaryDir() / "webui").string();
+    std::ofstream daemonConfig(root() / "meldpuntd.ini");
+    daemonConfig << "[paths]\nsocket = " << (root() / "sockets/staff/meldpuntd.sock").string()
+                 << "\nstate = " << stateFolder().string() << "\nspool = " << spoolFolder().string()
+                 << "\npublish = " << publishFolder().string() << "\nwebui = " << webui << "\n"
+                 << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgeStaffUid) : "") << "\n"
+                 << "[tpm]\ntcti = " << tcti_ << "\npcrs = " << options_.pcrs << "\n"
+                 << "[ingest]\ninterval_ms = " << options_.ingestIntervalMs << "\n";
+    std::ofstream publicConfig(root() / "public.ini");
+    publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
+                 << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()
+                 << "\ndrafts = " << (root() / "drafts").string() << "\nwebui = " << webui << "\n"
+                 << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgePublicUid) : "") << "\n"
+                 << "[site]\norigin = https://localhost:" << publicPort_ << "\nlanguages = nl,en\n"
+                 << "[limits]\nmax_report_bytes = " << options_.maxReportBytes << "\n";
+}
+
+std::vector<std::string> Appliance::runAs(unsigned uid, const std::vector<unsigned>& groups) const
+{
+    if (!runsAsSeparateUsers())
+        return {};
+    std::string groupList;
+    for (unsigned group : groups)
+        groupList += (groupList.empty() ? "" : ",") + std::to_string(group);
+    std::vector<std::string> prefix = {"setpriv", "--reuid=" + std::to_string(uid), "--regid=" + std::to_string(uid)};
+    prefix.push_back(groups.empty() ? "--clear-groups" : "--groups=" + groupList);
+    prefix.push_back("--inh-caps=-all");
+    prefix.push_back("--bounding-set=-all");
+    return prefix;
+}
+
+void Appliance::startAll()
+{
+    startDaemon();
+    startPublic();
+    startEdges();
+    if (!waitForIntakeKey())
+        throw std::runtime_error("meldpuntd published no intake key:\n" + daemonLog());
+}
+
+void Appliance::startDaemon(const std::vector<std::string>& environment)
+{
+    {
+        std::lock_guard lock(notifyMutex_);
+        notifications_.clear();
+    }
+    writeConfigurations();
+    auto command = runAs(kDaemonUid, {kSpoolGid, kEdgeStaffUid});
+    command.push_back((binaryDir() / "daemon/meldpuntd/meldpuntd").string());
+    command.push_back("--config");
+    command.push_back((root() / "meldpuntd.ini").string());
+    std::vector<std::string> variables = {"NOTIFY_SOCKET=" + (root() / "notify.sock").string(),
+        "WATCHDOG_USEC=1000000", "TSS2_LOG=all+none"};
+    variables.insert(variables.end(), environment.begin(), environment.end());
+    daemon_ = std::make_unique<Process>(command, Process::Options{variables, root() / "logs/meldpuntd.log", {}});
+    const fs::path socket = root() / "sockets/staff/meldpuntd.sock";
+    if (!waitFor([&] { return fs::exists(socket) || !daemon_->running(); }, std::chrono::seconds(15)))
+        throw std::runtime_error("meldpuntd did not open its socket:\n" + daemonLog());
+}
+
+void Appliance::stopDaemon()
+{
+    if (daemon_)
+        daemon_->terminate();
+}
+
+void Appliance::killDaemon()
+{
+    if (daemon_)
+        daemon_->kill();
+}
+
+bool Appliance::waitForDaemonExit(std::chrono::milliseconds timeout)
+{
+    return daemon_ && daemon_->wait(timeout).has_value();
+}
+
+bool Appliance::daemonRunning()
+{
+    return daemon_ && daemon_->running();
+}
+
+void Appliance::startPublic()
+{
+    writeConfigurations();
+    auto command = runAs(kPublicUid, {kSpoolGid, kEdgePublicUid});
+    command.push_back((binaryDir() / "daemon/public/meldpunt-public").string());
+    command.push_back("--config");
+    command.push_back((root() / "public.ini").string());
+    public_ = std::make_unique<Process>(command, Process::Options{{}, root() / "logs/meldpunt-public.log", {}});
+    const fs::path socket = root() / "sockets/public/public.sock";
+    if (!waitFor([&] { return fs::exists(socket) || !public_->running(); }, std::chrono::seconds(15)))
+        throw std::runtime_error("meldpunt-public did not open its socket:\n" + publicLog());
+}
+
+void Appliance::stopPublic()
+{
+    if (public_)
+        public_->terminate();
+}
+
+void Appliance::killPublic()
+{
+    if (public_)
+        public_->kill();
+}
+
+void Appliance::startEdge(const std::string& name, unsigned short port, const fs::path& socket, unsigned uid,
+    std::unique_ptr<Process>& process)
+{
+    const fs::path prefix = root() / name;
+    const fs::path configuration = prefix / "nginx.conf";
+    runChecked({(sourceDir() / "tools/render-edge-conf").string(),
+                   (sourceDir() / "rootfs/etc/meldpunt/nginx-edge.conf.in").string(), configuration.string(),
+                   "LISTEN=127.0.0.1:" + std::to_string(port), "PREFIX=" + prefix.string(),
+                   "UPSTREAM_SOCKET=" + socket.string(), "CERTIFICATE=" + (root() / "pki/server.pem").string(),
+                   "CERTIFICATE_KEY=" + (prefix / "server.key").string(),
+                   "MAX_BODY_BYTES=" + std::to_string(options_.maxReportBytes),
+                   "WEBUI=" + (binaryDir() / "webui").string(), "LANGUAGES=nl|en",
+                   "ERROR_LOG=" + (root() / "logs" / (name + "-error.log")).string()},
+        root() / "logs/render.log");
+    if (runsAsSeparateUsers()) {
+        chownTree(prefix, uid, uid);
+        std::ofstream(root() / "logs" / (name + "-error.log")).close();
+        ::chown((root() / "logs" / (name + "-error.log")).c_str(), uid, uid);
+    }
+    auto command = runAs(uid, {});
+    for (const char* part : {"nginx", "-p"})
+        command.push_back(part);
+    command.push_back(prefix.string());
+    command.push_back("-c");
+    command.push_back(configuration.string());
+    command.push_back("-e");
+    command.push_back((root() / "logs" / (name + "-error.log")).string());
+    process = std::make_unique<Process>(command, Process::Options{{}, root() / "logs" / (name + ".out"), {}});
+    const bool listening = waitFor(
+        [&] {
+            try {
+                return HttpsClient(caFile(), port).get("/static/site.css").status == 200;
+            } catch (const std::exception&) {
+                return false;
+            }
+        },
+        std::chrono::seconds(15));
+    if (!listening)
+        throw std::runtime_error(name + " did not start:\n" + readFile(root() / "logs" / (name + ".out")));
+}
+
+void Appliance::startEdges()
+{
+    startEdge("edge-public", publicPort_, root() / "sockets/public/public.sock", kEdgePublicUid, edgePublic_);
+    startEdge("edge-staff", staffPort_, root() / "sockets/staff/meldpuntd.sock", kEdgeStaffUid, edgeStaff_);
+}
+
+void Appliance::stopEdges()
+{
+    edgePublic_.reset();
+    edgeStaff_.reset();
+}
+
+bool Appliance::waitForIntakeKey(std::chrono::milliseconds timeout)
+{
+    return waitFor([&] { return fs::exists(publishFolder() / "current" / "intake.json"); }, timeout);
+}
+
+bool Appliance::waitForEmptySpool(std::chrono::milliseconds timeout)
+{
+    return waitFor(
+        [&] {
+            for (const auto& item : fs::directory_iterator(spoolFolder())) {
+                if (item.path().extension() == ".entry")
+                    return false;
+            }
+            return true;
+        },
+        timeout);
+}
+
+HttpsClient Appliance::publicClient(const std::string& sourceAddress) const
+{
+    return HttpsClient(caFile(), publicPort_, sourceAddress);
+}
+
+HttpsClient Appliance::staffClient() const
+{
+    return HttpsClient(caFile(), staffPort_);
+}
+
+std::string Appliance::daemonLog() const
+{
+    return readFile(root() / "logs/meldpuntd.log");
+}
+
+std::string Appliance::publicLog() const
+{
+    return readFile(root() / "logs/meldpunt-public.log");
+}
+
+std::string Appliance::edgeLog() const
+{
+    std::string log;
+    for (const char* file : {"edge-public-error.log", "edge-staff-error.log", "edge-public.out", "edge-staff.out"})
+        log += readFile(root() / "logs" / file);
+    return log;
+}
+
+std::vector<std::string> Appliance::daemonNotifications()
+{
+    std::lock_guard lock(notifyMutex_);
+    return notifications_;
+}
+
+void Appliance::receiveNotifications()
+{
+    char buffer[4096];
+    while (!stopNotifications_) {
+        const ssize_t got = ::recv(notifyFd_, buffer, sizeof buffer, 0);
+        if (got <= 0)
+            continue;
+        std::lock_guard lock(notifyMutex_);
+        notifications_.emplace_back(buffer, static_cast<std::size_t>(got));
+    }
+}
+
+void Appliance::setDaemonTcti(const std::string& tcti)
+{
+    tcti_ = tcti;
+}
+
+void Appliance::setPublicSpool(const fs::path& spool)
+{
+    publicSpool_ = spool;
+}
+
+} // namespace meldpunt::test

@@ -1,0 +1,124 @@
+#pragma once
+
+#include "HttpsClient.h"
+#include "Process.h"
+#include "Swtpm.h"
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace meldpunt::test {
+
+// The whole appliance on this machine, as the README's run command starts
+// it: swtpm, meldpuntd, meldpunt-public and the two nginx edge instances
+// on free loopback ports, with their folders in a scratch folder. Run as
+// root, each process runs under its own numeric user (setpriv) with the
+// folder modes of the systemd units; otherwise all run as the caller, and
+// runsAsSeparateUsers() is false so that tests of permissions can skip.
+class Appliance {
+public:
+    struct Options {
+        std::string pcrs = "sha256:7";
+        std::size_t maxReportBytes = 1024 * 1024;
+        int ingestIntervalMs = 200;
+    };
+
+    // Ids used when running as root. They match no account on the host.
+    static constexpr unsigned kPublicUid = 64501;
+    static constexpr unsigned kDaemonUid = 64502;
+    static constexpr unsigned kEdgePublicUid = 64503;
+    static constexpr unsigned kEdgeStaffUid = 64504;
+    static constexpr unsigned kSpoolGid = 64510;
+
+    explicit Appliance(const std::string& name);
+    Appliance(const std::string& name, Options options);
+    ~Appliance();
+
+    Appliance(const Appliance&) = delete;
+    Appliance& operator=(const Appliance&) = delete;
+
+    static bool runsAsSeparateUsers();
+
+    // Starts everything and waits until the intake key is published.
+    void startAll();
+
+    void startDaemon(const std::vector<std::string>& environment = {});
+    void stopDaemon();
+    void killDaemon();
+    // Waits for the daemon to exit by itself (after a fault point).
+    bool waitForDaemonExit(std::chrono::milliseconds timeout);
+    bool daemonRunning();
+
+    void startPublic();
+    void stopPublic();
+    void killPublic();
+
+    void startEdges();
+    void stopEdges();
+
+    // Waits until meldpuntd has published an intake key.
+    bool waitForIntakeKey(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+    // Waits until the spool holds no committed entry.
+    bool waitForEmptySpool(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+
+    HttpsClient publicClient(const std::string& sourceAddress = {}) const;
+    HttpsClient staffClient() const;
+
+    std::string daemonLog() const;
+    std::string publicLog() const;
+    std::string edgeLog() const; // both nginx instances' error output
+    // Every message the daemon sent to its NOTIFY_SOCKET since it last
+    // started, in order.
+    std::vector<std::string> daemonNotifications();
+
+    const std::filesystem::path& root() const { return scratch_.path(); }
+    std::filesystem::path stateFolder() const { return root() / "state"; }
+    std::filesystem::path spoolFolder() const { return root() / "spool"; }
+    std::filesystem::path quarantineFolder() const { return root() / "spool" / "quarantine"; }
+    std::filesystem::path publishFolder() const { return root() / "publish"; }
+    std::filesystem::path databaseFile() const { return stateFolder() / "meldpunt.db"; }
+    std::filesystem::path sealedKeyFile() const { return stateFolder() / "sealed-key.json"; }
+    std::filesystem::path caFile() const { return root() / "pki" / "ca.pem"; }
+    Swtpm& tpm() { return *swtpm_; }
+    unsigned short publicPort() const { return publicPort_; }
+    unsigned short staffPort() const { return staffPort_; }
+
+    // Overrides the TCTI that meldpuntd is configured with (to point it at
+    // a TPM that is not there, say). Takes effect at the next start.
+    void setDaemonTcti(const std::string& tcti);
+    // Overrides the spool folder of meldpunt-public (a full tmpfs, say).
+    void setPublicSpool(const std::filesystem::path& spool);
+
+private:
+    void makeFolders();
+    void writeConfigurations();
+    std::vector<std::string> runAs(unsigned uid, const std::vector<unsigned>& groups) const;
+    void startEdge(const std::string& name, unsigned short port, const std::filesystem::path& socket,
+        unsigned uid, std::unique_ptr<Process>& process);
+    void receiveNotifications();
+
+    ScratchFolder scratch_;
+    Options options_;
+    std::unique_ptr<Swtpm> swtpm_;
+    std::unique_ptr<Process> daemon_;
+    std::unique_ptr<Process> public_;
+    std::unique_ptr<Process> edgePublic_;
+    std::unique_ptr<Process> edgeStaff_;
+    unsigned short publicPort_;
+    unsigned short staffPort_;
+    std::string tcti_;
+    std::filesystem::path publicSpool_;
+
+    int notifyFd_ = -1;
+    std::atomic<bool> stopNotifications_{false};
+    std::thread notifyThread_;
+    std::mutex notifyMutex_;
+    std::vector<std::string> notifications_;
+};
+
+} // namespace meldpunt::test

@@ -1,0 +1,31 @@
+#include "StoredReports.h"
+
+#include "Database.h"
+#include "KeySealer.h"
+#include "SealedKeyFile.h"
+
+namespace meldpunt::test {
+
+std::vector<StoredReport> readStoredReports(const std::filesystem::path& stateFolder, const std::string& tcti)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    auto query = database.prepare(
+        "SELECT reference, received_at, language, channel, category, country, place, occurred, what, "
+        "anonymous, ifnull(contact_name, '(null)'), ifnull(contact_email, '(null)'), "
+        "ifnull(contact_phone, '(null)'), consent, status FROM reports ORDER BY id");
+    const char* names[] = {"reference", "received_at", "language", "channel", "category", "country", "place",
+        "when", "what", "anonymous", "name", "email", "phone", "consent", "status"};
+    std::vector<StoredReport> reports;
+    while (query.step()) {
+        StoredReport report;
+        for (int column = 0; column < 15; ++column)
+            report[names[column]] = query.columnText(column);
+        reports.push_back(report);
+    }
+    return reports;
+}
+
+} // namespace meldpunt::test

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace meldpunt::test {
+
+// A report row as meldpuntd stored it, column name to text.
+using StoredReport = std::map<std::string, std::string>;
+
+// Reads the reports of a running or stopped appliance the only way there
+// is: the data key is unsealed from the TPM with the sealed key file, then
+// the database is opened with it.
+std::vector<StoredReport> readStoredReports(const std::filesystem::path& stateFolder, const std::string& tcti);
+
+} // namespace meldpunt::test
