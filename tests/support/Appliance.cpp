@@ -42,6 +42,18 @@ void setMode(const fs::path& path, unsigned mode)
         throw std::runtime_error("chmod " + path.string() + " failed");
 }
 
+// Returns true when something accepts connections on the Unix socket.
+bool socketAnswers(const fs::path& path)
+{
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+    const bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    ::close(fd);
+    return connected;
+}
+
 void runChecked(const std::vector<std::string>& command, const fs::path& log)
 {
     Process process(command, {{}, log, {}});
@@ -91,9 +103,9 @@ Appliance::Appliance(const std::string& name, Options options)
         chownTree(quarantineFolder(), kDaemonUid, kDaemonUid);
         chownTree(root() / "sockets" / "staff", kDaemonUid, kDaemonUid);
         chownTree(root() / "sockets" / "public", kPublicUid, kPublicUid);
-        ::chown(spoolFolder().c_str(), kPublicUid, kSpoolGid);
+        if (::chown(spoolFolder().c_str(), kPublicUid, kSpoolGid) != 0 || ::chown(publishFolder().c_str(), kDaemonUid, kPublicUid) != 0)
+            throw std::runtime_error("chown of the spool or publish folder failed");
         setMode(spoolFolder(), 02770);
-        ::chown(publishFolder().c_str(), kDaemonUid, kPublicUid);
         setMode(publishFolder(), 02750);
         chownTree(root() / "drafts", kPublicUid, kPublicUid);
         chownTree(root() / "edge-public", kEdgePublicUid, kEdgePublicUid);
@@ -123,13 +135,14 @@ bool Appliance::runsAsSeparateUsers()
 void Appliance::makeFolders()
 {
     for (const char* folder : {"state", "spool/quarantine", "publish", "drafts", "sockets/public",
-             "sockets/staff", "edge-public", "edge-staff", "tpm", "logs"})
+             "sockets/staff", "edge-public", "edge-staff", "tpm", "logs", "tmp"})
         fs::create_directories(root() / folder);
     setMode(root(), 0755);
     setMode(root() / "state", 0700);
     setMode(quarantineFolder(), 0700);
     setMode(root() / "drafts", 0700);
     setMode(root() / "logs", 0777);
+    setMode(temporaryFolder(), 01777);
 }
 
 void Appliance::writeConfigurations()
@@ -186,11 +199,11 @@ void Appliance::startDaemon(const std::vector<std::string>& environment)
     command.push_back("--config");
     command.push_back((root() / "meldpuntd.ini").string());
     std::vector<std::string> variables = {"NOTIFY_SOCKET=" + (root() / "notify.sock").string(),
-        "WATCHDOG_USEC=1000000", "TSS2_LOG=all+none"};
+        "WATCHDOG_USEC=1000000", "TSS2_LOG=all+none", "TMPDIR=" + temporaryFolder().string()};
     variables.insert(variables.end(), environment.begin(), environment.end());
     daemon_ = std::make_unique<Process>(command, Process::Options{variables, root() / "logs/meldpuntd.log", {}});
     const fs::path socket = root() / "sockets/staff/meldpuntd.sock";
-    if (!waitFor([&] { return fs::exists(socket) || !daemon_->running(); }, std::chrono::seconds(15)))
+    if (!waitFor([&] { return socketAnswers(socket) || !daemon_->running(); }, std::chrono::seconds(15)))
         throw std::runtime_error("meldpuntd did not open its socket:\n" + daemonLog());
 }
 
@@ -223,9 +236,10 @@ void Appliance::startPublic()
     command.push_back((binaryDir() / "daemon/public/meldpunt-public").string());
     command.push_back("--config");
     command.push_back((root() / "public.ini").string());
-    public_ = std::make_unique<Process>(command, Process::Options{{}, root() / "logs/meldpunt-public.log", {}});
+    public_ = std::make_unique<Process>(command,
+        Process::Options{{"TMPDIR=" + temporaryFolder().string()}, root() / "logs/meldpunt-public.log", {}});
     const fs::path socket = root() / "sockets/public/public.sock";
-    if (!waitFor([&] { return fs::exists(socket) || !public_->running(); }, std::chrono::seconds(15)))
+    if (!waitFor([&] { return socketAnswers(socket) || !public_->running(); }, std::chrono::seconds(15)))
         throw std::runtime_error("meldpunt-public did not open its socket:\n" + publicLog());
 }
 
@@ -258,7 +272,8 @@ void Appliance::startEdge(const std::string& name, unsigned short port, const fs
     if (runsAsSeparateUsers()) {
         chownTree(prefix, uid, uid);
         std::ofstream(root() / "logs" / (name + "-error.log")).close();
-        ::chown((root() / "logs" / (name + "-error.log")).c_str(), uid, uid);
+        if (::chown((root() / "logs" / (name + "-error.log")).c_str(), uid, uid) != 0)
+            throw std::runtime_error("chown of the edge error log failed");
     }
     auto command = runAs(uid, {});
     for (const char* part : {"nginx", "-p"})

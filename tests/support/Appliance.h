@@ -84,6 +84,8 @@ public:
     std::filesystem::path databaseFile() const { return stateFolder() / "meldpunt.db"; }
     std::filesystem::path sealedKeyFile() const { return stateFolder() / "sealed-key.json"; }
     std::filesystem::path caFile() const { return root() / "pki" / "ca.pem"; }
+    // The TMPDIR both daemons get.
+    std::filesystem::path temporaryFolder() const { return root() / "tmp"; }
     Swtpm& tpm() { return *swtpm_; }
     unsigned short publicPort() const { return publicPort_; }
     unsigned short staffPort() const { return staffPort_; }
