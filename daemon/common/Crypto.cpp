@@ -244,6 +244,12 @@ Bytes fromBase64(std::string_view text)
 {
     if (text.size() % 4 != 0)
         throw std::invalid_argument("base64 text length is not a multiple of 4");
+    // EVP_DecodeBlock reads '=' anywhere as zero bits; padding is valid only
+    // as the last one or two characters.
+    const auto firstPad = text.find('=');
+    if (firstPad != std::string_view::npos
+        && (firstPad < text.size() - 2 || text.find_first_not_of('=', firstPad) != std::string_view::npos))
+        throw std::invalid_argument("invalid base64 padding");
     Bytes bytes(text.size() / 4 * 3);
     const int length = EVP_DecodeBlock(bytes.data(),
         reinterpret_cast<const unsigned char*>(text.data()), toInt(text.size()));

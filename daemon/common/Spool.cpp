@@ -220,8 +220,14 @@ Reader::Reader(const fs::path& path, const PrivateKeyLookup& lookup)
     auto privateKey = lookup(header_.intakeKeyId);
     if (!privateKey)
         throw FormatError("entry was made for an unknown intake key " + crypto::toHex(header_.intakeKeyId));
-    const SecretBytes shared = crypto::x25519(privateKey->span(), header_.ephemeralKey);
-    key_ = deriveChunkKey(shared.span(), headerBytes_);
+    try {
+        const SecretBytes shared = crypto::x25519(privateKey->span(), header_.ephemeralKey);
+        key_ = deriveChunkKey(shared.span(), headerBytes_);
+    } catch (const crypto::CryptoError&) {
+        // OpenSSL rejects low-order points, whose shared secret is zero;
+        // only a forged entry carries one.
+        throw FormatError("entry has an invalid ephemeral key");
+    }
 }
 
 void Reader::take(std::size_t size, std::vector<std::uint8_t>& into)
@@ -311,7 +317,11 @@ std::vector<fs::path> listEntries(const fs::path& spoolFolder)
     std::vector<std::pair<fs::file_time_type, fs::path>> found;
     for (const auto& item : fs::directory_iterator(spoolFolder)) {
         const auto name = item.path().filename().string();
-        if (!item.is_regular_file() || name.starts_with(".") || !name.ends_with(kEntrySuffix))
+        // symlink_status, not status: a link named like an entry is not an
+        // entry, and the reader opens entries with O_NOFOLLOW.
+        std::error_code statusError;
+        if (!fs::is_regular_file(item.symlink_status(statusError)) || name.starts_with(".")
+            || !name.ends_with(kEntrySuffix))
             continue;
         std::error_code error;
         const auto time = item.last_write_time(error);

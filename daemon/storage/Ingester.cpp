@@ -12,6 +12,8 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -84,6 +86,11 @@ IngestCounts Ingester::runOnce()
         } catch (const spool::FormatError& error) {
             quarantine(entry, error.what());
             ++counts.quarantined;
+        } catch (const std::system_error& error) {
+            // An I/O error may pass (a file being replaced, a full disk),
+            // so the entry stays for the next pass while the others go on.
+            log::error("Failed to ingest spool entry '" + entry.filename().string() + "': " + error.what());
+            ++counts.failed;
         }
     }
     return counts;
@@ -156,8 +163,15 @@ void Ingester::removeEntry(const fs::path& entry)
 
 void Ingester::quarantine(const fs::path& entry, const std::string& reason)
 {
-    const fs::path target = quarantineFolder_ / entry.filename();
-    if (::rename(entry.c_str(), target.c_str()) != 0) {
+    // RENAME_NOREPLACE keeps an earlier quarantined file of the same name;
+    // a numbered suffix tells the copies apart.
+    fs::path target = quarantineFolder_ / entry.filename();
+    int result = ::renameat2(AT_FDCWD, entry.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+    for (int copy = 1; result != 0 && errno == EEXIST && copy < 1000; ++copy) {
+        target = quarantineFolder_ / (entry.filename().string() + "." + std::to_string(copy));
+        result = ::renameat2(AT_FDCWD, entry.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+    }
+    if (result != 0) {
         log::error("Failed to quarantine spool entry '" + entry.filename().string() + "': "
             + std::strerror(errno));
         return;

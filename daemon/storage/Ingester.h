@@ -15,6 +15,7 @@ struct IngestCounts {
     int duplicates = 0;
     int quarantined = 0;
     int deferred = 0; // valid entries of a kind this version does not store yet
+    int failed = 0;   // entries left in the spool after an I/O error
 };
 
 // Moves spool entries into the database, each exactly once: the entry is

@@ -66,8 +66,8 @@ std::string decodeEscapes(const std::string& line)
     return out;
 }
 
-// The hostile values of tests/data/hostile-inputs.txt with their escapes
-// decoded; comment lines and empty lines are skipped.
+// Returns the values of tests/data/hostile-inputs.txt with their escapes
+// decoded. Comment lines and empty lines are skipped.
 std::vector<std::string> hostileInputs()
 {
     std::ifstream in(std::string(MELDPUNT_SOURCE_DIR) + "/tests/data/hostile-inputs.txt", std::ios::binary);
@@ -82,8 +82,8 @@ std::vector<std::string> hostileInputs()
     return inputs;
 }
 
-// Percent-encodes every byte except unreserved ASCII; with `spaceAsPlus`
-// a space becomes '+', as browsers send it.
+// Percent-encodes every byte except unreserved ASCII. With `spaceAsPlus`,
+// a space becomes '+' as browsers send it.
 std::string percentEncode(const std::string& text, bool spaceAsPlus)
 {
     std::string out;
