@@ -192,7 +192,7 @@ void Writer::flushChunk(bool final)
 fs::path Writer::commit()
 {
     writeRecord(RecordType::End, {});
-    // The final chunk always holds fewer than chunkSize bytes, because a
+    // The final chunk always contains fewer than chunkSize bytes, because a
     // full buffer is flushed as a non-final chunk as soon as it fills.
     flushChunk(true);
     fsutil::syncFile(fd_.get(), partialPath_);

@@ -163,8 +163,8 @@ void Ingester::removeEntry(const fs::path& entry)
 
 void Ingester::quarantine(const fs::path& entry, const std::string& reason)
 {
-    // RENAME_NOREPLACE keeps an earlier quarantined file of the same name;
-    // a numbered suffix tells the copies apart.
+    // RENAME_NOREPLACE keeps an earlier quarantined file of the same name,
+    // and a numbered suffix distinguishes the copies.
     fs::path target = quarantineFolder_ / entry.filename();
     int result = ::renameat2(AT_FDCWD, entry.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
     for (int copy = 1; result != 0 && errno == EEXIST && copy < 1000; ++copy) {

@@ -1,5 +1,5 @@
-// The spool between the two daemons: nothing a reporter was told is
-// received may be lost or stored twice, whatever stops when.
+// The spool between the two daemons: no report whose receipt was shown
+// may be lost or stored twice, whichever process stops and when.
 
 #include "Appliance.h"
 #include "Reports.h"

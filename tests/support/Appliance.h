@@ -63,7 +63,7 @@ public:
 
     // Waits until meldpuntd has published an intake key.
     bool waitForIntakeKey(std::chrono::milliseconds timeout = std::chrono::seconds(15));
-    // Waits until the spool holds no committed entry.
+    // Waits until the spool contains no committed entry.
     bool waitForEmptySpool(std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
     HttpsClient publicClient(const std::string& sourceAddress = {}) const;

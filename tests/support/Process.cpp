@@ -13,7 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <random>
+#include <atomic>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -140,16 +140,24 @@ std::string Process::log() const
 
 unsigned short freeLoopbackPort(unsigned consecutive)
 {
-    std::mt19937 random(std::random_device{}());
-    std::uniform_int_distribution<unsigned> range(20000, 60000);
-    for (int attempt = 0; attempt < 200; ++attempt) {
-        const unsigned first = range(random);
+    // Tests run in parallel processes that each pick ports long before
+    // their servers bind them, so a free port alone is not enough: each
+    // process takes ports from its own block of 100 (chosen by its pid)
+    // and never hands out the same port twice.
+    static std::atomic<unsigned> next{0};
+    constexpr unsigned kFirstPort = 20000;
+    constexpr unsigned kBlockSize = 100;
+    constexpr unsigned kBlocks = 400;
+    const unsigned block = static_cast<unsigned>(::getpid()) % kBlocks;
+    for (unsigned attempt = 0; attempt < kBlockSize; ++attempt) {
+        const unsigned offset = next.fetch_add(consecutive) % (kBlockSize - consecutive);
+        const unsigned first = kFirstPort + block * kBlockSize + offset;
         bool allFree = true;
-        for (unsigned offset = 0; offset < consecutive && allFree; ++offset) {
+        for (unsigned index = 0; index < consecutive && allFree; ++index) {
             int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
             sockaddr_in address{};
             address.sin_family = AF_INET;
-            address.sin_port = htons(static_cast<uint16_t>(first + offset));
+            address.sin_port = htons(static_cast<uint16_t>(first + index));
             address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
             allFree = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
             ::close(fd);
@@ -157,7 +165,7 @@ unsigned short freeLoopbackPort(unsigned consecutive)
         if (allFree)
             return static_cast<unsigned short>(first);
     }
-    throw std::runtime_error("no free loopback port found in 200 attempts");
+    throw std::runtime_error("no free loopback port found in this process's block");
 }
 
 ScratchFolder::ScratchFolder(const std::string& name)

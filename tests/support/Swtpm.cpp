@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 #include <sys/wait.h>
 
 namespace meldpunt::test {
@@ -67,6 +69,10 @@ void Swtpm::start()
                 (acceptsConnections(port_) && acceptsConnections(port_ + 1));
         },
         std::chrono::seconds(10));
+    // Another swtpm already on these ports would also accept connections,
+    // while this one exits for the failed bind; a moment later tells them
+    // apart.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!up || !process_->running())
         throw std::runtime_error("swtpm did not start on port " + std::to_string(port_) +
             "; its log: " + process_->log());

@@ -1,0 +1,101 @@
+// A reporter's journey through the public site in Debian's chromium:
+// JavaScript off, a 360 px wide phone, Dutch from the browser's language,
+// a switch to English that keeps what was typed, a form sent with a
+// missing answer, then a receipt, and the report in the database.
+//
+// usage: node report-journey.mjs APPLIANCE_HARNESS
+// Exits 77 (skipped) when chromium or playwright-core is not installed.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import assert from 'node:assert/strict';
+
+const chromiumPath = '/usr/bin/chromium';
+let chromium;
+try {
+    ({ chromium } = await import('playwright-core'));
+} catch {
+    console.log('SKIP: playwright-core is not installed; run tools/install-deps');
+    process.exit(77);
+}
+if (!existsSync(chromiumPath)) {
+    console.log(`SKIP: ${chromiumPath} is not installed; run tools/install-deps`);
+    process.exit(77);
+}
+
+const harness = spawn(process.argv[2], [], { stdio: ['pipe', 'pipe', 'inherit'] });
+const lines = createInterface({ input: harness.stdout })[Symbol.asyncIterator]();
+async function nextLine() {
+    const { value, done } = await lines.next();
+    assert.ok(!done, 'the appliance harness ended early');
+    return value;
+}
+
+const [port] = (await nextLine()).split(' ');
+const origin = `https://localhost:${port}`;
+const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
+        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
+});
+
+try {
+    // The certificate comes from the test CA; curl-based tests check TLS
+    // itself, so this context does not need the CA installed.
+    const context = await browser.newContext({
+        javaScriptEnabled: false,
+        viewport: { width: 360, height: 740 },
+        locale: 'nl-NL',
+        ignoreHTTPSErrors: true,
+    });
+    const page = await context.newPage();
+    const foreign = [];
+    page.on('request', (request) => {
+        if (!request.url().startsWith(origin)) foreign.push(request.url());
+    });
+
+    await page.goto(`${origin}/`);
+    assert.equal(new URL(page.url()).pathname, '/nl/');
+    assert.equal(await page.locator('h1').textContent(), 'Een vermoeden melden');
+
+    await page.fill('#what', 'Een man met een kind <b>bij</b> het zwembad');
+    await page.selectOption('#country', 'TH');
+    await page.fill('#place', 'Pattaya');
+
+    await page.click('button[name="switch_language"][value="en"]');
+    assert.equal(new URL(page.url()).pathname, '/en/report');
+    assert.equal(await page.locator('h1').textContent(), 'Report a suspicion');
+    assert.equal(await page.inputValue('#what'), 'Een man met een kind <b>bij</b> het zwembad');
+    assert.equal(await page.inputValue('#country'), 'TH');
+
+    await page.click('button.primary');
+    assert.ok(await page.locator('.error-summary').isVisible(), 'the error summary is shown');
+    assert.equal(await page.inputValue('#place'), 'Pattaya');
+
+    await page.check('#category-travel');
+    await page.check('#contact-no');
+    await page.check('#consent-box');
+    await page.click('button.primary');
+    assert.equal(await page.locator('h1').textContent(), 'Thank you. Your report has been received.');
+    const reference = (await page.locator('.reference').textContent()).trim();
+    assert.match(reference, /^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$/);
+    assert.deepEqual(foreign, [], 'no request leaves the site');
+
+    harness.stdin.write('reports\n');
+    assert.equal(await nextLine(), '1');
+
+    // Layout at phone width, measured with scripts on in a second context.
+    const measuring = await browser.newContext({ viewport: { width: 360, height: 740 }, ignoreHTTPSErrors: true });
+    const measured = await measuring.newPage();
+    await measured.goto(`${origin}/nl/`);
+    const overflow = await measured.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the form is ${overflow} px wider than a 360 px screen`);
+
+    console.log(`PASS: report ${reference} sent without JavaScript at 360 px and stored`);
+} finally {
+    await browser.close();
+    harness.stdin.end();
+}
