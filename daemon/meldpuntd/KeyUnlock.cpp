@@ -119,9 +119,14 @@ UnlockOutcome unlockDatabase(const KeyUnlockSettings& settings)
         return outcome;
     }
     std::optional<SecretBytes> key;
+    std::string tpmWarning;
     try {
         tpm::Tpm tpm(settings.tcti);
         key = tpm.unseal(file.key);
+        // The data key is noDA, so a lockout does not keep it sealed; it
+        // still means something failed authorisations and deserves a look.
+        if (tpm.inLockout())
+            tpmWarning = std::string(tpm::describe(tpm::TpmFailure::Lockout));
     } catch (const tpm::TpmError& error) {
         outcome.lockedReason = lockedByTpm(error);
         return outcome;
@@ -129,9 +134,11 @@ UnlockOutcome unlockDatabase(const KeyUnlockSettings& settings)
     if (!haveDatabase) {
         outcome.database = createDatabase(dbPath, *key, file.databaseId);
         outcome.created = true;
-        return outcome;
+    } else {
+        outcome = openExisting(dbPath, *key, file.databaseId);
     }
-    return openExisting(dbPath, *key, file.databaseId);
+    outcome.tpmWarning = tpmWarning;
+    return outcome;
 }
 
 } // namespace meldpunt::daemon

@@ -23,6 +23,7 @@ struct UnlockOutcome {
     std::unique_ptr<storage::Database> database;
     std::string lockedReason; // empty when the database is open
     bool created = false;     // a new key and database were made
+    std::string tpmWarning;   // a TPM condition worth reporting, such as lockout
 };
 
 // Releases the data key from the TPM and opens the database:

@@ -141,7 +141,13 @@ int run(int argc, char** argv)
         std::lock_guard lock(statusMutex);
         status.locked = false;
         status.lockedReason.clear();
-        service::notifyReady("Database open; ingesting the spool");
+        if (outcome.tpmWarning.empty()) {
+            service::notifyReady("Database open; ingesting the spool");
+        } else {
+            log::warning("The TPM reports: " + outcome.tpmWarning
+                + "; the data key is not affected, but check what failed authorisations");
+            service::notifyReady("Database open; ingesting the spool; " + outcome.tpmWarning);
+        }
     } else {
         log::securityEvent(kUnsealFailedId, "Database locked: " + outcome.lockedReason + " (TCTI "
             + keySettings.tcti + ")");

@@ -4,6 +4,7 @@
 
 #include "Appliance.h"
 #include "KeySealer.h"
+#include "RawEsys.h"
 #include "Reports.h"
 #include "StoredReports.h"
 
@@ -151,4 +152,20 @@ TEST_CASE("Unreleased key locks without touching data", "[keys]")
         appliance.stopDaemon();
         CHECK(snapshot(appliance.stateFolder()) == mixed);
     }
+}
+
+TEST_CASE("TPM lockout is reported, not fatal", "[keys]")
+{
+    Appliance appliance("lockout");
+    storeOneReport(appliance);
+    forceLockout(appliance.tpm().tcti());
+
+    // The data key is sealed with noDA, so the database still opens; the
+    // lockout is named as such, apart from a PCR mismatch or a missing TPM.
+    appliance.startDaemon();
+    REQUIRE(notified(appliance, "STATUS=Database open; ingesting the spool; TPM in dictionary-attack lockout"));
+    CHECK(appliance.daemonLog().find("TPM in dictionary-attack lockout") != std::string::npos);
+    CHECK(appliance.publicClient().post("/en/report", formBody(validReport("during lockout"))).status == 200);
+    REQUIRE(appliance.waitForEmptySpool());
+    CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 2);
 }

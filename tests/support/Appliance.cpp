@@ -202,9 +202,21 @@ void Appliance::startDaemon(const std::vector<std::string>& environment)
         "WATCHDOG_USEC=1000000", "TSS2_LOG=all+none", "TMPDIR=" + temporaryFolder().string()};
     variables.insert(variables.end(), environment.begin(), environment.end());
     daemon_ = std::make_unique<Process>(command, Process::Options{variables, root() / "logs/meldpuntd.log", {}});
-    const fs::path socket = root() / "sockets/staff/meldpuntd.sock";
-    if (!waitFor([&] { return socketAnswers(socket) || !daemon_->running(); }, std::chrono::seconds(15)))
-        throw std::runtime_error("meldpuntd did not open its socket:\n" + daemonLog());
+    // READY=1 comes after the key is unsealed (or the daemon is locked).
+    // Waiting for it matters with swtpm: without the kernel's resource
+    // manager, two processes unsealing at once share the simulator's three
+    // object slots and one of them fails.
+    const bool ready = waitFor(
+        [&] {
+            for (const auto& message : daemonNotifications()) {
+                if (message.find("READY=1") != std::string::npos)
+                    return true;
+            }
+            return !daemon_->running();
+        },
+        std::chrono::seconds(20));
+    if (!ready)
+        throw std::runtime_error("meldpuntd did not report readiness:\n" + daemonLog());
 }
 
 void Appliance::stopDaemon()
