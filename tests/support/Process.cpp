@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -13,7 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <atomic>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
@@ -138,34 +139,63 @@ std::string Process::log() const
     return readFile(logFile_);
 }
 
+namespace {
+
+bool portIsFree(unsigned port)
+{
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    ::close(fd);
+    return free;
+}
+
+// Claims `port` for this process until it exits: an flock on a file named
+// after the port, which the kernel releases when the process ends, however
+// it ends.
+bool claimPort(unsigned port)
+{
+    const fs::path folder = fs::temp_directory_path() / "meldpunt-test-ports";
+    std::error_code ignored;
+    fs::create_directories(folder, ignored);
+    fs::permissions(folder, fs::perms::all, ignored);
+    const fs::path lock = folder / std::to_string(port);
+    const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return false;
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        return false;
+    }
+    return true; // the descriptor stays open, and the lock held, until exit
+}
+
+} // namespace
+
 unsigned short freeLoopbackPort(unsigned consecutive)
 {
-    // Tests run in parallel processes that each pick ports long before
-    // their servers bind them, so a free port alone is not enough: each
-    // process takes ports from its own block of 100 (chosen by its pid)
-    // and never hands out the same port twice.
-    static std::atomic<unsigned> next{0};
-    constexpr unsigned kFirstPort = 20000;
-    constexpr unsigned kBlockSize = 100;
-    constexpr unsigned kBlocks = 400;
-    const unsigned block = static_cast<unsigned>(::getpid()) % kBlocks;
-    for (unsigned attempt = 0; attempt < kBlockSize; ++attempt) {
-        const unsigned offset = next.fetch_add(consecutive) % (kBlockSize - consecutive);
-        const unsigned first = kFirstPort + block * kBlockSize + offset;
-        bool allFree = true;
-        for (unsigned index = 0; index < consecutive && allFree; ++index) {
-            int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            sockaddr_in address{};
-            address.sin_family = AF_INET;
-            address.sin_port = htons(static_cast<uint16_t>(first + index));
-            address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            allFree = bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-            ::close(fd);
-        }
-        if (allFree)
+    // Tests run in parallel processes that pick ports well before their
+    // servers bind them, so a port that is free now may be taken by the
+    // time it is used. Each port is therefore claimed with a lock that
+    // other test processes respect, and taken from below Linux's default
+    // ephemeral range (32768 and up), where outgoing connections never
+    // land.
+    constexpr unsigned kFirstPort = 12000;
+    constexpr unsigned kEndPort = 32000;
+    std::mt19937 random(std::random_device{}());
+    std::uniform_int_distribution<unsigned> range(kFirstPort, kEndPort - consecutive);
+    for (int attempt = 0; attempt < 500; ++attempt) {
+        const unsigned first = range(random);
+        bool usable = true;
+        for (unsigned index = 0; index < consecutive && usable; ++index)
+            usable = claimPort(first + index) && portIsFree(first + index);
+        if (usable)
             return static_cast<unsigned short>(first);
     }
-    throw std::runtime_error("no free loopback port found in this process's block");
+    throw std::runtime_error("no free loopback port found in 500 attempts");
 }
 
 ScratchFolder::ScratchFolder(const std::string& name)
