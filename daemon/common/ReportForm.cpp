@@ -20,6 +20,11 @@ bool looksLikeEmail(std::string_view text)
         && text.find_first_of(" \t\r\n<>\"") == std::string_view::npos;
 }
 
+bool isContactDetail(std::string_view name)
+{
+    return name == "name" || name == "email" || name == "phone";
+}
+
 bool isOffered(std::string_view value, const std::vector<std::string_view>& options)
 {
     return std::find(options.begin(), options.end(), value) != options.end();
@@ -72,7 +77,12 @@ std::map<std::string, FieldProblem> ReportForm::validate(const FormData& form,
     const std::set<std::string>& countryCodes)
 {
     std::map<std::string, FieldProblem> problems;
+    const bool anonymous = form.get("contact") != "contact";
     for (const auto& spec : fields()) {
+        // Contact details typed before choosing anonymity are dropped
+        // unread, so they must not stand in the reporter's way.
+        if (anonymous && isContactDetail(spec.name))
+            continue;
         const std::string& value = form.get(spec.name);
         std::optional<FieldProblem> problem;
         if (spec.kind == FieldKind::Text || spec.kind == FieldKind::TextArea) {
@@ -97,7 +107,8 @@ std::map<std::string, FieldProblem> ReportForm::validate(const FormData& form,
             problems.emplace(spec.name, *problem);
     }
 
-    if (!problems.contains("email") && hasVisibleText(form.get("email")) && !looksLikeEmail(form.get("email")))
+    if (!anonymous && !problems.contains("email") && hasVisibleText(form.get("email"))
+        && !looksLikeEmail(form.get("email")))
         problems.emplace("email", FieldProblem::InvalidEmail);
     if (form.get("contact") == "contact" && !hasVisibleText(form.get("email"))
         && !hasVisibleText(form.get("phone")) && !problems.contains("email"))
@@ -111,10 +122,9 @@ std::string ReportForm::toJson(const FormData& form, std::string_view language,
     Poco::JSON::Object fieldsObject;
     const bool anonymous = form.get("contact") != "contact";
     for (const auto& spec : fields()) {
-        const bool contactDetail = spec.name == "name" || spec.name == "email" || spec.name == "phone";
         // An anonymous reporter may have typed details before choosing
         // anonymity; they are not kept.
-        if (contactDetail && anonymous)
+        if (isContactDetail(spec.name) && anonymous)
             continue;
         fieldsObject.set(std::string(spec.name), form.get(spec.name));
     }

@@ -85,15 +85,30 @@ private:
                 return redirectToLanguage(request, response);
             return sendNotFound(response, catalog.defaultLanguage());
         }
-        if (route.rest.empty() && isGet)
-            return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site_, route.language, FormState{}));
-        if (route.rest == "privacy" && isGet)
-            return sendPage(response, HTTPResponse::HTTP_OK, site_.pages().render("privacy", route.language, pageAt("privacy")));
-        if (route.rest == "report" && request.getMethod() == "POST")
-            return handleReportPost(site_, route.language, request, response);
-        if (route.rest == "report" && isGet)
-            return redirect(response, "/" + route.language + "/");
+        const bool isPost = request.getMethod() == "POST";
+        if (route.rest.empty() || route.rest == "privacy") {
+            if (!isGet)
+                return sendMethodNotAllowed(response, route.language, "GET, HEAD");
+            if (route.rest.empty())
+                return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site_, route.language, FormState{}));
+            return sendPage(response, HTTPResponse::HTTP_OK,
+                site_.pages().render("privacy", route.language, pageAt("privacy")));
+        }
+        if (route.rest == "report") {
+            if (isPost)
+                return handleReportPost(site_, route.language, request, response);
+            if (isGet)
+                return redirect(response, "/" + route.language + "/");
+            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+        }
         sendNotFound(response, route.language);
+    }
+
+    void sendMethodNotAllowed(HTTPServerResponse& response, const std::string& language, const std::string& allowed)
+    {
+        response.set("Allow", allowed);
+        sendPage(response, HTTPResponse::HTTP_METHOD_NOT_ALLOWED,
+            site_.pages().render("message", language, messageData("method_not_allowed")));
     }
 
     void redirectToLanguage(HTTPServerRequest& request, HTTPServerResponse& response)

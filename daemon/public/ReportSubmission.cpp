@@ -9,6 +9,7 @@
 #include <Poco/DateTime.h>
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>
+#include <Poco/String.h>
 
 #include <cerrno>
 #include <istream>
@@ -20,12 +21,21 @@ namespace {
 
 using Poco::Net::HTTPResponse;
 
-enum class BodyResult { Read, TooLarge, WrongType };
+enum class BodyResult { Read, TooLarge, WrongType, Incomplete };
+
+// Compares the media type, before any parameter, without regard to case
+// (RFC 9110, section 8.3.1).
+bool isUrlEncodedForm(const std::string& contentType)
+{
+    std::string type = contentType.substr(0, contentType.find(';'));
+    while (!type.empty() && type.back() == ' ')
+        type.pop_back();
+    return Poco::icompare(type, "application/x-www-form-urlencoded") == 0;
+}
 
 BodyResult readBody(Poco::Net::HTTPServerRequest& request, std::size_t limit, std::string& body)
 {
-    const std::string type = request.getContentType();
-    if (type.rfind("application/x-www-form-urlencoded", 0) != 0)
+    if (!isUrlEncodedForm(request.getContentType()))
         return BodyResult::WrongType;
     std::istream& in = request.stream();
     char buffer[16 * 1024];
@@ -35,7 +45,29 @@ BodyResult readBody(Poco::Net::HTTPServerRequest& request, std::size_t limit, st
         if (body.size() > limit)
             return BodyResult::TooLarge;
     }
+    // Poco ends the stream quietly when the connection closes early, so a
+    // body cut short by a lost connection is detected here.
+    if (request.hasContentLength() && static_cast<std::uint64_t>(request.getContentLength64()) != body.size())
+        return BodyResult::Incomplete;
     return BodyResult::Read;
+}
+
+// The form's last field is form_end=1. Browsers send fields in document
+// order, so a body whose last pair is anything else was cut short, which
+// is the only way to tell with a chunked body.
+bool endsWithFormEnd(const FormData& form)
+{
+    const auto& fields = form.fields();
+    return !fields.empty() && fields.back().first == "form_end" && fields.back().second == "1";
+}
+
+// Browsers send "Origin: null" for our own form, because the site's
+// referrer policy is no-referrer; a real other origin means another
+// website made the visitor's browser post here.
+bool isForeignOrigin(const Poco::Net::HTTPServerRequest& request, const std::string& origin)
+{
+    const std::string sender = request.get("Origin", "null");
+    return sender != "null" && sender != origin;
 }
 
 std::string utcNow()
@@ -75,6 +107,9 @@ void handleReportPost(PublicSite& site, const std::string& language,
     Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
 {
     const Pages& pages = site.pages();
+    if (isForeignOrigin(request, site.config().origin))
+        return sendPage(response, HTTPResponse::HTTP_FORBIDDEN,
+            pages.render("message", language, messageData("foreign_origin")));
     std::string body;
     switch (readBody(request, site.config().maxReportBytes, body)) {
     case BodyResult::TooLarge:
@@ -83,6 +118,9 @@ void handleReportPost(PublicSite& site, const std::string& language,
     case BodyResult::WrongType:
         return sendPage(response, HTTPResponse::HTTP_UNSUPPORTEDMEDIATYPE,
             pages.render("message", language, messageData("malformed")));
+    case BodyResult::Incomplete:
+        return sendPage(response, HTTPResponse::HTTP_BAD_REQUEST,
+            pages.render("message", language, messageData("incomplete")));
     case BodyResult::Read:
         break;
     }
@@ -94,6 +132,9 @@ void handleReportPost(PublicSite& site, const std::string& language,
         return sendPage(response, HTTPResponse::HTTP_BAD_REQUEST,
             pages.render("message", language, messageData("malformed")));
     }
+    if (!endsWithFormEnd(state.values))
+        return sendPage(response, HTTPResponse::HTTP_BAD_REQUEST,
+            pages.render("message", language, messageData("incomplete")));
 
     // The language switch is a submit button of the form itself, so that
     // nothing typed is lost; it skips validation.

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 
 using namespace meldpunt::test;
 namespace fs = std::filesystem;
@@ -87,6 +88,11 @@ TEST_CASE("Missing fields come back marked", "[site]")
     CHECK(page.body.find("<option value=\"TH\" selected>") != std::string::npos);
     CHECK(page.body.find("value=\"anonymous\" checked") != std::string::npos);
 
+    SECTION("contact details are not checked for an anonymous report")
+    {
+        auto fields = withField(withField(validReport("anonymous"), "email", "jan@"), "phone", std::string(60, '1'));
+        CHECK(client.post("/en/report", formBody(fields)).status == 200);
+    }
     SECTION("contact chosen without an address")
     {
         const auto contact = client.post("/en/report", formBody(withField(validReport("x"), "contact", "contact")));
@@ -169,10 +175,56 @@ TEST_CASE("Unreadable requests get a readable page", "[site]")
     }
     SECTION("a body exactly at the limit reaches the daemon")
     {
-        std::string body = formBody(validReport("x"));
-        body += "&pad=" + std::string(1024 * 1024 - body.size() - 5, 'a');
+        const std::size_t base = formBody(withField(validReport("x"), "pad", "")).size();
+        const std::string body = formBody(withField(validReport("x"), "pad", std::string(1024 * 1024 - base, 'a')));
         REQUIRE(body.size() == 1024 * 1024);
         CHECK(client.post("/en/report", body).status == 200);
+    }
+    SECTION("a body without the form's last field is not stored")
+    {
+        const auto page = client.post("/en/report", formBody(withoutField(validReport("cut short"), "form_end")));
+        CHECK(page.status == 400);
+        CHECK(page.body.find("did not arrive completely") != std::string::npos);
+    }
+    SECTION("a body cut short by a closed connection is not stored")
+    {
+        // openssl s_client sends the headers, part of the body, and closes
+        // when its input ends, as a phone losing its signal would.
+        const std::string partial = formBody(validReport("lost signal")).substr(0, 60);
+        const fs::path request = appliance.root() / "partial-request";
+        std::ofstream(request, std::ios::binary) << "POST /en/report HTTP/1.1\r\nHost: localhost\r\n"
+                                                 << "Content-Type: application/x-www-form-urlencoded\r\n"
+                                                 << "Content-Length: 5000\r\n\r\n" << partial;
+        Process client({"openssl", "s_client", "-quiet", "-no_ign_eof", "-connect", "127.0.0.1:" + std::to_string(appliance.publicPort())},
+            {{}, appliance.root() / "s_client.out", {}, request});
+        CHECK(client.wait(std::chrono::seconds(30)).has_value());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        CHECK(appliance.waitForEmptySpool());
+        CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).empty());
+    }
+    SECTION("a form from another website is rejected")
+    {
+        const auto page = client.post("/en/report", formBody(validReport("elsewhere")), {"Origin: https://example.invalid"});
+        CHECK(page.status == 403);
+        CHECK(page.body.find("sent from another website") != std::string::npos);
+        const auto own = client.post("/en/report", formBody(validReport("here")), {"Origin: null"});
+        CHECK(own.status == 200);
+    }
+    SECTION("the media type is matched without regard to case")
+    {
+        CHECK(client.post("/en/report", formBody(validReport("case")), {}, "Application/X-WWW-Form-Urlencoded; charset=UTF-8").status == 200);
+        CHECK(client.post("/en/report", formBody(validReport("junk")), {}, "application/x-www-form-urlencodedJUNK").status == 415);
+    }
+    SECTION("other methods get 405 with the allowed ones")
+    {
+        Process put({"curl", "-sS", "-o", "/dev/null", "-D", (appliance.root() / "put.headers").string(), "-X", "PUT",
+                        "--cacert", appliance.caFile().string(),
+                        "https://localhost:" + std::to_string(appliance.publicPort()) + "/en/report"},
+            {{}, appliance.root() / "put.out", {}});
+        REQUIRE(put.wait(std::chrono::seconds(30)).has_value());
+        const std::string headers = readFile(appliance.root() / "put.headers");
+        CHECK(headers.find(" 405") != std::string::npos);
+        CHECK(headers.find("Allow: GET, HEAD, POST") != std::string::npos);
     }
 }
 

@@ -60,6 +60,7 @@ std::vector<Fields> fictionalReports()
             for (const char* name : {"name", "email", "phone"})
                 fields.emplace_back(name, contact->optValue<std::string>(name, ""));
         }
+        fields.emplace_back("form_end", "1");
         reports.push_back(fields);
     }
     return reports;

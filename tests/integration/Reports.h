@@ -13,11 +13,13 @@ namespace meldpunt::test {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
+// The form's fields in document order; form_end, last, tells the site
+// that the body arrived whole.
 inline Fields validReport(const std::string& what)
 {
     return {{"what", what}, {"country", "TH"}, {"place", "Pattaya, hotel by the beach"},
         {"when", "last Saturday around 21:00"}, {"category", "travel_tourism"}, {"contact", "anonymous"},
-        {"consent", "yes"}};
+        {"consent", "yes"}, {"form_end", "1"}};
 }
 
 inline Fields withField(Fields fields, const std::string& name, const std::string& value)
@@ -28,7 +30,7 @@ inline Fields withField(Fields fields, const std::string& name, const std::strin
             return fields;
         }
     }
-    fields.emplace_back(name, value);
+    fields.insert(fields.end() - (fields.empty() || fields.back().first != "form_end" ? 0 : 1), {name, value});
     return fields;
 }
 

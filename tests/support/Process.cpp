@@ -62,7 +62,8 @@ Process::Process(std::vector<std::string> argv, Options options)
             dup2(logFd, STDOUT_FILENO);
             dup2(logFd, STDERR_FILENO);
         }
-        int nullFd = ::open("/dev/null", O_RDONLY);
+        const std::string input = options.inputFile.empty() ? std::string("/dev/null") : options.inputFile.string();
+        int nullFd = ::open(input.c_str(), O_RDONLY);
         if (nullFd >= 0)
             dup2(nullFd, STDIN_FILENO);
         if (!options.workingDirectory.empty() && chdir(options.workingDirectory.c_str()) != 0)

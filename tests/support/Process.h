@@ -18,6 +18,7 @@ public:
         std::vector<std::string> environment; // "NAME=value" added to the test's own
         std::filesystem::path logFile;        // empty: inherit the test's output
         std::filesystem::path workingDirectory;
+        std::filesystem::path inputFile; // empty: /dev/null
     };
 
     Process(std::vector<std::string> argv, Options options);
