@@ -1,5 +1,6 @@
 #include "Crypto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
@@ -159,8 +160,12 @@ Bytes open(std::span<const std::uint8_t> key, std::span<const std::uint8_t> nonc
     check(EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_TAG, kGcmTagSize, tag.data()),
         "EVP_CTRL_GCM_SET_TAG");
     int finalLength = 0;
-    if (EVP_DecryptFinal_ex(context.get(), output.data() + length, &finalLength) != 1)
+    if (EVP_DecryptFinal_ex(context.get(), output.data() + length, &finalLength) != 1) {
+        // The buffer holds unauthenticated plaintext, which may be key
+        // material under a right key with a forged tag.
+        OPENSSL_cleanse(output.data(), output.size());
         throw CryptoError("authentication tag does not verify");
+    }
     return output;
 }
 

@@ -1,79 +1,159 @@
 #include "StaffServer.h"
 
+#include "FormData.h"
 #include "Pages.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 
+#include <istream>
+
 namespace meldpunt::daemon {
 
 namespace {
 
 using Poco::Net::HTTPResponse;
+using Poco::Net::HTTPServerRequest;
+using Poco::Net::HTTPServerResponse;
 
-class StatusHandler : public Poco::Net::HTTPRequestHandler {
+constexpr std::size_t kMaxRecoveryBody = 4096;
+
+std::string page(const std::string& body)
+{
+    return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+           "<title>Meldpunt</title><link rel=\"stylesheet\" href=\"/static/site.css\"></head><body><main>"
+           "<h1>Meldpunt</h1>"
+        + body + "</main></body></html>";
+}
+
+std::string statusBody(const StaffStatus& status, const std::string& notice)
+{
+    std::string body;
+    if (!notice.empty())
+        body += "<div class=\"notice\" role=\"alert\"><p>" + escapeHtml(notice) + "</p></div>";
+    if (!status.locked) {
+        body += "<p>The database is open and reports are being ingested.</p>";
+        if (!status.tpmWarning.empty())
+            body += "<p>The TPM reports: " + escapeHtml(status.tpmWarning) + ".</p>";
+        return body;
+    }
+    body += "<p role=\"alert\">The database is locked: " + escapeHtml(status.lockedReason) + ".</p>"
+            "<p>The public site keeps taking reports into the spool; they are ingested once the database opens.</p>"
+            "<form method=\"post\" action=\"/recovery\" autocomplete=\"off\">"
+            "<div class=\"field\"><label for=\"recovery_key\">Recovery key</label>"
+            "<p class=\"hint\" id=\"recovery-hint\">Eight groups of five characters, as shown once when this box was set up. "
+            "Hyphens and spaces are optional.</p>"
+            "<input type=\"text\" id=\"recovery_key\" name=\"recovery_key\" autocomplete=\"off\" spellcheck=\"false\" "
+            "aria-describedby=\"recovery-hint\"></div>"
+            "<button type=\"submit\" class=\"primary\">Unlock with the recovery key</button></form>";
+    return body;
+}
+
+class StaffHandler : public Poco::Net::HTTPRequestHandler {
 public:
-    explicit StatusHandler(std::function<StaffStatus()> status)
-        : status_(std::move(status))
+    explicit StaffHandler(Daemon& daemon)
+        : daemon_(daemon)
     {
     }
 
-    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override
+    void handleRequest(HTTPServerRequest& request, HTTPServerResponse& response) override
     {
         response.set("Cache-Control", "no-store");
-        if (request.getURI() == "/healthz") {
+        const std::string& uri = request.getURI();
+        if (uri == "/healthz") {
             response.setContentType("text/plain");
             response.send() << "ok\n";
-            return;
-        }
-        if (request.getURI() != "/") {
-            response.setStatusAndReason(HTTPResponse::HTTP_NOT_FOUND);
-            response.setContentType("text/plain");
-            response.send() << "not found\n";
-            return;
-        }
-        const StaffStatus status = status_();
-        std::string html = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-                           "<title>Meldpunt</title><link rel=\"stylesheet\" href=\"/static/site.css\"></head><body><main>"
-                           "<h1>Meldpunt</h1>";
-        if (status.locked) {
-            response.setStatusAndReason(HTTPResponse::HTTP_SERVICE_UNAVAILABLE);
-            html += "<p role=\"alert\">The database is locked: " + escapeHtml(status.lockedReason)
-                + ".</p><p>The public site keeps taking reports into the spool; they are ingested once the database opens.</p>";
+        } else if (uri == "/" && request.getMethod() != "POST") {
+            const StaffStatus status = daemon_.status();
+            send(response, status.locked ? HTTPResponse::HTTP_SERVICE_UNAVAILABLE : HTTPResponse::HTTP_OK,
+                statusBody(status, {}));
+        } else if (uri == "/recovery" && request.getMethod() == "POST") {
+            handleRecovery(request, response);
         } else {
-            html += "<p>The database is open and reports are being ingested.</p>";
+            send(response, HTTPResponse::HTTP_NOT_FOUND, "<p>This page does not exist.</p>");
         }
-        html += "</main></body></html>";
+    }
+
+private:
+    void handleRecovery(HTTPServerRequest& request, HTTPServerResponse& response)
+    {
+        std::string body;
+        std::istream& in = request.stream();
+        char buffer[1024];
+        while (in && body.size() <= kMaxRecoveryBody) {
+            in.read(buffer, sizeof buffer);
+            body.append(buffer, static_cast<std::size_t>(in.gcount()));
+        }
+        std::string typed;
+        try {
+            if (body.size() > kMaxRecoveryBody)
+                throw MalformedFormError("too long");
+            typed = parseUrlEncoded(body).get("recovery_key");
+        } catch (const MalformedFormError&) {
+            return send(response, HTTPResponse::HTTP_BAD_REQUEST,
+                statusBody(daemon_.status(), "The form could not be read. Type the recovery key again."));
+        }
+        const RecoveryAttempt attempt = daemon_.recover(typed);
+        switch (attempt.result) {
+        case RecoveryResult::Unlocked:
+        case RecoveryResult::NotLocked:
+            response.set("Location", "/");
+            response.setStatusAndReason(HTTPResponse::HTTP_SEE_OTHER);
+            response.setContentLength(0);
+            response.send();
+            return;
+        case RecoveryResult::Malformed:
+            return send(response, HTTPResponse::HTTP_BAD_REQUEST, statusBody(daemon_.status(), attempt.message));
+        case RecoveryResult::WrongKey:
+            response.set("Retry-After", std::to_string(attempt.retryAfter.count()));
+            return send(response, HTTPResponse::HTTP_FORBIDDEN,
+                statusBody(daemon_.status(), "This recovery key does not unlock this box. You can try again in "
+                        + std::to_string(attempt.retryAfter.count()) + " seconds."));
+        case RecoveryResult::TooSoon:
+            response.set("Retry-After", std::to_string(attempt.retryAfter.count()));
+            return send(response, HTTPResponse::HTTP_TOO_MANY_REQUESTS,
+                statusBody(daemon_.status(), "Too many wrong recovery keys. Try again in "
+                        + std::to_string(attempt.retryAfter.count()) + " seconds."));
+        case RecoveryResult::Failed:
+            return send(response, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR,
+                statusBody(daemon_.status(), "The recovery key was accepted, but unlocking failed: " + attempt.message));
+        }
+    }
+
+    static void send(HTTPServerResponse& response, HTTPResponse::HTTPStatus status, const std::string& body)
+    {
+        const std::string html = page(body);
+        response.setStatusAndReason(status);
         response.setContentType("text/html; charset=utf-8");
         response.setContentLength(static_cast<std::streamsize>(html.size()));
         response.send() << html;
     }
 
-private:
-    std::function<StaffStatus()> status_;
+    Daemon& daemon_;
 };
 
 class StaffFactory : public Poco::Net::HTTPRequestHandlerFactory {
 public:
-    explicit StaffFactory(std::function<StaffStatus()> status)
-        : status_(std::move(status))
+    explicit StaffFactory(Daemon& daemon)
+        : daemon_(daemon)
     {
     }
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override
+    Poco::Net::HTTPRequestHandler* createRequestHandler(const HTTPServerRequest&) override
     {
-        return new StatusHandler(status_);
+        return new StaffHandler(daemon_);
     }
 
 private:
-    std::function<StaffStatus()> status_;
+    Daemon& daemon_;
 };
 
 } // namespace
 
-Poco::Net::HTTPRequestHandlerFactory::Ptr makeStaffHandlerFactory(std::function<StaffStatus()> status)
+Poco::Net::HTTPRequestHandlerFactory::Ptr makeStaffHandlerFactory(Daemon& daemon)
 {
-    return new StaffFactory(std::move(status));
+    return new StaffFactory(daemon);
 }
 
 } // namespace meldpunt::daemon

@@ -1,21 +1,14 @@
 #pragma once
 
-#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include "Daemon.h"
 
-#include <functional>
-#include <string>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
 
 namespace meldpunt::daemon {
 
-struct StaffStatus {
-    bool locked = true;
-    std::string lockedReason;
-};
-
 // The staff listener's handlers. Until the staff interface arrives it
-// serves the box's state: open, or locked with the reason, so that a
-// technician at the staff URL sees why no report is being ingested.
-// /healthz answers 200 for the daemon's own watchdog probe.
-Poco::Net::HTTPRequestHandlerFactory::Ptr makeStaffHandlerFactory(std::function<StaffStatus()> status);
+// serves the box's state: open, or locked with the reason and a form for
+// the recovery key. /healthz answers 200 for the daemon's own watchdog.
+Poco::Net::HTTPRequestHandlerFactory::Ptr makeStaffHandlerFactory(Daemon& daemon);
 
 } // namespace meldpunt::daemon

@@ -53,6 +53,17 @@ CREATE TABLE reports (
         CHECK (status IN ('new', 'acknowledged', 'in_progress', 'referred', 'closed'))
 ) STRICT;
 )SQL"},
+        {2, "key events", R"SQL(
+-- What happened to the keys, for the audit: ids and event names only,
+-- never key material.
+CREATE TABLE key_events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    event TEXT NOT NULL CHECK (event IN ('created', 'recovered', 'rotated', 'backup_written',
+        'restored', 'recovery_key_replaced')),
+    detail TEXT NOT NULL DEFAULT ''
+) STRICT;
+)SQL"},
     };
     return list;
 }

@@ -94,7 +94,7 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
         CHECK(schemaVersion(database) == 0);
         CHECK(migrate(database) == static_cast<int>(migrations().size()));
         CHECK(schemaVersion(database) == newest);
-        const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports"};
+        const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events"};
         CHECK(tableNames(database) == expected);
     }
 
@@ -199,6 +199,34 @@ TEST_CASE("Migration 1 constrains reports", "[migrations]")
                 .bind(2, std::vector<std::uint8_t>(31, 2))
                 .bind(3, std::vector<std::uint8_t>(32, 3))
                 .run();
+        }) == DatabaseError::Kind::Constraint);
+    }
+}
+
+TEST_CASE("Migration 2 records key events", "[migrations]")
+{
+    ScratchFolder scratch("migrations-key-events");
+    Database database(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
+
+    SECTION("a database at version 1 gains the table and keeps its rows")
+    {
+        database.exec(migrations().front().sql);
+        database.exec("PRAGMA user_version = 1");
+        insertSpoolEntry(database, uuidBytes(1));
+        insertReport(database, uuidBytes(1), "R-1", "new");
+        CHECK(migrate(database) == 1);
+        CHECK(tableNames(database).count("key_events") == 1);
+        auto count = database.prepare("SELECT count(*) FROM reports");
+        REQUIRE(count.step());
+        CHECK(count.columnInt(0) == 1);
+    }
+    SECTION("only the listed events are accepted")
+    {
+        migrate(database);
+        for (const char* event : {"created", "recovered", "rotated", "backup_written", "restored", "recovery_key_replaced"})
+            database.prepare("INSERT INTO key_events (at, event) VALUES ('t', ?)").bind(1, std::string(event)).run();
+        CHECK(failureKind([&] {
+            database.prepare("INSERT INTO key_events (at, event) VALUES ('t', 'unsealed with a guess')").run();
         }) == DatabaseError::Kind::Constraint);
     }
 }

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <sstream>
+#include <sys/wait.h>
 #include <stdexcept>
 
 namespace meldpunt::test {
@@ -153,7 +155,7 @@ void Appliance::writeConfigurations()
                  << "\nstate = " << stateFolder().string() << "\nspool = " << spoolFolder().string()
                  << "\npublish = " << publishFolder().string() << "\nwebui = " << webui << "\n"
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgeStaffUid) : "") << "\n"
-                 << "[tpm]\ntcti = " << tcti_ << "\npcrs = " << options_.pcrs << "\n"
+                 << "[tpm]\ntcti = " << tcti_ << "\npcrs = " << options_.pcrs << "\nretry_seconds = 1\n"
                  << "[ingest]\ninterval_ms = " << options_.ingestIntervalMs << "\n";
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
@@ -187,7 +189,7 @@ void Appliance::startAll()
         throw std::runtime_error("meldpuntd published no intake key:\n" + daemonLog());
 }
 
-void Appliance::startDaemon(const std::vector<std::string>& environment)
+void Appliance::startDaemon(const std::vector<std::string>& environment, Wait wait)
 {
     {
         std::lock_guard lock(notifyMutex_);
@@ -202,6 +204,8 @@ void Appliance::startDaemon(const std::vector<std::string>& environment)
         "WATCHDOG_USEC=1000000", "TSS2_LOG=all+none", "TMPDIR=" + temporaryFolder().string()};
     variables.insert(variables.end(), environment.begin(), environment.end());
     daemon_ = std::make_unique<Process>(command, Process::Options{variables, root() / "logs/meldpuntd.log", {}});
+    if (wait == Wait::No)
+        return;
     // READY=1 comes after the key is unsealed (or the daemon is locked).
     // Waiting for it matters with swtpm: without the kernel's resource
     // manager, two processes unsealing at once share the simulator's three
@@ -393,6 +397,47 @@ void Appliance::setDaemonTcti(const std::string& tcti)
 void Appliance::setPublicSpool(const fs::path& spool)
 {
     publicSpool_ = spool;
+}
+
+} // namespace meldpunt::test
+
+namespace meldpunt::test {
+
+Appliance::ToolResult Appliance::runKeysTool(const std::string& command, const std::string& input)
+{
+    writeConfigurations();
+    const fs::path inputFile = root() / "logs" / "keys-tool.input";
+    const fs::path outputFile = root() / "logs" / "keys-tool.output";
+    std::ofstream(inputFile, std::ios::trunc) << input;
+    fs::remove(outputFile);
+    auto arguments = runAs(kDaemonUid, {kSpoolGid, kEdgeStaffUid});
+    arguments.push_back((binaryDir() / "daemon/keys/meldpunt-keys").string());
+    arguments.push_back(command);
+    arguments.push_back("--config");
+    arguments.push_back((root() / "meldpuntd.ini").string());
+    Process tool(arguments, Process::Options{{"TSS2_LOG=all+none"}, outputFile, {}, inputFile});
+    const auto status = tool.wait(std::chrono::seconds(120));
+    ToolResult result;
+    result.output = readFile(outputFile);
+    if (status && WIFEXITED(*status))
+        result.exitStatus = WEXITSTATUS(*status);
+    fs::remove(inputFile);
+    return result;
+}
+
+std::string Appliance::initializeKeys()
+{
+    const auto result = runKeysTool("init");
+    if (result.exitStatus != 0)
+        throw std::runtime_error("meldpunt-keys init failed:\n" + result.output);
+    // The key is the indented line of eight groups of five characters.
+    std::istringstream lines(result.output);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (line.rfind("    ", 0) == 0 && line.size() == 4 + 47)
+            return line.substr(4);
+    }
+    throw std::runtime_error("meldpunt-keys init showed no recovery key:\n" + result.output);
 }
 
 } // namespace meldpunt::test

@@ -47,7 +47,9 @@ public:
     // Starts everything and waits until the intake key is published.
     void startAll();
 
-    void startDaemon(const std::vector<std::string>& environment = {});
+    enum class Wait { ForReady, No };
+    // Starts meldpuntd and, unless told not to, waits for READY=1.
+    void startDaemon(const std::vector<std::string>& environment = {}, Wait wait = Wait::ForReady);
     void stopDaemon();
     void killDaemon();
     // Waits for the daemon to exit by itself (after a fault point).
@@ -89,6 +91,16 @@ public:
     Swtpm& tpm() { return *swtpm_; }
     unsigned short publicPort() const { return publicPort_; }
     unsigned short staffPort() const { return staffPort_; }
+
+    struct ToolResult {
+        int exitStatus = -1;
+        std::string output; // standard output and error together
+    };
+    // Runs meldpunt-keys COMMAND as meldpuntd's user, with `input` on its
+    // standard input.
+    ToolResult runKeysTool(const std::string& command, const std::string& input = {});
+    // Runs "meldpunt-keys init" and returns the recovery key it showed.
+    std::string initializeKeys();
 
     // Overrides the TCTI that meldpuntd is configured with (to point it at
     // a TPM that is not there, say). Takes effect at the next start.

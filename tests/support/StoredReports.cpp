@@ -28,4 +28,17 @@ std::vector<StoredReport> readStoredReports(const std::filesystem::path& stateFo
     return reports;
 }
 
+std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder, const std::string& tcti)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    auto query = database.prepare("SELECT event FROM key_events ORDER BY id");
+    std::vector<std::string> events;
+    while (query.step())
+        events.push_back(query.columnText(0));
+    return events;
+}
+
 } // namespace meldpunt::test

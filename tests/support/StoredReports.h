@@ -15,4 +15,7 @@ using StoredReport = std::map<std::string, std::string>;
 // the database is opened with it.
 std::vector<StoredReport> readStoredReports(const std::filesystem::path& stateFolder, const std::string& tcti);
 
+// The names of the key events recorded, oldest first.
+std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder, const std::string& tcti);
+
 } // namespace meldpunt::test

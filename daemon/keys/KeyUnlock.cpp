@@ -1,0 +1,258 @@
+#include "KeyUnlock.h"
+
+#include "FileSystem.h"
+#include "KeySealer.h"
+#include "Migrations.h"
+#include "RecoveryWrap.h"
+#include "SealedKeyFile.h"
+#include "Uuid.h"
+
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
+
+namespace meldpunt::keys {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kDatabaseFile = "meldpunt.db";
+constexpr std::size_t kDataKeySize = 32;
+constexpr unsigned kKeyFileMode = 0600;
+
+std::string lockedByTpm(const tpm::TpmError& error)
+{
+    return std::string(tpm::describe(error.failure())) + ": " + error.what();
+}
+
+std::string utcNow()
+{
+    return Poco::DateTimeFormatter::format(Poco::DateTime(), Poco::DateTimeFormat::ISO8601_FORMAT);
+}
+
+void writeText(const fs::path& path, const std::string& text)
+{
+    fsutil::writeFileAtomically(path, crypto::asBytes(text), kKeyFileMode);
+}
+
+// Seals `key` with the TPM to its current PCR values and writes the
+// sealed key file naming the database.
+void sealToFile(const KeySettings& settings, const SecretBytes& key, const std::string& databaseId)
+{
+    tpm::SealedKeyFile file;
+    tpm::Tpm tpm(settings.tcti);
+    file.key = tpm.seal(key.span(), tpm::PcrSelection::parse(settings.pcrs));
+    file.databaseId = databaseId;
+    file.databaseFile = kDatabaseFile;
+    file.writeAtomically(sealedKeyPath(settings.stateFolder));
+}
+
+// Stores a new recovery key's public half and its wrap of the data key.
+RecoveryKey writeRecoveryFiles(const KeySettings& settings, const SecretBytes& dataKey, const std::string& databaseId)
+{
+    RecoveryKey recoveryKey = RecoveryKey::generate();
+    const RecoveryPublicKey publicKey = RecoveryPublicKey::create(recoveryKey);
+    const RecoveryWrap wrap = RecoveryWrap::wrap(dataKey.span(), publicKey, databaseId);
+    writeText(recoveryWrapPath(settings.stateFolder), wrap.toJson());
+    writeText(recoveryPublicPath(settings.stateFolder), publicKey.toJson());
+    return recoveryKey;
+}
+
+// Creates the database the sealed key names, with its id in `meta`.
+std::unique_ptr<storage::Database> createDatabase(const fs::path& path, const SecretBytes& key,
+    const std::string& databaseId)
+{
+    auto database = std::make_unique<storage::Database>(path, key.span(), storage::OpenMode::CreateNew);
+    storage::migrate(*database);
+    database->prepare("INSERT INTO meta (key, value) VALUES ('database_id', ?)").bind(1, databaseId).run();
+    return database;
+}
+
+UnlockOutcome openExisting(const fs::path& path, const SecretBytes& key, const std::string& databaseId)
+{
+    UnlockOutcome outcome;
+    outcome.databaseId = databaseId;
+    try {
+        auto database = std::make_unique<storage::Database>(path, key.span(), storage::OpenMode::MustExist);
+        storage::migrate(*database);
+        auto query = database->prepare("SELECT value FROM meta WHERE key = 'database_id'");
+        if (!query.step()) {
+            // A crash right after the database was created can leave it
+            // without its id; the key opened it, so it is this database.
+            database->prepare("INSERT INTO meta (key, value) VALUES ('database_id', ?)").bind(1, databaseId).run();
+        } else if (query.columnText(0) != databaseId) {
+            outcome.lockedReason = "the sealed key belongs to another database (database id differs)";
+            return outcome;
+        }
+        outcome.database = std::move(database);
+    } catch (const storage::DatabaseError& error) {
+        if (error.kind() == storage::DatabaseError::Kind::WrongKey)
+            outcome.lockedReason = "the unsealed key does not open '" + path.string()
+                + "'; the sealed key file is foreign to this database";
+        else
+            outcome.lockedReason = std::string("cannot open the database: ") + error.what();
+    }
+    return outcome;
+}
+
+UnlockOutcome firstStart(const KeySettings& settings, const fs::path& dbPath)
+{
+    UnlockOutcome outcome;
+    SecretBytes key = SecretBytes::random(kDataKeySize);
+    const std::string databaseId = Uuid::generate().toString();
+    // The sealed key is on disk before the database exists, so a crash in
+    // between leaves a key without a database (recoverable), never a
+    // database without its key.
+    try {
+        sealToFile(settings, key, databaseId);
+    } catch (const tpm::TpmError& error) {
+        outcome.lockedReason = "cannot seal a new data key: " + lockedByTpm(error);
+        return outcome;
+    }
+    outcome.database = createDatabase(dbPath, key, databaseId);
+    outcome.databaseId = databaseId;
+    outcome.created = true;
+    recordKeyEvent(*outcome.database, "created", "without a recovery key");
+    return outcome;
+}
+
+} // namespace
+
+fs::path databasePath(const fs::path& stateFolder)
+{
+    return stateFolder / kDatabaseFile;
+}
+
+fs::path sealedKeyPath(const fs::path& stateFolder)
+{
+    return stateFolder / "sealed-key.json";
+}
+
+fs::path recoveryPublicPath(const fs::path& stateFolder)
+{
+    return stateFolder / "recovery-public.json";
+}
+
+fs::path recoveryWrapPath(const fs::path& stateFolder)
+{
+    return stateFolder / "recovery-wrap.json";
+}
+
+void recordKeyEvent(storage::Database& database, const std::string& event, const std::string& detail)
+{
+    database.prepare("INSERT INTO key_events (at, event, detail) VALUES (?, ?, ?)")
+        .bind(1, utcNow())
+        .bind(2, event)
+        .bind(3, detail)
+        .run();
+}
+
+UnlockOutcome unlockDatabase(const KeySettings& settings)
+{
+    const fs::path dbPath = databasePath(settings.stateFolder);
+    const fs::path keyPath = sealedKeyPath(settings.stateFolder);
+    const bool haveDatabase = fs::exists(dbPath);
+    const bool haveSealedKey = fs::exists(keyPath);
+
+    if (!haveDatabase && !haveSealedKey)
+        return firstStart(settings, dbPath);
+
+    UnlockOutcome outcome;
+    if (!haveSealedKey) {
+        outcome.lockedReason = "the database exists but its sealed key '" + keyPath.string()
+            + "' is missing; unlock with the recovery key";
+        return outcome;
+    }
+    tpm::SealedKeyFile file;
+    try {
+        file = tpm::SealedKeyFile::read(keyPath);
+    } catch (const std::exception& error) {
+        outcome.lockedReason = std::string("the sealed key file is unusable: ") + error.what();
+        return outcome;
+    }
+    if (file.databaseFile != kDatabaseFile) {
+        outcome.lockedReason = "the sealed key names database '" + file.databaseFile + "', not '" + kDatabaseFile + "'";
+        return outcome;
+    }
+    std::optional<SecretBytes> key;
+    std::string tpmWarning;
+    try {
+        tpm::Tpm tpm(settings.tcti);
+        key = tpm.unseal(file.key);
+        // The data key is noDA, so a lockout does not keep it sealed; it
+        // still means something failed authorisations and deserves a look.
+        if (tpm.inLockout())
+            tpmWarning = std::string(tpm::describe(tpm::TpmFailure::Lockout));
+    } catch (const tpm::TpmError& error) {
+        outcome.lockedReason = lockedByTpm(error);
+        return outcome;
+    }
+    if (!haveDatabase) {
+        outcome.database = createDatabase(dbPath, *key, file.databaseId);
+        outcome.databaseId = file.databaseId;
+        outcome.created = true;
+    } else {
+        outcome = openExisting(dbPath, *key, file.databaseId);
+    }
+    outcome.tpmWarning = tpmWarning;
+    return outcome;
+}
+
+RecoveryKey initializeKeys(const KeySettings& settings)
+{
+    for (const fs::path& path : {databasePath(settings.stateFolder), sealedKeyPath(settings.stateFolder),
+             recoveryPublicPath(settings.stateFolder), recoveryWrapPath(settings.stateFolder)}) {
+        if (fs::exists(path))
+            throw std::runtime_error("'" + path.string() + "' already exists; this box is set up already");
+    }
+    SecretBytes key = SecretBytes::random(kDataKeySize);
+    const std::string databaseId = Uuid::generate().toString();
+    RecoveryKey recoveryKey = writeRecoveryFiles(settings, key, databaseId);
+    sealToFile(settings, key, databaseId);
+    auto database = createDatabase(databasePath(settings.stateFolder), key, databaseId);
+    recordKeyEvent(*database, "created", "with a recovery key");
+    return recoveryKey;
+}
+
+UnlockOutcome recoverWithKey(const KeySettings& settings, const RecoveryKey& recoveryKey)
+{
+    const fs::path publicPath = recoveryPublicPath(settings.stateFolder);
+    const fs::path wrapPath = recoveryWrapPath(settings.stateFolder);
+    for (const fs::path& path : {publicPath, wrapPath}) {
+        if (!fs::exists(path))
+            throw std::runtime_error("'" + path.string() + "' is missing, so no recovery key can unlock this box");
+    }
+    const auto publicKey = RecoveryPublicKey::fromJson(fsutil::readSmallFile(publicPath, 64 * 1024));
+    const auto wrap = RecoveryWrap::fromJson(fsutil::readSmallFile(wrapPath, 64 * 1024));
+    const SecretBytes privateKey = publicKey.privateKeyFor(recoveryKey);
+    const SecretBytes dataKey = wrap.unwrap(privateKey.span());
+
+    UnlockOutcome outcome = openExisting(databasePath(settings.stateFolder), dataKey, wrap.databaseId);
+    if (!outcome.database)
+        return outcome;
+    // The key opened the database, so it is sealed again to the TPM as it
+    // is now: after a firmware change, a board swap or a cleared TPM, the
+    // next start unseals without the recovery key.
+    sealToFile(settings, dataKey, wrap.databaseId);
+    recordKeyEvent(*outcome.database, "recovered", "sealed again to PCRs " + settings.pcrs);
+    return outcome;
+}
+
+RecoveryKey replaceRecoveryKey(const KeySettings& settings, storage::Database& database,
+    const SecretBytes& dataKey, const std::string& databaseId)
+{
+    RecoveryKey recoveryKey = writeRecoveryFiles(settings, dataKey, databaseId);
+    recordKeyEvent(database, "recovery_key_replaced");
+    return recoveryKey;
+}
+
+SecretBytes unsealDataKey(const KeySettings& settings, std::string& databaseId)
+{
+    const auto file = tpm::SealedKeyFile::read(sealedKeyPath(settings.stateFolder));
+    tpm::Tpm tpm(settings.tcti);
+    databaseId = file.databaseId;
+    return tpm.unseal(file.key);
+}
+
+} // namespace meldpunt::keys

@@ -1,0 +1,71 @@
+#pragma once
+
+#include "Database.h"
+#include "RecoveryKey.h"
+#include "SecretBytes.h"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace meldpunt::keys {
+
+struct KeySettings {
+    std::filesystem::path stateFolder; // meldpunt.db, sealed-key.json and the recovery files
+    std::string tcti;
+    std::string pcrs; // text form, such as "sha256:7"
+};
+
+std::filesystem::path databasePath(const std::filesystem::path& stateFolder);
+std::filesystem::path sealedKeyPath(const std::filesystem::path& stateFolder);
+std::filesystem::path recoveryPublicPath(const std::filesystem::path& stateFolder);
+std::filesystem::path recoveryWrapPath(const std::filesystem::path& stateFolder);
+
+// The outcome of start-up: an open database, or the reason it stays
+// closed. A locked meldpuntd keeps serving its status page and waits; it
+// never creates a fresh key or database over existing ones.
+struct UnlockOutcome {
+    std::unique_ptr<storage::Database> database;
+    std::string lockedReason; // empty when the database is open
+    bool created = false;     // a new key and database were made
+    std::string tpmWarning;   // a TPM condition worth reporting, such as lockout
+    std::string databaseId;
+};
+
+// Releases the data key from the TPM and opens the database:
+// - neither database nor sealed key: a new random key is sealed, the
+//   sealed file written atomically, and only then the database created;
+// - a sealed key without a database: the key is unsealed and the database
+//   it names is created;
+// - a database without a sealed key, a sealed key that will not unseal, or
+//   one that does not open the database: locked, with the files untouched.
+UnlockOutcome unlockDatabase(const KeySettings& settings);
+
+// Sets up a new box: the data key, sealed by the TPM; the database; and a
+// recovery key, whose public half and wrap of the data key are stored.
+// Returns the recovery key, to be shown once and never stored. Throws
+// std::runtime_error, changing nothing, when a database or any key file
+// already exists.
+RecoveryKey initializeKeys(const KeySettings& settings);
+
+// Releases the data key with the recovery key when the TPM will not:
+// verifies that it opens the database, seals it again to the TPM's
+// current PCR values, records the event, and returns the open database.
+// Throws WrongRecoveryKey for a key that does not match, std::runtime_error
+// naming the missing file when the box has no recovery files, and
+// tpm::TpmError when the TPM cannot seal.
+UnlockOutcome recoverWithKey(const KeySettings& settings, const RecoveryKey& recoveryKey);
+
+// Makes a new recovery key for the open database's data key and replaces
+// the stored recovery files; the old recovery key stops working. Returns
+// the new key, to be shown once.
+RecoveryKey replaceRecoveryKey(const KeySettings& settings, storage::Database& database,
+    const SecretBytes& dataKey, const std::string& databaseId);
+
+// Unseals the data key with the TPM (for tools that work on a stopped box).
+SecretBytes unsealDataKey(const KeySettings& settings, std::string& databaseId);
+
+// Appends an event to key_events: ids and names only, never key material.
+void recordKeyEvent(storage::Database& database, const std::string& event, const std::string& detail = {});
+
+} // namespace meldpunt::keys

@@ -1,0 +1,123 @@
+// meldpunt-keys: the technician's command for the box's keys. It works on
+// the state folder directly, as meldpuntd's user, and shows secrets only
+// on its own standard output (the console), never in a log.
+//
+//   meldpunt-keys init --config FILE
+//   meldpunt-keys recover --config FILE          (reads the recovery key)
+//   meldpunt-keys new-recovery-key --config FILE
+
+#include "DaemonRuntime.h"
+#include "KeySealer.h"
+#include "KeyUnlock.h"
+#include "RecoveryWrap.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+
+using namespace meldpunt;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: meldpunt-keys COMMAND --config FILE\n"
+    "commands:\n"
+    "  init               create the data key, the database and a recovery key (shown once)\n"
+    "  recover            unlock with the recovery key read from standard input and seal the key again\n"
+    "  new-recovery-key   replace the recovery key (the old one stops working)\n";
+
+keys::KeySettings settingsFrom(const std::string& configFile)
+{
+    char* arguments[] = {const_cast<char*>("meldpunt-keys"), const_cast<char*>("--config"),
+        const_cast<char*>(configFile.c_str())};
+    auto config = loadConfiguration(3, arguments, "meldpunt-keys COMMAND");
+    keys::KeySettings settings;
+    settings.stateFolder = config->getString("paths.state");
+    settings.tcti = config->getString("tpm.tcti", "device:/dev/tpmrm0");
+    settings.pcrs = config->getString("tpm.pcrs", "sha256:7");
+    return settings;
+}
+
+void showRecoveryKey(const keys::RecoveryKey& key)
+{
+    std::cout << "\nRecovery key for this Meldpunt box. It is shown now and never again:\n\n    "
+              << key.toString() << "\n\n"
+              << "Write it down and keep it away from the box. With it, a technician can unlock\n"
+              << "the reports after a firmware change, a board swap or a cleared TPM, and read\n"
+              << "the box's backups. Without it, none of that is possible.\n"
+              << std::endl;
+}
+
+std::string readRecoveryKey()
+{
+    if (::isatty(STDIN_FILENO))
+        std::cerr << "Recovery key: " << std::flush;
+    std::string line;
+    std::getline(std::cin, line);
+    return line;
+}
+
+int initialize(const keys::KeySettings& settings)
+{
+    showRecoveryKey(keys::initializeKeys(settings));
+    std::cerr << "Created the data key (sealed to PCRs " << settings.pcrs << ") and the database in '"
+              << settings.stateFolder.string() << "'.\n";
+    return 0;
+}
+
+int recover(const keys::KeySettings& settings)
+{
+    const auto key = keys::RecoveryKey::parse(readRecoveryKey());
+    const auto outcome = keys::recoverWithKey(settings, key);
+    if (!outcome.database) {
+        std::cerr << "meldpunt-keys: the recovery key was accepted, but the database did not open: "
+                  << outcome.lockedReason << '\n';
+        return 1;
+    }
+    std::cerr << "Unlocked: the data key is sealed again to PCRs " << settings.pcrs
+              << ". meldpuntd opens the database at its next attempt or start.\n";
+    return 0;
+}
+
+int newRecoveryKey(const keys::KeySettings& settings)
+{
+    std::string databaseId;
+    const SecretBytes dataKey = keys::unsealDataKey(settings, databaseId);
+    storage::Database database(keys::databasePath(settings.stateFolder), dataKey.span(), storage::OpenMode::MustExist);
+    showRecoveryKey(keys::replaceRecoveryKey(settings, database, dataKey, databaseId));
+    return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    ::umask(0077);
+    if (argc != 4 || std::string(argv[2]) != "--config") {
+        std::cerr << kUsage;
+        return 2;
+    }
+    const std::string command = argv[1];
+    try {
+        const auto settings = settingsFrom(argv[3]);
+        if (command == "init")
+            return initialize(settings);
+        if (command == "recover")
+            return recover(settings);
+        if (command == "new-recovery-key")
+            return newRecoveryKey(settings);
+        std::cerr << "meldpunt-keys: unknown command '" << command << "'\n" << kUsage;
+        return 2;
+    } catch (const keys::InvalidRecoveryKey& error) {
+        std::cerr << "meldpunt-keys: " << error.what() << '\n';
+        return 1;
+    } catch (const keys::WrongRecoveryKey&) {
+        std::cerr << "meldpunt-keys: this recovery key does not unlock this box\n";
+        return 1;
+    } catch (const std::exception& error) {
+        std::cerr << "meldpunt-keys: failed to " << command << ": " << error.what() << '\n';
+        return 1;
+    }
+}

@@ -1,0 +1,216 @@
+#include "Daemon.h"
+
+#include "IntakeKeys.h"
+#include "KeySealer.h"
+#include "Log.h"
+#include "Publisher.h"
+#include "RecoveryWrap.h"
+#include "Service.h"
+
+#include <Poco/DateTime.h>
+#include <Poco/DateTimeFormat.h>
+#include <Poco/DateTimeFormatter.h>
+
+#include <algorithm>
+
+namespace meldpunt::daemon {
+
+namespace {
+
+// Security event ids in the journal; stable across releases.
+constexpr const char* kUnsealFailedId = "8d0c6a3f2b7e4e51a9f0c1d2e3b4a596";
+constexpr const char* kKeyCreatedId = "3e5b1c7d9a2f4b60b8c4d2e6f1a3c5e7";
+constexpr const char* kRecoveredId = "5a7c2e9b1d3f4a6c8e0b2d4f6a8c0e13";
+constexpr const char* kRecoveryRejectedId = "b1d3f5a7c9e24b6d8f0a2c4e6b8d0f25";
+
+constexpr std::chrono::seconds kMaxRecoveryWait{15 * 60};
+
+std::string utcNow()
+{
+    return Poco::DateTimeFormatter::format(Poco::DateTime(), Poco::DateTimeFormat::ISO8601_FORMAT);
+}
+
+} // namespace
+
+Daemon::Daemon(DaemonSettings settings)
+    : settings_(std::move(settings))
+{
+    status_.lockedReason = "starting";
+}
+
+Daemon::~Daemon()
+{
+    {
+        std::lock_guard lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    if (retryThread_.joinable())
+        retryThread_.join();
+    if (ingestThread_.joinable())
+        ingestThread_.join();
+}
+
+void Daemon::start()
+{
+    auto outcome = keys::unlockDatabase(settings_.keys);
+    if (outcome.database) {
+        if (outcome.created)
+            log::securityEvent(kKeyCreatedId, "Created a new data key, sealed it with the TPM ("
+                + settings_.keys.tcti + ", PCRs " + settings_.keys.pcrs + ") and created the database");
+        if (!std::filesystem::exists(keys::recoveryWrapPath(settings_.keys.stateFolder)))
+            log::warning("No recovery key is set up for this box; run 'meldpunt-keys new-recovery-key' on its console");
+        open(std::move(outcome));
+        return;
+    }
+    log::securityEvent(kUnsealFailedId, "Database locked: " + outcome.lockedReason + " (TCTI " + settings_.keys.tcti + ")");
+    {
+        std::lock_guard lock(mutex_);
+        status_.lockedReason = outcome.lockedReason;
+    }
+    service::notifyReady("Locked: " + outcome.lockedReason);
+    retryThread_ = std::thread([this] { retryLoop(); });
+}
+
+void Daemon::open(keys::UnlockOutcome outcome)
+{
+    {
+        // The retry thread and a recovery may both succeed; the first wins.
+        std::lock_guard lock(mutex_);
+        if (!status_.locked)
+            return;
+    }
+    auto& database = *outcome.database;
+    log::info("Opened the database with SQLCipher " + database.cipherVersion());
+    const auto intakeKey = storage::IntakeKeys(database).ensureCurrent(utcNow());
+    storage::Publisher(settings_.publishFolder).publish(intakeKey, utcNow());
+    log::info("Published the intake key");
+
+    std::lock_guard lock(mutex_);
+    database_ = std::move(outcome.database);
+    ingester_ = std::make_unique<storage::Ingester>(*database_, databaseMutex_, settings_.spoolFolder,
+        settings_.spoolFolder / "quarantine");
+    status_.locked = false;
+    status_.lockedReason.clear();
+    status_.tpmWarning = outcome.tpmWarning;
+    lastPass_ = std::chrono::steady_clock::now();
+    ingestThread_ = std::thread([this] { ingestLoop(); });
+    if (outcome.tpmWarning.empty()) {
+        service::notifyReady("Database open; ingesting the spool");
+    } else {
+        log::warning("The TPM reports: " + outcome.tpmWarning
+            + "; the data key is not affected, but check what failed authorisations");
+        service::notifyReady("Database open; ingesting the spool; " + outcome.tpmWarning);
+    }
+}
+
+void Daemon::retryLoop()
+{
+    std::unique_lock lock(mutex_);
+    while (!stopping_ && status_.locked) {
+        wake_.wait_for(lock, settings_.unlockRetryInterval, [this] { return stopping_ || !status_.locked; });
+        if (stopping_ || !status_.locked)
+            return;
+        lock.unlock();
+        // Another process may have sealed the key again meanwhile (the
+        // recovery command on the console), or the TPM may be back.
+        auto outcome = keys::unlockDatabase(settings_.keys);
+        lock.lock();
+        if (outcome.database && status_.locked) {
+            lock.unlock();
+            log::notice("Unlocked the database on a later attempt");
+            open(std::move(outcome));
+            return;
+        }
+        if (!outcome.database)
+            status_.lockedReason = outcome.lockedReason;
+    }
+}
+
+void Daemon::ingestLoop()
+{
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        try {
+            const auto counts = ingester_->runOnce();
+            if (counts.ingested + counts.duplicates + counts.quarantined > 0)
+                log::info("Ingested " + std::to_string(counts.ingested) + " spool entries, removed "
+                    + std::to_string(counts.duplicates) + " already stored, quarantined "
+                    + std::to_string(counts.quarantined));
+            lock.lock();
+            lastPass_ = std::chrono::steady_clock::now();
+        } catch (const std::exception& error) {
+            log::error(std::string("Failed to ingest the spool: ") + error.what());
+            lock.lock();
+        }
+        wake_.wait_for(lock, settings_.ingestInterval, [this] { return stopping_; });
+    }
+}
+
+StaffStatus Daemon::status()
+{
+    std::lock_guard lock(mutex_);
+    return status_;
+}
+
+bool Daemon::ingestionHealthy()
+{
+    std::lock_guard lock(mutex_);
+    if (status_.locked)
+        return true;
+    const auto stale = std::max(settings_.ingestInterval * 10, std::chrono::milliseconds(30000));
+    return std::chrono::steady_clock::now() - lastPass_ < stale;
+}
+
+RecoveryAttempt Daemon::recover(const std::string& typedKey)
+{
+    // One attempt at a time: Argon2id costs memory, and the rate limit
+    // must see every attempt in order.
+    std::lock_guard recoveryLock(recoveryMutex_);
+    RecoveryAttempt attempt;
+    if (!status().locked) {
+        attempt.result = RecoveryResult::NotLocked;
+        return attempt;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now < nextRecoveryAllowed_) {
+        attempt.result = RecoveryResult::TooSoon;
+        attempt.retryAfter = std::chrono::ceil<std::chrono::seconds>(nextRecoveryAllowed_ - now);
+        return attempt;
+    }
+    std::optional<keys::RecoveryKey> key;
+    try {
+        key = keys::RecoveryKey::parse(typedKey);
+    } catch (const keys::InvalidRecoveryKey& error) {
+        // A typo caught by a check character is not a guess; it costs no
+        // wait, and the message says which group to look at.
+        attempt.result = RecoveryResult::Malformed;
+        attempt.message = error.what();
+        return attempt;
+    }
+    try {
+        auto outcome = keys::recoverWithKey(settings_.keys, *key);
+        if (!outcome.database) {
+            attempt.message = outcome.lockedReason;
+            return attempt;
+        }
+        recoveryFailures_ = 0;
+        log::securityEvent(kRecoveredId, "Unlocked the database with the recovery key and sealed the data key again");
+        open(std::move(outcome));
+        attempt.result = RecoveryResult::Unlocked;
+    } catch (const keys::WrongRecoveryKey&) {
+        ++recoveryFailures_;
+        const auto wait = std::min(kMaxRecoveryWait, std::chrono::seconds(1LL << std::min(recoveryFailures_ - 1, 10)));
+        nextRecoveryAllowed_ = std::chrono::steady_clock::now() + wait;
+        log::securityEvent(kRecoveryRejectedId, "Rejected a wrong recovery key (" + std::to_string(recoveryFailures_)
+            + " in a row); the next attempt is possible in " + std::to_string(wait.count()) + " s");
+        attempt.result = RecoveryResult::WrongKey;
+        attempt.retryAfter = wait;
+    } catch (const std::exception& error) {
+        attempt.message = error.what();
+    }
+    return attempt;
+}
+
+} // namespace meldpunt::daemon

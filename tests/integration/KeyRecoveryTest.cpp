@@ -1,0 +1,220 @@
+// The recovery key: set up once, it unlocks the box when the TPM will not
+// release the data key (a changed boot, a cleared TPM, a new board), and
+// the key is then sealed again so that the next start needs it no more.
+
+#include "Appliance.h"
+#include "KeySealer.h"
+#include "RawEsys.h"
+#include "RecoveryKey.h"
+#include "Reports.h"
+#include "StoredReports.h"
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+using namespace meldpunt::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool notified(Appliance& appliance, const std::string& text)
+{
+    return waitFor(
+        [&] {
+            for (const auto& message : appliance.daemonNotifications()) {
+                if (message.find(text) != std::string::npos)
+                    return true;
+            }
+            return false;
+        },
+        std::chrono::seconds(20));
+}
+
+// Sets up a box with a recovery key, stores one report and stops
+// meldpuntd. Returns the recovery key.
+std::string setUpWithOneReport(Appliance& appliance)
+{
+    const std::string recoveryKey = appliance.initializeKeys();
+    appliance.startAll();
+    REQUIRE(appliance.publicClient().post("/en/report", formBody(validReport("before the change"))).status == 200);
+    REQUIRE(appliance.waitForEmptySpool());
+    appliance.stopDaemon();
+    return recoveryKey;
+}
+
+HttpResponse postRecoveryKey(Appliance& appliance, const std::string& key)
+{
+    return appliance.staffClient().post("/recovery", formBody({{"recovery_key", key}}));
+}
+
+bool hasEvent(const std::vector<std::string>& events, const std::string& event)
+{
+    return std::find(events.begin(), events.end(), event) != events.end();
+}
+
+} // namespace
+
+TEST_CASE("Init shows a recovery key once", "[keys]")
+{
+    Appliance appliance("keys-init");
+    const std::string recoveryKey = appliance.initializeKeys();
+    CHECK(recoveryKey.size() == 47);
+    CHECK_NOTHROW(meldpunt::keys::RecoveryKey::parse(recoveryKey));
+    for (const char* file : {"meldpunt.db", "sealed-key.json", "recovery-public.json", "recovery-wrap.json"})
+        CHECK(fs::exists(appliance.stateFolder() / file));
+
+    // No file on the box holds the recovery key, in any form typed.
+    std::string compact = recoveryKey;
+    std::erase(compact, '-');
+    for (const auto& item : fs::recursive_directory_iterator(appliance.root())) {
+        if (!item.is_regular_file() || item.path().filename() == "keys-tool.output")
+            continue;
+        const std::string bytes = readFile(item.path());
+        CHECK(bytes.find(recoveryKey) == std::string::npos);
+        CHECK(bytes.find(compact) == std::string::npos);
+    }
+
+    SECTION("a second init changes nothing")
+    {
+        const std::string sealedBefore = readFile(appliance.sealedKeyFile());
+        const auto again = appliance.runKeysTool("init");
+        CHECK(again.exitStatus == 1);
+        CHECK(again.output.find("already exists") != std::string::npos);
+        CHECK(readFile(appliance.sealedKeyFile()) == sealedBefore);
+    }
+    SECTION("meldpuntd opens the database it made")
+    {
+        appliance.startAll();
+        CHECK(notified(appliance, "STATUS=Database open"));
+        CHECK(appliance.daemonLog().find("No recovery key is set up") == std::string::npos);
+        CHECK(hasEvent(readKeyEvents(appliance.stateFolder(), appliance.tpm().tcti()), "created"));
+    }
+}
+
+TEST_CASE("Recovery key unlocks after a PCR change", "[keys]")
+{
+    Appliance appliance("recovery-pcr");
+    const std::string recoveryKey = setUpWithOneReport(appliance);
+    meldpunt::tpm::Tpm(appliance.tpm().tcti()).extendPcr(7, "a firmware update");
+    appliance.startDaemon();
+    REQUIRE(notified(appliance, "STATUS=Locked: PCR mismatch"));
+
+    // Reports keep arriving in the spool while the box is locked.
+    REQUIRE(appliance.publicClient().post("/en/report", formBody(validReport("while locked"))).status == 200);
+    const auto page = appliance.staffClient().get("/");
+    CHECK(page.status == 503);
+    CHECK(page.body.find("name=\"recovery_key\"") != std::string::npos);
+
+    const auto unlocked = postRecoveryKey(appliance, recoveryKey);
+    CHECK(unlocked.status == 303);
+    REQUIRE(notified(appliance, "STATUS=Database open"));
+    REQUIRE(appliance.waitForEmptySpool());
+    CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 2);
+    CHECK(hasEvent(readKeyEvents(appliance.stateFolder(), appliance.tpm().tcti()), "recovered"));
+    CHECK(appliance.daemonLog().find(recoveryKey) == std::string::npos);
+
+    SECTION("the next start unseals without the recovery key")
+    {
+        appliance.stopDaemon();
+        appliance.startDaemon();
+        CHECK(notified(appliance, "STATUS=Database open"));
+    }
+}
+
+TEST_CASE("Recovery after the TPM was cleared", "[keys]")
+{
+    Appliance appliance("recovery-cleared");
+    const std::string recoveryKey = setUpWithOneReport(appliance);
+    appliance.tpm().stop();
+    for (const auto& item : fs::directory_iterator(appliance.tpm().stateDir()))
+        fs::remove_all(item.path());
+    appliance.tpm().start();
+
+    appliance.startDaemon();
+    REQUIRE(notified(appliance, "STATUS=Locked: sealed key rejected by the TPM"));
+
+    SECTION("with the command on the console")
+    {
+        const auto typo = appliance.runKeysTool("recover", "00000-00000\n");
+        CHECK(typo.exitStatus == 1);
+        const auto recovered = appliance.runKeysTool("recover", recoveryKey + "\n");
+        CAPTURE(recovered.output);
+        REQUIRE(recovered.exitStatus == 0);
+        // The locked daemon tries the TPM again by itself.
+        REQUIRE(notified(appliance, "STATUS=Database open"));
+        CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
+    }
+    SECTION("with the recovery page")
+    {
+        CHECK(postRecoveryKey(appliance, recoveryKey).status == 303);
+        REQUIRE(notified(appliance, "STATUS=Database open"));
+    }
+}
+
+TEST_CASE("Wrong recovery keys are rate limited", "[keys]")
+{
+    Appliance appliance("recovery-wrong");
+    const std::string recoveryKey = setUpWithOneReport(appliance);
+    meldpunt::tpm::Tpm(appliance.tpm().tcti()).extendPcr(7, "a changed boot");
+    appliance.startDaemon();
+    REQUIRE(notified(appliance, "STATUS=Locked: PCR mismatch"));
+    const std::string sealedBefore = readFile(appliance.sealedKeyFile());
+
+    const std::string otherKey = meldpunt::keys::RecoveryKey::generate().toString();
+    const auto wrong = postRecoveryKey(appliance, otherKey);
+    CHECK(wrong.status == 403);
+    CHECK(wrong.header("retry-after") == "1");
+    CHECK(wrong.body.find("does not unlock this box") != std::string::npos);
+
+    // A second key right away is not even tried, and wrong keys change
+    // nothing on disk.
+    const auto tooSoon = postRecoveryKey(appliance, recoveryKey);
+    CHECK(tooSoon.status == 429);
+    CHECK(readFile(appliance.sealedKeyFile()) == sealedBefore);
+
+    // The wait doubles with each wrong key.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    CHECK(postRecoveryKey(appliance, otherKey).header("retry-after") == "2");
+
+    SECTION("a typo is named by its group and costs no wait")
+    {
+        std::string typo = recoveryKey;
+        typo[7] = typo[7] == 'A' ? 'B' : 'A';
+        std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+        const auto page = postRecoveryKey(appliance, typo);
+        CHECK(page.status == 400);
+        CHECK(page.body.find("group 2") != std::string::npos);
+        CHECK(postRecoveryKey(appliance, recoveryKey).status == 303);
+    }
+    CHECK(appliance.daemonLog().find(otherKey) == std::string::npos);
+}
+
+TEST_CASE("Unclean stops never lock out the TPM", "[keys]")
+{
+    Appliance appliance("unclean-stops");
+    appliance.initializeKeys();
+    appliance.startAll();
+    appliance.stopDaemon();
+    std::mt19937 random(std::random_device{}());
+    std::uniform_int_distribution<int> delay(0, 250);
+    // Killed at random moments from start-up on: some while unsealing.
+    for (int stop = 0; stop < 30; ++stop) {
+        appliance.startDaemon({}, Appliance::Wait::No);
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay(random)));
+        appliance.killDaemon();
+    }
+    CHECK_FALSE(meldpunt::tpm::Tpm(appliance.tpm().tcti()).inLockout());
+    CHECK(RawEsys(appliance.tpm().tcti()).property(TPM2_PT_LOCKOUT_COUNTER) == 0);
+
+    // swtpm has no resource manager, so objects of a process killed while
+    // unsealing stay loaded until the TPM restarts; on the appliance the
+    // kernel's /dev/tpmrm0 flushes them when the process dies. A restart
+    // stands for that here.
+    appliance.tpm().stop();
+    appliance.tpm().start();
+    appliance.startDaemon();
+    CHECK(notified(appliance, "STATUS=Database open"));
+}
