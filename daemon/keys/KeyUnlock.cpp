@@ -1,6 +1,8 @@
 #include "KeyUnlock.h"
 
 #include "FileSystem.h"
+#include "Backup.h"
+#include "KeyRotation.h"
 #include "KeySealer.h"
 #include "Migrations.h"
 #include "RecoveryWrap.h"
@@ -117,6 +119,36 @@ UnlockOutcome firstStart(const KeySettings& settings, const fs::path& dbPath)
     return outcome;
 }
 
+storage::RotationPaths rotationPaths(const fs::path& state)
+{
+    storage::RotationPaths paths;
+    paths.database = databasePath(state);
+    paths.databaseNext = state / "meldpunt.db.next";
+    paths.sealedKey = sealedKeyPath(state);
+    paths.sealedKeyNext = state / "sealed-key.json.next";
+    paths.recoveryWrap = recoveryWrapPath(state);
+    paths.recoveryWrapNext = state / "recovery-wrap.json.next";
+    return paths;
+}
+
+// Settles a rotation that a crash interrupted: whichever sealed key opens
+// the database wins. Errors here leave the files for the next attempt.
+void settleRotation(const KeySettings& settings)
+{
+    const auto paths = rotationPaths(settings.stateFolder);
+    storage::finishRotation(paths, [&](const fs::path& sealedFile) {
+        try {
+            const auto file = tpm::SealedKeyFile::read(sealedFile);
+            tpm::Tpm tpm(settings.tcti);
+            const SecretBytes key = tpm.unseal(file.key);
+            storage::Database database(paths.database, key.span(), storage::OpenMode::MustExist);
+            return true;
+        } catch (const std::exception&) {
+            return false;
+        }
+    });
+}
+
 } // namespace
 
 fs::path databasePath(const fs::path& stateFolder)
@@ -152,6 +184,13 @@ UnlockOutcome unlockDatabase(const KeySettings& settings)
 {
     const fs::path dbPath = databasePath(settings.stateFolder);
     const fs::path keyPath = sealedKeyPath(settings.stateFolder);
+    try {
+        settleRotation(settings);
+    } catch (const std::exception& error) {
+        UnlockOutcome outcome;
+        outcome.lockedReason = std::string("an interrupted key rotation cannot be settled: ") + error.what();
+        return outcome;
+    }
     const bool haveDatabase = fs::exists(dbPath);
     const bool haveSealedKey = fs::exists(keyPath);
 
@@ -253,6 +292,74 @@ SecretBytes unsealDataKey(const KeySettings& settings, std::string& databaseId)
     tpm::Tpm tpm(settings.tcti);
     databaseId = file.databaseId;
     return tpm.unseal(file.key);
+}
+
+void rotateDataKey(const KeySettings& settings)
+{
+    const fs::path publicPath = recoveryPublicPath(settings.stateFolder);
+    if (!fs::exists(publicPath))
+        throw std::runtime_error("no recovery key is set up, and a new data key must be wrapped to one; "
+                                 "run 'meldpunt-keys new-recovery-key' first");
+    const auto recoveryPublic = RecoveryPublicKey::fromJson(fsutil::readSmallFile(publicPath, 64 * 1024));
+    std::string databaseId;
+    const SecretBytes oldKey = unsealDataKey(settings, databaseId);
+    const SecretBytes newKey = SecretBytes::random(kDataKeySize);
+    const auto paths = rotationPaths(settings.stateFolder);
+    storage::rotateDatabaseKey(paths, oldKey, newKey, [&](const SecretBytes& key) {
+        tpm::SealedKeyFile file;
+        tpm::Tpm tpm(settings.tcti);
+        file.key = tpm.seal(key.span(), tpm::PcrSelection::parse(settings.pcrs));
+        file.databaseId = databaseId;
+        file.databaseFile = kDatabaseFile;
+        file.writeAtomically(paths.sealedKeyNext);
+        writeText(paths.recoveryWrapNext, RecoveryWrap::wrap(key.span(), recoveryPublic, databaseId).toJson());
+    });
+    storage::Database database(paths.database, newKey.span(), storage::OpenMode::MustExist);
+    recordKeyEvent(database, "rotated");
+}
+
+void writeBackup(const KeySettings& settings, storage::Database& database, const std::string& databaseId,
+    const fs::path& output, const fs::path& scratchFolder)
+{
+    const fs::path publicPath = recoveryPublicPath(settings.stateFolder);
+    if (!fs::exists(publicPath))
+        throw std::runtime_error("no recovery key is set up, and backups are encrypted to it; "
+                                 "run 'meldpunt-keys new-recovery-key' first");
+    const auto recoveryPublic = RecoveryPublicKey::fromJson(fsutil::readSmallFile(publicPath, 64 * 1024));
+    storage::createBackup(database, databaseId, recoveryPublic.publicKey, scratchFolder, output);
+    recordKeyEvent(database, "backup_written", output.filename().string());
+}
+
+void writeBackup(const KeySettings& settings, const fs::path& output, const fs::path& scratchFolder)
+{
+    std::string databaseId;
+    const SecretBytes key = unsealDataKey(settings, databaseId);
+    storage::Database database(databasePath(settings.stateFolder), key.span(), storage::OpenMode::MustExist);
+    writeBackup(settings, database, databaseId, output, scratchFolder);
+}
+
+void restoreFromBackup(const KeySettings& settings, const fs::path& backup, const RecoveryKey& recoveryKey,
+    const fs::path& scratchFolder)
+{
+    for (const fs::path& path : {databasePath(settings.stateFolder), sealedKeyPath(settings.stateFolder)}) {
+        if (fs::exists(path))
+            throw std::runtime_error("'" + path.string() + "' already exists; restore only onto a box "
+                                     "that is not set up");
+    }
+    const RecoveryPublicKey recoveryPublic = RecoveryPublicKey::create(recoveryKey);
+    const SecretBytes recoveryPrivate = recoveryPublic.privateKeyFor(recoveryKey);
+    const SecretBytes dataKey = SecretBytes::random(kDataKeySize);
+    const auto info = storage::restoreBackup(backup, recoveryPrivate.span(), scratchFolder,
+        databasePath(settings.stateFolder), dataKey);
+
+    // The restored database keeps its id; the new key is sealed to this
+    // box's TPM and wrapped to the same recovery key.
+    writeText(recoveryWrapPath(settings.stateFolder), RecoveryWrap::wrap(dataKey.span(), recoveryPublic, info.databaseId).toJson());
+    writeText(recoveryPublicPath(settings.stateFolder), recoveryPublic.toJson());
+    sealToFile(settings, dataKey, info.databaseId);
+    storage::Database database(databasePath(settings.stateFolder), dataKey.span(), storage::OpenMode::MustExist);
+    storage::migrate(database);
+    recordKeyEvent(database, "restored", "from a backup made " + info.createdAt);
 }
 
 } // namespace meldpunt::keys

@@ -65,6 +65,29 @@ RecoveryKey replaceRecoveryKey(const KeySettings& settings, storage::Database& d
 // Unseals the data key with the TPM (for tools that work on a stopped box).
 SecretBytes unsealDataKey(const KeySettings& settings, std::string& databaseId);
 
+// Re-encrypts the database under a new random data key, seals the new key
+// and wraps it to the recovery public key (so the recovery key keeps
+// working). meldpuntd must be stopped. A crash at any point leaves the
+// database openable with the old key or the new; the next unlock
+// finishes or rolls back the change. Throws std::runtime_error when no
+// recovery key is set up.
+void rotateDataKey(const KeySettings& settings);
+
+// Writes an encrypted backup of the database to `output`, readable only
+// with the recovery key. Works while meldpuntd runs.
+void writeBackup(const KeySettings& settings, const std::filesystem::path& output,
+    const std::filesystem::path& scratchFolder);
+// Same, from an open database (meldpuntd's scheduled backups).
+void writeBackup(const KeySettings& settings, storage::Database& database, const std::string& databaseId,
+    const std::filesystem::path& output, const std::filesystem::path& scratchFolder);
+
+// Restores a backup onto a box with no database and no keys: the recovery
+// key opens the backup, the database is written under a new data key,
+// which the TPM seals, and the same recovery key keeps working. Throws
+// std::runtime_error, changing nothing, when the box is set up already.
+void restoreFromBackup(const KeySettings& settings, const std::filesystem::path& backup,
+    const RecoveryKey& recoveryKey, const std::filesystem::path& scratchFolder);
+
 // Appends an event to key_events: ids and names only, never key material.
 void recordKeyEvent(storage::Database& database, const std::string& event, const std::string& detail = {});
 

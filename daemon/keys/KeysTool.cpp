@@ -5,6 +5,9 @@
 //   meldpunt-keys init --config FILE
 //   meldpunt-keys recover --config FILE          (reads the recovery key)
 //   meldpunt-keys new-recovery-key --config FILE
+//   meldpunt-keys rotate --config FILE
+//   meldpunt-keys backup --config FILE OUTPUT
+//   meldpunt-keys restore --config FILE BACKUP    (reads the recovery key)
 
 #include "DaemonRuntime.h"
 #include "KeySealer.h"
@@ -26,7 +29,10 @@ constexpr const char* kUsage =
     "commands:\n"
     "  init               create the data key, the database and a recovery key (shown once)\n"
     "  recover            unlock with the recovery key read from standard input and seal the key again\n"
-    "  new-recovery-key   replace the recovery key (the old one stops working)\n";
+    "  new-recovery-key   replace the recovery key (the old one stops working)\n"
+    "  rotate             re-encrypt the database under a new data key (stop meldpuntd first)\n"
+    "  backup OUTPUT      write an encrypted backup that only the recovery key opens\n"
+    "  restore BACKUP     restore a backup onto a box that is not set up (reads the recovery key)\n";
 
 keys::KeySettings settingsFrom(const std::string& configFile)
 {
@@ -57,6 +63,14 @@ std::string readRecoveryKey()
     std::string line;
     std::getline(std::cin, line);
     return line;
+}
+
+// The folder for the encrypted temporary snapshot: beside the target, so
+// that it lies on the same file system (a USB stick, say).
+std::filesystem::path scratchFolderFor(const std::filesystem::path& target)
+{
+    const auto folder = target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path();
+    return folder;
 }
 
 int initialize(const keys::KeySettings& settings)
@@ -95,7 +109,7 @@ int newRecoveryKey(const keys::KeySettings& settings)
 int main(int argc, char** argv)
 {
     ::umask(0077);
-    if (argc != 4 || std::string(argv[2]) != "--config") {
+    if ((argc != 4 && argc != 5) || std::string(argv[2]) != "--config") {
         std::cerr << kUsage;
         return 2;
     }
@@ -106,8 +120,25 @@ int main(int argc, char** argv)
             return initialize(settings);
         if (command == "recover")
             return recover(settings);
+        const std::string operand = argc == 5 ? argv[4] : "";
         if (command == "new-recovery-key")
             return newRecoveryKey(settings);
+        if (command == "rotate") {
+            keys::rotateDataKey(settings);
+            std::cerr << "The database is encrypted under a new data key, sealed to PCRs " << settings.pcrs << ".\n";
+            return 0;
+        }
+        if (command == "backup" && !operand.empty()) {
+            keys::writeBackup(settings, operand, scratchFolderFor(operand));
+            std::cerr << "Wrote the encrypted backup '" << operand << "'.\n";
+            return 0;
+        }
+        if (command == "restore" && !operand.empty()) {
+            const auto key = keys::RecoveryKey::parse(readRecoveryKey());
+            keys::restoreFromBackup(settings, operand, key, scratchFolderFor(settings.stateFolder / "x"));
+            std::cerr << "Restored the backup; the data key is sealed to this box's TPM.\n";
+            return 0;
+        }
         std::cerr << "meldpunt-keys: unknown command '" << command << "'\n" << kUsage;
         return 2;
     } catch (const keys::InvalidRecoveryKey& error) {

@@ -226,10 +226,19 @@ std::pair<RecoveryPublicKey, crypto::X25519KeyPair> RecoveryPublicKey::derive(
 
 RecoveryPublicKey RecoveryPublicKey::create(const RecoveryKey& key)
 {
-    const crypto::Bytes random = crypto::randomBytes(16);
-    std::array<std::uint8_t, 16> salt {};
-    std::copy(random.begin(), random.end(), salt.begin());
+    const auto salt = saltFor(key);
     return derive(key, salt).first;
+}
+
+std::array<std::uint8_t, 16> RecoveryPublicKey::saltFor(const RecoveryKey& key)
+{
+    crypto::Sha256 hash;
+    hash.update(crypto::asBytes("meldpunt recovery salt v1"));
+    hash.update(key.bytes());
+    const auto digest = hash.finish();
+    std::array<std::uint8_t, 16> salt {};
+    std::copy_n(digest.begin(), salt.size(), salt.begin());
+    return salt;
 }
 
 SecretBytes RecoveryPublicKey::privateKeyFor(const RecoveryKey& key) const

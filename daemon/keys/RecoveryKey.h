@@ -88,8 +88,16 @@ struct RecoveryPublicKey {
     static std::pair<RecoveryPublicKey, crypto::X25519KeyPair> derive(const RecoveryKey& key,
         std::span<const std::uint8_t, 16> salt, Argon2Parameters parameters = {});
 
-    // Derives the public key with a random salt and the default parameters.
+    // Derives the public key with the key's own salt (saltFor) and the
+    // default parameters, so that the key alone, with no stored file, can
+    // open what was encrypted to it: a backup restored on a new box.
     static RecoveryPublicKey create(const RecoveryKey& key);
+
+    // The salt for a recovery key: the first 16 bytes of SHA-256 over a
+    // label and the key. A salt keeps precomputed tables from serving many
+    // passwords at once; a recovery key has 160 random bits, where no table
+    // can reach, so a salt derived from it costs nothing in strength.
+    static std::array<std::uint8_t, 16> saltFor(const RecoveryKey& key);
 
     // Derives the private key again from `key`. Throws WrongRecoveryKey when
     // the derived public key differs from this one.

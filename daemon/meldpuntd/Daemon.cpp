@@ -49,6 +49,8 @@ Daemon::~Daemon()
         retryThread_.join();
     if (ingestThread_.joinable())
         ingestThread_.join();
+    if (backupThread_.joinable())
+        backupThread_.join();
 }
 
 void Daemon::start()
@@ -95,6 +97,8 @@ void Daemon::open(keys::UnlockOutcome outcome)
     status_.tpmWarning = outcome.tpmWarning;
     lastPass_ = std::chrono::steady_clock::now();
     ingestThread_ = std::thread([this] { ingestLoop(); });
+    if (!settings_.backupFolder.empty())
+        backupThread_ = std::thread([this] { backupLoop(); });
     if (outcome.tpmWarning.empty()) {
         service::notifyReady("Database open; ingesting the spool");
     } else {
@@ -146,6 +150,49 @@ void Daemon::ingestLoop()
         }
         wake_.wait_for(lock, settings_.ingestInterval, [this] { return stopping_; });
     }
+}
+
+void Daemon::backupLoop()
+{
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        backupOnce();
+        lock.lock();
+        wake_.wait_for(lock, settings_.backupInterval, [this] { return stopping_; });
+    }
+}
+
+// Writes one backup with its own connection (the TPM releases the key
+// again), so ingestion goes on meanwhile, then keeps the newest ones.
+void Daemon::backupOnce()
+{
+    namespace fs = std::filesystem;
+    const auto started = std::chrono::steady_clock::now();
+    std::string stamp = utcNow();
+    std::replace(stamp.begin(), stamp.end(), ':', '-');
+    const fs::path output = settings_.backupFolder / ("meldpunt-" + stamp + ".backup");
+    try {
+        keys::writeBackup(settings_.keys, output, settings_.backupFolder);
+    } catch (const std::exception& error) {
+        log::error("Failed to write the scheduled backup '" + output.string() + "': " + error.what());
+        return;
+    }
+    std::vector<fs::path> backups;
+    std::error_code error;
+    for (const auto& item : fs::directory_iterator(settings_.backupFolder, error)) {
+        const std::string name = item.path().filename().string();
+        if (name.starts_with("meldpunt-") && name.ends_with(".backup"))
+            backups.push_back(item.path());
+    }
+    std::sort(backups.begin(), backups.end());
+    const auto excess = static_cast<std::ptrdiff_t>(backups.size()) - settings_.backupsKept;
+    for (std::ptrdiff_t index = 0; index < excess; ++index)
+        fs::remove(backups[static_cast<std::size_t>(index)], error);
+    const auto seconds = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    log::info("Wrote the scheduled backup '" + output.filename().string() + "' in "
+        + std::to_string(seconds.count()) + " ms; " + std::to_string(std::min<std::ptrdiff_t>(
+            static_cast<std::ptrdiff_t>(backups.size()), settings_.backupsKept)) + " kept");
 }
 
 StaffStatus Daemon::status()

@@ -19,6 +19,9 @@ struct DaemonSettings {
     std::filesystem::path publishFolder;
     std::chrono::milliseconds ingestInterval{1000};
     std::chrono::seconds unlockRetryInterval{60};
+    std::filesystem::path backupFolder;   // empty: no scheduled backups
+    std::chrono::minutes backupInterval{24 * 60};
+    int backupsKept = 7;
 };
 
 struct StaffStatus {
@@ -60,6 +63,8 @@ private:
     void open(keys::UnlockOutcome outcome);
     void retryLoop();
     void ingestLoop();
+    void backupLoop();
+    void backupOnce();
 
     DaemonSettings settings_;
     std::mutex mutex_;
@@ -77,6 +82,7 @@ private:
 
     std::thread retryThread_;
     std::thread ingestThread_;
+    std::thread backupThread_;
 };
 
 } // namespace meldpunt::daemon

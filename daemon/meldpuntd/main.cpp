@@ -30,6 +30,9 @@ int run(int argc, char** argv)
     settings.publishFolder = config->getString("paths.publish");
     settings.ingestInterval = std::chrono::milliseconds(config->getInt("ingest.interval_ms", 1000));
     settings.unlockRetryInterval = std::chrono::seconds(config->getInt("tpm.retry_seconds", 60));
+    settings.backupFolder = config->getString("backup.folder", "");
+    settings.backupInterval = std::chrono::minutes(config->getInt("backup.interval_minutes", 24 * 60));
+    settings.backupsKept = config->getInt("backup.keep", 7);
     daemon::Daemon daemon(settings);
 
     // The staff listener comes up first, so that a locked box can show why

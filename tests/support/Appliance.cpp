@@ -103,6 +103,7 @@ Appliance::Appliance(const std::string& name, Options options)
     if (runsAsSeparateUsers()) {
         chownTree(root() / "state", kDaemonUid, kDaemonUid);
         chownTree(quarantineFolder(), kDaemonUid, kDaemonUid);
+        chownTree(backupFolder(), kDaemonUid, kDaemonUid);
         chownTree(root() / "sockets" / "staff", kDaemonUid, kDaemonUid);
         chownTree(root() / "sockets" / "public", kPublicUid, kPublicUid);
         if (::chown(spoolFolder().c_str(), kPublicUid, kSpoolGid) != 0 || ::chown(publishFolder().c_str(), kDaemonUid, kPublicUid) != 0)
@@ -137,7 +138,7 @@ bool Appliance::runsAsSeparateUsers()
 void Appliance::makeFolders()
 {
     for (const char* folder : {"state", "spool/quarantine", "publish", "drafts", "sockets/public",
-             "sockets/staff", "edge-public", "edge-staff", "tpm", "logs", "tmp"})
+             "sockets/staff", "edge-public", "edge-staff", "tpm", "logs", "tmp", "backups"})
         fs::create_directories(root() / folder);
     setMode(root(), 0755);
     setMode(root() / "state", 0700);
@@ -156,7 +157,8 @@ void Appliance::writeConfigurations()
                  << "\npublish = " << publishFolder().string() << "\nwebui = " << webui << "\n"
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgeStaffUid) : "") << "\n"
                  << "[tpm]\ntcti = " << tcti_ << "\npcrs = " << options_.pcrs << "\nretry_seconds = 1\n"
-                 << "[ingest]\ninterval_ms = " << options_.ingestIntervalMs << "\n";
+                 << "[ingest]\ninterval_ms = " << options_.ingestIntervalMs << "\n"
+                 << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n";
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
                  << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()
@@ -403,7 +405,20 @@ void Appliance::setPublicSpool(const fs::path& spool)
 
 namespace meldpunt::test {
 
-Appliance::ToolResult Appliance::runKeysTool(const std::string& command, const std::string& input)
+std::unique_ptr<Process> Appliance::startKeysTool(const std::string& command)
+{
+    writeConfigurations();
+    auto arguments = runAs(kDaemonUid, {kSpoolGid, kEdgeStaffUid});
+    arguments.push_back((binaryDir() / "daemon/keys/meldpunt-keys").string());
+    arguments.push_back(command);
+    arguments.push_back("--config");
+    arguments.push_back((root() / "meldpuntd.ini").string());
+    return std::make_unique<Process>(arguments,
+        Process::Options{{"TSS2_LOG=all+none"}, root() / "logs" / "keys-tool-background.output", {}});
+}
+
+Appliance::ToolResult Appliance::runKeysTool(const std::string& command, const std::string& input,
+    const std::string& operand)
 {
     writeConfigurations();
     const fs::path inputFile = root() / "logs" / "keys-tool.input";
@@ -415,6 +430,8 @@ Appliance::ToolResult Appliance::runKeysTool(const std::string& command, const s
     arguments.push_back(command);
     arguments.push_back("--config");
     arguments.push_back((root() / "meldpuntd.ini").string());
+    if (!operand.empty())
+        arguments.push_back(operand);
     Process tool(arguments, Process::Options{{"TSS2_LOG=all+none"}, outputFile, {}, inputFile});
     const auto status = tool.wait(std::chrono::seconds(120));
     ToolResult result;

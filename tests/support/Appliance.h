@@ -26,6 +26,7 @@ public:
         std::string pcrs = "sha256:7";
         std::size_t maxReportBytes = 1024 * 1024;
         int ingestIntervalMs = 200;
+        bool scheduledBackups = false; // meldpuntd writes backups into backupFolder()
     };
 
     // Ids used when running as root. They match no account on the host.
@@ -98,7 +99,12 @@ public:
     };
     // Runs meldpunt-keys COMMAND as meldpuntd's user, with `input` on its
     // standard input.
-    ToolResult runKeysTool(const std::string& command, const std::string& input = {});
+    ToolResult runKeysTool(const std::string& command, const std::string& input = {},
+        const std::string& operand = {});
+    // Starts meldpunt-keys COMMAND without waiting for it.
+    std::unique_ptr<Process> startKeysTool(const std::string& command);
+    // A folder meldpuntd's user may write, for backups.
+    std::filesystem::path backupFolder() const { return root() / "backups"; }
     // Runs "meldpunt-keys init" and returns the recovery key it showed.
     std::string initializeKeys();
 
