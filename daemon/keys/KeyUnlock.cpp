@@ -115,7 +115,12 @@ UnlockOutcome firstStart(const KeySettings& settings, const fs::path& dbPath)
     outcome.database = createDatabase(dbPath, key, databaseId);
     outcome.databaseId = databaseId;
     outcome.created = true;
-    recordKeyEvent(*outcome.database, "created", "without a recovery key");
+    if (settings.recoveryKeyOnFirstStart) {
+        outcome.newRecoveryKey = writeRecoveryFiles(settings, key, databaseId);
+        recordKeyEvent(*outcome.database, "created", "with a recovery key");
+    } else {
+        recordKeyEvent(*outcome.database, "created", "without a recovery key");
+    }
     return outcome;
 }
 

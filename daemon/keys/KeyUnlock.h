@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace meldpunt::keys {
@@ -14,6 +15,9 @@ struct KeySettings {
     std::filesystem::path stateFolder; // meldpunt.db, sealed-key.json and the recovery files
     std::string tcti;
     std::string pcrs; // text form, such as "sha256:7"
+    // Makes a recovery key too when the first start creates the data key;
+    // the caller shows it once where no log can catch it.
+    bool recoveryKeyOnFirstStart = false;
 };
 
 std::filesystem::path databasePath(const std::filesystem::path& stateFolder);
@@ -30,6 +34,7 @@ struct UnlockOutcome {
     bool created = false;     // a new key and database were made
     std::string tpmWarning;   // a TPM condition worth reporting, such as lockout
     std::string databaseId;
+    std::optional<RecoveryKey> newRecoveryKey; // made on the first start, to show once
 };
 
 // Releases the data key from the TPM and opens the database:

@@ -13,6 +13,8 @@
 
 #include <algorithm>
 
+#include <unistd.h>
+
 namespace meldpunt::daemon {
 
 namespace {
@@ -28,6 +30,16 @@ constexpr std::chrono::seconds kMaxRecoveryWait{15 * 60};
 std::string utcNow()
 {
     return Poco::DateTimeFormatter::format(Poco::DateTime(), Poco::DateTimeFormat::ISO8601_FORMAT);
+}
+
+// Writes the recovery key to the terminal meldpuntd was started from,
+// never to the log: only when standard error is a terminal does the first
+// start make a recovery key at all.
+void showOnTerminal(const keys::RecoveryKey& key)
+{
+    const std::string text = "\nRecovery key for this Meldpunt box. It is shown now and never again:\n\n    "
+        + key.toString() + "\n\nWrite it down and keep it away from the box.\n\n";
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, text.data(), text.size());
 }
 
 } // namespace
@@ -60,7 +72,9 @@ void Daemon::start()
         if (outcome.created)
             log::securityEvent(kKeyCreatedId, "Created a new data key, sealed it with the TPM ("
                 + settings_.keys.tcti + ", PCRs " + settings_.keys.pcrs + ") and created the database");
-        if (!std::filesystem::exists(keys::recoveryWrapPath(settings_.keys.stateFolder)))
+        if (outcome.newRecoveryKey)
+            showOnTerminal(*outcome.newRecoveryKey);
+        else if (!std::filesystem::exists(keys::recoveryWrapPath(settings_.keys.stateFolder)))
             log::warning("No recovery key is set up for this box; run 'meldpunt-keys new-recovery-key' on its console");
         open(std::move(outcome));
         return;

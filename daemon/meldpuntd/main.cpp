@@ -9,6 +9,7 @@
 #include "UnixHttpServer.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace meldpunt;
@@ -26,6 +27,9 @@ int run(int argc, char** argv)
     settings.keys.stateFolder = config->getString("paths.state");
     settings.keys.tcti = config->getString("tpm.tcti", "device:/dev/tpmrm0");
     settings.keys.pcrs = config->getString("tpm.pcrs", "sha256:7");
+    // Only a terminal, not a log, may see a recovery key (under systemd,
+    // standard error is the journal).
+    settings.keys.recoveryKeyOnFirstStart = ::isatty(STDERR_FILENO) == 1;
     settings.spoolFolder = config->getString("paths.spool");
     settings.publishFolder = config->getString("paths.publish");
     settings.ingestInterval = std::chrono::milliseconds(config->getInt("ingest.interval_ms", 1000));

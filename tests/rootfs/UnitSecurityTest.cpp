@@ -270,6 +270,7 @@ TEST_CASE("sysusers and tmpfiles create the users and folders with the intended 
         {"var/lib/meldpunt/state", 0700, "meldpuntd", "meldpuntd"},
         {"var/lib/meldpunt/spool", 02770, "meldpunt-public", "meldpunt-spool"},
         {"var/lib/meldpunt/spool/quarantine", 0700, "meldpuntd", "meldpuntd"},
+        {"var/lib/meldpunt/backups", 0700, "meldpuntd", "meldpuntd"},
         {"var/lib/meldpunt/publish", 02750, "meldpuntd", "meldpunt-public"},
         {"var/lib/meldpunt/drafts", 0700, "meldpunt-public", "meldpunt-public"},
         {"run/meldpunt-public", 0750, "meldpunt-public", "meldpunt-edge-public"},
