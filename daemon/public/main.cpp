@@ -45,7 +45,7 @@ int run(int argc, char** argv)
     Catalog catalog(webui / "locale",
         config->getString("paths.iso_codes", "/usr/share/iso-codes/json/iso_3166-1.json"),
         config->getString("paths.system_locale", "/usr/share/locale"),
-        splitList(config->getString("site.languages", "nl,en")));
+        splitList(config->getString("site.languages", "nl,en,fr,de,es,ru")));
     Pages pages(webui / "templates", catalog);
 
     site::PublicSiteConfig siteConfig;

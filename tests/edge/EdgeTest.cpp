@@ -850,7 +850,7 @@ private:
     {
         const auto log = scratch_.path() / "pki.log";
         Process pki({(sourceDir / "tests/make-test-pki").string(), (scratch_.path() / "pki").string()},
-                    {.environment = {}, .logFile = log, .workingDirectory = {}});
+                    Process::Options({}, log));
         const auto status = pki.wait(30s);
         INFO(readFile(log));
         REQUIRE(status);

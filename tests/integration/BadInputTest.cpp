@@ -90,8 +90,8 @@ TEST_CASE("Missing fields come back marked", "[site]")
 
     SECTION("contact details are not checked for an anonymous report")
     {
-        auto fields = withField(withField(validReport("anonymous"), "email", "jan@"), "phone", std::string(60, '1'));
-        CHECK(client.post("/en/report", formBody(fields)).status == 200);
+        auto anonymous = withField(withField(validReport("anonymous"), "email", "jan@"), "phone", std::string(60, '1'));
+        CHECK(client.post("/en/report", formBody(anonymous)).status == 200);
     }
     SECTION("contact chosen without an address")
     {
@@ -195,9 +195,9 @@ TEST_CASE("Unreadable requests get a readable page", "[site]")
         std::ofstream(request, std::ios::binary) << "POST /en/report HTTP/1.1\r\nHost: localhost\r\n"
                                                  << "Content-Type: application/x-www-form-urlencoded\r\n"
                                                  << "Content-Length: 5000\r\n\r\n" << partial;
-        Process client({"openssl", "s_client", "-quiet", "-no_ign_eof", "-connect", "127.0.0.1:" + std::to_string(appliance.publicPort())},
+        Process sClient({"openssl", "s_client", "-quiet", "-no_ign_eof", "-connect", "127.0.0.1:" + std::to_string(appliance.publicPort())},
             {{}, appliance.root() / "s_client.out", {}, request});
-        CHECK(client.wait(std::chrono::seconds(30)).has_value());
+        CHECK(sClient.wait(std::chrono::seconds(30)).has_value());
         std::this_thread::sleep_for(std::chrono::seconds(1));
         CHECK(appliance.waitForEmptySpool());
         CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).empty());

@@ -88,7 +88,7 @@ TEST_CASE("Form is served in the reporter's language", "[site]")
         const auto dutch = client.get("/", {"Accept-Language: nl-BE,nl;q=0.9,en;q=0.5"});
         CHECK(dutch.status == 303);
         CHECK(dutch.header("location") == "https://localhost:" + std::to_string(appliance.publicPort()) + "/nl/");
-        const auto english = client.get("/", {"Accept-Language: fr;q=1, en-GB;q=0.8, nl;q=0.2"});
+        const auto english = client.get("/", {"Accept-Language: pt;q=1, en-GB;q=0.8, nl;q=0.2"});
         CHECK(english.header("location").ends_with("/en/"));
         CHECK(english.header("vary") == "Accept-Language");
     }
@@ -102,6 +102,22 @@ TEST_CASE("Form is served in the reporter's language", "[site]")
         REQUIRE(english.status == 200);
         CHECK(english.body.find("Send report") != std::string::npos);
         CHECK(english.header("cache-control") == "no-store");
+    }
+    SECTION("every site language has its form and its edge pages")
+    {
+        const std::vector<std::pair<std::string, std::string>> languages = {{"fr", "Envoyer le signalement"},
+            {"de", "Meldung absenden"}, {"es", "Enviar denuncia"}, {"ru", "Отправить сообщение"}};
+        for (const auto& [language, sendLabel] : languages) {
+            CAPTURE(language);
+            const auto form = client.get("/" + language + "/");
+            CHECK(form.status == 200);
+            CHECK(form.body.find("<html lang=\"" + language + "\"") != std::string::npos);
+            CHECK(form.body.find(sendLabel) != std::string::npos);
+            const auto tooLarge = client.post("/" + language + "/report", "what=" + std::string(1100 * 1024, 'a'));
+            CHECK(tooLarge.status == 413);
+            CHECK(tooLarge.body.find("<html lang=\"" + language + "\"") != std::string::npos);
+        }
+        CHECK(client.get("/", {"Accept-Language: ru-RU,ru;q=0.9"}).header("location").ends_with("/ru/"));
     }
     SECTION("the form has every field and links the privacy statement")
     {

@@ -61,7 +61,7 @@ struct Result {
 Result run(std::vector<std::string> argv, const fs::path& logFile, std::vector<std::string> environment = {})
 {
     fs::remove(logFile);
-    Process process(std::move(argv), {.environment = std::move(environment), .logFile = logFile, .workingDirectory = {}});
+    Process process(std::move(argv), Process::Options(std::move(environment), logFile));
     const auto status = process.wait(120s);
     Result result;
     result.output = readFile(logFile);

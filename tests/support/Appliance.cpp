@@ -164,7 +164,7 @@ void Appliance::writeConfigurations()
                  << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()
                  << "\ndrafts = " << (root() / "drafts").string() << "\nwebui = " << webui << "\n"
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgePublicUid) : "") << "\n"
-                 << "[site]\norigin = https://localhost:" << publicPort_ << "\nlanguages = nl,en\n"
+                 << "[site]\norigin = https://localhost:" << publicPort_ << "\nlanguages = nl,en,fr,de,es,ru\n"
                  << "[limits]\nmax_report_bytes = " << options_.maxReportBytes << "\n";
 }
 
@@ -284,7 +284,7 @@ void Appliance::startEdge(const std::string& name, unsigned short port, const fs
                    "UPSTREAM_SOCKET=" + socket.string(), "CERTIFICATE=" + (root() / "pki/server.pem").string(),
                    "CERTIFICATE_KEY=" + (prefix / "server.key").string(),
                    "MAX_BODY_BYTES=" + std::to_string(options_.maxReportBytes),
-                   "WEBUI=" + (binaryDir() / "webui").string(), "LANGUAGES=nl|en",
+                   "WEBUI=" + (binaryDir() / "webui").string(), "LANGUAGES=nl|en|fr|de|es|ru",
                    "ERROR_LOG=" + (root() / "logs" / (name + "-error.log")).string()},
         root() / "logs/render.log");
     if (runsAsSeparateUsers()) {

@@ -60,7 +60,7 @@ Edge::Edge(Options options)
                     "WEBUI=" + options.webui.string(),
                     "LANGUAGES=" + options.languages,
                     "ERROR_LOG=" + errorLog_.string()},
-                   {.environment = {}, .logFile = renderLog, .workingDirectory = {}});
+                   Process::Options({}, renderLog));
     const auto rendered = render.wait(10s);
     if (!rendered || !WIFEXITED(*rendered) || WEXITSTATUS(*rendered) != 0)
         throw std::runtime_error("render-edge-conf failed to render the edge template: " + readFile(renderLog));
@@ -68,7 +68,7 @@ Edge::Edge(Options options)
     nginx_ = std::make_unique<Process>(
         std::vector<std::string>{nginxProgram(), "-p", prefix_.string(), "-c", configuration_.string(), "-e",
                                  errorLog_.string()},
-        Process::Options{.environment = {}, .logFile = outputLog_, .workingDirectory = prefix_});
+        Process::Options({}, outputLog_, prefix_));
 
     const bool up = waitFor([this] { return !nginx_->running() || acceptsConnections(port_); }, 10s);
     if (!up || !nginx_->running())

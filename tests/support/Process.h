@@ -15,6 +15,17 @@ namespace meldpunt::test {
 class Process {
 public:
     struct Options {
+        // A constructor, not aggregate initialisation, so that call sites may
+        // leave out the trailing members.
+        Options(std::vector<std::string> environmentIn = {}, std::filesystem::path logFileIn = {},
+            std::filesystem::path workingDirectoryIn = {}, std::filesystem::path inputFileIn = {})
+            : environment(std::move(environmentIn))
+            , logFile(std::move(logFileIn))
+            , workingDirectory(std::move(workingDirectoryIn))
+            , inputFile(std::move(inputFileIn))
+        {
+        }
+
         std::vector<std::string> environment; // "NAME=value" added to the test's own
         std::filesystem::path logFile;        // empty: inherit the test's output
         std::filesystem::path workingDirectory;
