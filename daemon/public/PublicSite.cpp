@@ -156,6 +156,7 @@ PublicSite::PublicSite(PublicSiteConfig config, const Pages& pages)
     : config_(std::move(config))
     , pages_(pages)
     , intakeKeys_(config_.publishFolder)
+    , reportLimiter_(config_.reportBurst, std::chrono::seconds(config_.reportRefillSeconds))
 {
     countryCodes_.insert("unknown");
     for (const auto& country : pages_.catalog().countries(pages_.catalog().defaultLanguage()))

@@ -3,6 +3,7 @@
 #include "Catalog.h"
 #include "IntakeKeyFile.h"
 #include "Pages.h"
+#include "RateLimiter.h"
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 
@@ -18,6 +19,11 @@ struct PublicSiteConfig {
     std::filesystem::path publishFolder;
     std::string origin = "https://localhost:8443"; // absolute links; never the Host header
     std::size_t maxReportBytes = 1024 * 1024;
+    // Reports one client address may send in a burst, and the seconds
+    // after which it may send one more. Reporters behind one hotel or
+    // mobile network address share these, so they are generous.
+    unsigned reportBurst = 10;
+    unsigned reportRefillSeconds = 180;
 };
 
 // The public report site: the form, the privacy statement and receipts.
@@ -32,12 +38,14 @@ public:
     const PublicSiteConfig& config() const { return config_; }
     const Pages& pages() const { return pages_; }
     IntakeKeySource& intakeKeys() { return intakeKeys_; }
+    RateLimiter& reportLimiter() { return reportLimiter_; }
     const std::set<std::string>& countryCodes() const { return countryCodes_; }
 
 private:
     PublicSiteConfig config_;
     const Pages& pages_;
     IntakeKeySource intakeKeys_;
+    RateLimiter reportLimiter_;
     std::set<std::string> countryCodes_;
 };
 

@@ -145,6 +145,22 @@ void handleReportPost(PublicSite& site, const std::string& language,
     if (!state.problems.empty())
         return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
 
+    // The honeypot field is hidden from people; a person who sees it (with
+    // style sheets off) reads its label and gets the form back.
+    if (!state.values.get("website").empty()) {
+        state.notice = "honeypot";
+        return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
+    }
+
+    // nginx sets X-Real-IP from the connection; the address is used here,
+    // in memory, and nowhere else.
+    const std::string address = request.get("X-Real-IP", "unknown");
+    if (!site.reportLimiter().allow(address)) {
+        state.notice = "too_many";
+        response.set("Retry-After", std::to_string(site.reportLimiter().wait(address).count()));
+        return sendPage(response, HTTPResponse::HTTP_TOO_MANY_REQUESTS, renderForm(site, language, state));
+    }
+
     const auto key = site.intakeKeys().current();
     if (!key) {
         state.notice = "try_again_shortly";

@@ -53,6 +53,8 @@ int run(int argc, char** argv)
     siteConfig.publishFolder = config->getString("paths.publish");
     siteConfig.origin = config->getString("site.origin", "https://localhost:8443");
     siteConfig.maxReportBytes = config->getUInt64("limits.max_report_bytes", 1024 * 1024);
+    siteConfig.reportBurst = config->getUInt("limits.report_burst", 10);
+    siteConfig.reportRefillSeconds = config->getUInt("limits.report_refill_seconds", 180);
     removePartialEntries(siteConfig.spoolFolder);
     site::PublicSite site(siteConfig, pages);
 

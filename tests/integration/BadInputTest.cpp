@@ -300,3 +300,40 @@ TEST_CASE("Site keeps the form when the spool fails", "[site]")
         ::umount2(small.c_str(), MNT_DETACH);
     }
 }
+
+TEST_CASE("Report bursts from one address are limited", "[site]")
+{
+    Appliance::Options options;
+    options.reportBurst = 3;
+    Appliance appliance("rate-limit", options);
+    appliance.startAll();
+    const auto client = appliance.publicClient("127.45.67.89");
+
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(client.post("/en/report", formBody(validReport("burst " + std::to_string(i)))).status == 200);
+    const auto limited = client.post("/en/report", formBody(validReport("one too many")));
+    CHECK(limited.status == 429);
+    CHECK(!limited.header("retry-after").empty());
+    CHECK(limited.body.find("several reports in a short time") != std::string::npos);
+    CHECK(limited.body.find(">one too many</textarea>") != std::string::npos);
+
+    // A form with a mistake costs nothing, and other addresses go on.
+    CHECK(client.post("/en/report", formBody(withField(validReport(""), "what", ""))).status == 422);
+    CHECK(appliance.publicClient("127.45.67.90").post("/en/report", formBody(validReport("elsewhere"))).status == 200);
+    REQUIRE(appliance.waitForEmptySpool());
+    CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 4);
+}
+
+TEST_CASE("Honeypot field sends the form back", "[site]")
+{
+    Appliance appliance("honeypot");
+    appliance.startAll();
+    const auto page = appliance.publicClient().post("/en/report",
+        formBody(withField(validReport("filled by a program"), "website", "http://spam.example")));
+    CHECK(page.status == 422);
+    CHECK(page.body.find("meant for automated programs") != std::string::npos);
+    CHECK(page.body.find(">filled by a program</textarea>") != std::string::npos);
+    CHECK(appliance.publicClient().get("/en/").body.find("class=\"hp\" aria-hidden=\"true\"") != std::string::npos);
+    REQUIRE(appliance.waitForEmptySpool());
+    CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).empty());
+}

@@ -27,6 +27,8 @@ public:
         std::size_t maxReportBytes = 1024 * 1024;
         int ingestIntervalMs = 200;
         bool scheduledBackups = false; // meldpuntd writes backups into backupFolder()
+        // Reports one address may send at once; tests send many from one.
+        unsigned reportBurst = 10000;
     };
 
     // Ids used when running as root. They match no account on the host.
