@@ -8,8 +8,9 @@ namespace meldpunt {
 
 namespace mustache = kainjow::mustache;
 
-Pages::Pages(const std::filesystem::path& templateFolder, const Catalog& catalog)
+Pages::Pages(const std::filesystem::path& templateFolder, const Catalog& catalog, std::string origin)
     : catalog_(catalog)
+    , origin_(std::move(origin))
 {
     for (const auto& item : std::filesystem::directory_iterator(templateFolder)) {
         if (item.path().extension() != ".mustache")
@@ -55,6 +56,14 @@ std::string Pages::render(std::string_view page, std::string_view languageCode, 
         others.push_back(item);
     }
     data.set("other_languages", others);
+    PageData alternates{PageData::type::list};
+    for (const auto& each : catalog_.languages()) {
+        PageData item;
+        item.set("code", each.code);
+        alternates.push_back(item);
+    }
+    data.set("alternates", alternates);
+    data.set("origin", origin_);
     const std::string content = renderTemplate(page, language.code, data);
     data.set("content", content);
     return renderTemplate("layout", language.code, data);

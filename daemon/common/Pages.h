@@ -22,7 +22,9 @@ using PageData = kainjow::mustache::data;
 // std::runtime_error naming a missing or invalid template.
 class Pages {
 public:
-    Pages(const std::filesystem::path& templateFolder, const Catalog& catalog);
+    // `origin` is the site's public address, such as "https://example.org",
+    // for absolute links (language alternates); never the Host header.
+    Pages(const std::filesystem::path& templateFolder, const Catalog& catalog, std::string origin = {});
 
     std::string render(std::string_view page, std::string_view languageCode, PageData data) const;
 
@@ -32,6 +34,7 @@ private:
     std::string renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const;
 
     const Catalog& catalog_;
+    std::string origin_;
     std::map<std::string, std::string, std::less<>> templates_;
 };
 

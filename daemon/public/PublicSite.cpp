@@ -79,6 +79,10 @@ private:
             response.send() << "ok\n";
             return;
         }
+        if (uri == "/robots.txt" && isGet)
+            return sendText(response, "text/plain; charset=utf-8", robotsText());
+        if (uri == "/sitemap.xml" && isGet)
+            return sendText(response, "application/xml; charset=utf-8", sitemapXml());
         const Route route = parseRoute(uri, catalog);
         if (!route.hasLanguage) {
             if (uri == "/" && isGet)
@@ -102,6 +106,41 @@ private:
             return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
         }
         sendNotFound(response, route.language);
+    }
+
+    // Search engines may index the information pages in every language;
+    // posting a report has no page of its own worth indexing.
+    std::string robotsText() const
+    {
+        std::string text = "User-agent: *\nAllow: /\n";
+        for (const auto& language : site_.pages().catalog().languages())
+            text += "Disallow: /" + language.code + "/report\n";
+        return text + "Sitemap: " + site_.config().origin + "/sitemap.xml\n";
+    }
+
+    std::string sitemapXml() const
+    {
+        const auto& languages = site_.pages().catalog().languages();
+        std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                          "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\" "
+                          "xmlns:xhtml=\"http://www.w3.org/1999/xhtml\">\n";
+        for (const char* page : {"", "privacy"}) {
+            for (const auto& language : languages) {
+                xml += "<url><loc>" + escapeHtml(site_.config().origin + "/" + language.code + "/" + page) + "</loc>";
+                for (const auto& alternate : languages)
+                    xml += "<xhtml:link rel=\"alternate\" hreflang=\"" + alternate.code + "\" href=\""
+                        + escapeHtml(site_.config().origin + "/" + alternate.code + "/" + page) + "\"/>";
+                xml += "</url>\n";
+            }
+        }
+        return xml + "</urlset>\n";
+    }
+
+    static void sendText(HTTPServerResponse& response, const std::string& type, const std::string& text)
+    {
+        response.setContentType(type);
+        response.setContentLength(static_cast<std::streamsize>(text.size()));
+        response.send() << text;
     }
 
     void sendMethodNotAllowed(HTTPServerResponse& response, const std::string& language, const std::string& allowed)

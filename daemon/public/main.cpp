@@ -46,12 +46,13 @@ int run(int argc, char** argv)
         config->getString("paths.iso_codes", "/usr/share/iso-codes/json/iso_3166-1.json"),
         config->getString("paths.system_locale", "/usr/share/locale"),
         splitList(config->getString("site.languages", "nl,en,fr,de,es,ru")));
-    Pages pages(webui / "templates", catalog);
+    const std::string origin = config->getString("site.origin", "https://localhost:8443");
+    Pages pages(webui / "templates", catalog, origin);
 
     site::PublicSiteConfig siteConfig;
     siteConfig.spoolFolder = config->getString("paths.spool");
     siteConfig.publishFolder = config->getString("paths.publish");
-    siteConfig.origin = config->getString("site.origin", "https://localhost:8443");
+    siteConfig.origin = origin;
     siteConfig.maxReportBytes = config->getUInt64("limits.max_report_bytes", 1024 * 1024);
     siteConfig.reportBurst = config->getUInt("limits.report_burst", 10);
     siteConfig.reportRefillSeconds = config->getUInt("limits.report_refill_seconds", 180);

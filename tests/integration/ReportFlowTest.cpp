@@ -119,6 +119,22 @@ TEST_CASE("Form is served in the reporter's language", "[site]")
         }
         CHECK(client.get("/", {"Accept-Language: ru-RU,ru;q=0.9"}).header("location").ends_with("/ru/"));
     }
+    SECTION("search engines get the configured origin, never the Host header")
+    {
+        const std::string origin = "https://localhost:" + std::to_string(appliance.publicPort());
+        const auto page = client.get("/de/privacy", {"Host: attacker.example"});
+        CHECK(page.body.find("<link rel=\"canonical\" href=\"" + origin + "/de/privacy\">") != std::string::npos);
+        CHECK(page.body.find("hreflang=\"ru\" href=\"" + origin + "/ru/privacy\"") != std::string::npos);
+        CHECK(page.body.find("attacker.example") == std::string::npos);
+        const auto robots = client.get("/robots.txt");
+        CHECK(robots.status == 200);
+        CHECK(robots.body.find("Sitemap: " + origin + "/sitemap.xml") != std::string::npos);
+        CHECK(robots.body.find("Disallow: /nl/report") != std::string::npos);
+        const auto sitemap = client.get("/sitemap.xml");
+        CHECK(sitemap.status == 200);
+        CHECK(sitemap.body.find("<loc>" + origin + "/fr/</loc>") != std::string::npos);
+        CHECK(sitemap.body.find("hreflang=\"es\"") != std::string::npos);
+    }
     SECTION("the form has every field and links the privacy statement")
     {
         const auto page = client.get("/en/").body;
