@@ -132,7 +132,9 @@ void checkFormat(const fs::path& path, const Poco::JSON::Object& object)
     if (!object.has("version"))
         reject(path, "has no field \"version\"");
     const Poco::Dynamic::Var version = object.get("version");
-    if (!version.isInteger() || version.convert<int>() != formatVersion)
+    // The string form is compared so that a number beyond int's range is a
+    // wrong version too, not a Poco::RangeException from convert<int>().
+    if (!version.isInteger() || version.toString() != std::to_string(formatVersion))
         reject(path,
             "has version " + version.toString() + ", but this program reads version " +
                 std::to_string(formatVersion));
