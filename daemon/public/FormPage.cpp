@@ -78,6 +78,7 @@ std::string renderForm(const PublicSite& site, const std::string& language, cons
         data.set("notice_" + state.notice, true);
     data.set("languages", languageSwitch(site, language));
     data.set("form_page", true);
+    data.set("page_path", "report");
     data.set("max_report_kib", std::to_string(site.config().maxReportBytes / 1024));
     return site.pages().render("form", language, data);
 }

@@ -1,5 +1,6 @@
 #include "PublicSite.h"
 
+#include "ComplaintSubmission.h"
 #include "FormPage.h"
 #include "ReportSubmission.h"
 
@@ -90,22 +91,46 @@ private:
             return sendNotFound(response, catalog.defaultLanguage());
         }
         const bool isPost = request.getMethod() == "POST";
-        if (route.rest.empty() || route.rest == "privacy") {
-            if (!isGet)
-                return sendMethodNotAllowed(response, route.language, "GET, HEAD");
-            if (route.rest.empty())
-                return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site_, route.language, FormState{}));
-            return sendPage(response, HTTPResponse::HTTP_OK,
-                site_.pages().render("privacy", route.language, pageAt("privacy")));
-        }
         if (route.rest == "report") {
             if (isPost)
                 return handleReportPost(site_, route.language, request, response);
             if (isGet)
-                return redirect(response, "/" + route.language + "/");
+                return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site_, route.language, FormState{}));
             return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
         }
-        sendNotFound(response, route.language);
+        if (route.rest == "complaint") {
+            if (isPost)
+                return handleComplaintPost(site_, route.language, request, response);
+            if (isGet)
+                return handleComplaintGet(site_, route.language, response);
+            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+        }
+        const std::string page = pageFor(route.rest);
+        if (page.empty())
+            return sendNotFound(response, route.language);
+        if (!isGet)
+            return sendMethodNotAllowed(response, route.language, "GET, HEAD");
+        sendPage(response, HTTPResponse::HTTP_OK, site_.pages().render(page, route.language, pageAt(route.rest)));
+    }
+
+    // Maps a path below the language to its template: "" is the home page,
+    // "privacy" the privacy statement, "info/<slug>" an information page.
+    // Returns an empty string for anything else.
+    std::string pageFor(const std::string& rest) const
+    {
+        if (rest.empty())
+            return "home";
+        if (rest == "privacy")
+            return "privacy";
+        const std::string prefix = "info/";
+        if (!rest.starts_with(prefix))
+            return {};
+        const std::string slug = rest.substr(prefix.size());
+        const bool plain = !slug.empty()
+            && slug.find_first_not_of("abcdefghijklmnopqrstuvwxyz-") == std::string::npos;
+        if (!plain || !site_.pages().hasPage("info-" + slug))
+            return {};
+        return "info-" + slug;
     }
 
     // Search engines may index the information pages in every language;

@@ -38,26 +38,27 @@ struct ReportRecord {
     Poco::JSON::Object::Ptr fields;
 };
 
-ReportRecord parseReport(const std::vector<std::uint8_t>& payload)
+ReportRecord parseFields(const std::vector<std::uint8_t>& payload, bool withChannel)
 {
     try {
         Poco::JSON::Parser parser;
         const auto root = parser.parse(std::string(payload.begin(), payload.end()))
                               .extract<Poco::JSON::Object::Ptr>();
         if (root->optValue<int>("schema", 0) != 1)
-            throw spool::FormatError("report fields have an unknown schema");
+            throw spool::FormatError("entry fields have an unknown schema");
         ReportRecord record;
         record.receivedAt = root->getValue<std::string>("received_at");
         record.language = root->getValue<std::string>("language");
-        record.channel = root->getValue<std::string>("channel");
+        if (withChannel)
+            record.channel = root->getValue<std::string>("channel");
         record.fields = root->getObject("fields");
         if (!record.fields)
-            throw spool::FormatError("report has no fields");
+            throw spool::FormatError("entry has no fields object");
         return record;
     } catch (const spool::FormatError&) {
         throw;
     } catch (const std::exception& error) {
-        throw spool::FormatError(std::string("report fields are not valid JSON: ") + error.what());
+        throw spool::FormatError(std::string("entry fields are not valid JSON: ") + error.what());
     }
 }
 
@@ -110,6 +111,8 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         removeEntry(entry);
         return Outcome::Duplicate;
     }
+    if (header.kind == spool::EntryKind::Complaint)
+        return ingestComplaint(entry, reader);
     if (header.kind != spool::EntryKind::Report)
         return Outcome::Deferred;
 
@@ -117,7 +120,7 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
     while (auto record = reader.next()) {
         if (record->type != spool::RecordType::Fields || report)
             throw spool::FormatError("report entry has an unexpected record");
-        report = parseReport(record->payload);
+        report = parseFields(record->payload, true);
     }
     if (!report)
         throw spool::FormatError("report entry has no fields");
@@ -148,6 +151,38 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         }
         insert.bind(16, std::int64_t{text("consent") == "yes" ? 1 : 0});
         insert.run();
+    });
+    faultPoint("ingest-after-commit");
+    removeEntry(entry);
+    return Outcome::Ingested;
+}
+
+Ingester::Outcome Ingester::ingestComplaint(const fs::path& entry, spool::Reader& reader)
+{
+    std::optional<ReportRecord> complaint;
+    while (auto record = reader.next()) {
+        if (record->type != spool::RecordType::Fields || complaint)
+            throw spool::FormatError("complaint entry has an unexpected record");
+        complaint = parseFields(record->payload, false);
+    }
+    if (!complaint)
+        throw spool::FormatError("complaint entry has no fields");
+    const auto& header = reader.header();
+    const auto& fields = *complaint->fields;
+    const std::string now = utcNow();
+    database_.transaction([&] {
+        database_.prepare("INSERT INTO spool_entries (entry_uuid, kind, ingested_at) VALUES (?, ?, ?)")
+            .bind(1, header.uuid.bytes)
+            .bind(2, static_cast<std::int64_t>(header.kind))
+            .bind(3, now)
+            .run();
+        database_.prepare("INSERT INTO complaints (entry_uuid, received_at, language, message, email) VALUES (?, ?, ?, ?, ?)")
+            .bind(1, header.uuid.bytes)
+            .bind(2, complaint->receivedAt)
+            .bind(3, complaint->language)
+            .bind(4, fields.optValue<std::string>("message", ""))
+            .bind(5, fields.optValue<std::string>("email", ""))
+            .run();
     });
     faultPoint("ingest-after-commit");
     removeEntry(entry);

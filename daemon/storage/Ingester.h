@@ -35,6 +35,7 @@ public:
 private:
     enum class Outcome { Ingested, Duplicate, Deferred };
     Outcome ingest(const std::filesystem::path& entry);
+    Outcome ingestComplaint(const std::filesystem::path& entry, spool::Reader& reader);
     void quarantine(const std::filesystem::path& entry, const std::string& reason);
     void removeEntry(const std::filesystem::path& entry);
 

@@ -64,6 +64,18 @@ CREATE TABLE key_events (
     detail TEXT NOT NULL DEFAULT ''
 ) STRICT;
 )SQL"},
+        {3, "complaints about the hotline", R"SQL(
+-- Feedback and complaints about the hotline itself, for the coordinator.
+CREATE TABLE complaints (
+    id INTEGER PRIMARY KEY,
+    entry_uuid BLOB NOT NULL UNIQUE REFERENCES spool_entries (entry_uuid),
+    received_at TEXT NOT NULL,
+    language TEXT NOT NULL,
+    message TEXT NOT NULL,
+    email TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'answered', 'closed'))
+) STRICT;
+)SQL"},
     };
     return list;
 }

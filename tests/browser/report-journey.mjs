@@ -1,5 +1,6 @@
 // A reporter's journey through the public site in Debian's chromium:
 // JavaScript off, a 360 px wide phone, Dutch from the browser's language,
+// from the home page's report button to the form,
 // a switch to English that keeps what was typed, a form sent with a
 // missing answer, then a receipt, and the report in the database.
 //
@@ -59,6 +60,8 @@ try {
 
     await page.goto(`${origin}/`);
     assert.equal(new URL(page.url()).pathname, '/nl/');
+    await page.click('a.button.primary');
+    assert.equal(new URL(page.url()).pathname, '/nl/report');
     assert.equal(await page.locator('h1').textContent(), 'Een vermoeden melden');
 
     await page.fill('#what', 'Een man met een kind <b>bij</b> het zwembad');
@@ -90,9 +93,11 @@ try {
     // Layout at phone width, measured with scripts on in a second context.
     const measuring = await browser.newContext({ viewport: { width: 360, height: 740 }, ignoreHTTPSErrors: true });
     const measured = await measuring.newPage();
-    await measured.goto(`${origin}/nl/`);
-    const overflow = await measured.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `the form is ${overflow} px wider than a 360 px screen`);
+    for (const path of ['/nl/', '/nl/report', '/ru/report']) {
+        await measured.goto(`${origin}${path}`);
+        const overflow = await measured.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${path} is ${overflow} px wider than a 360 px screen`);
+    }
 
     console.log(`PASS: report ${reference} sent without JavaScript at 360 px and stored`);
 } finally {

@@ -333,7 +333,36 @@ TEST_CASE("Honeypot field sends the form back", "[site]")
     CHECK(page.status == 422);
     CHECK(page.body.find("meant for automated programs") != std::string::npos);
     CHECK(page.body.find(">filled by a program</textarea>") != std::string::npos);
-    CHECK(appliance.publicClient().get("/en/").body.find("class=\"hp\" aria-hidden=\"true\"") != std::string::npos);
+    CHECK(appliance.publicClient().get("/en/report").body.find("class=\"hp\" aria-hidden=\"true\"") != std::string::npos);
     REQUIRE(appliance.waitForEmptySpool());
     CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).empty());
+}
+
+TEST_CASE("Complaints reach the coordinator", "[site]")
+{
+    Appliance appliance("complaints");
+    appliance.startAll();
+    const auto client = appliance.publicClient();
+    const auto form = client.get("/nl/complaint");
+    CHECK(form.status == 200);
+    CHECK(form.body.find("name=\"message\"") != std::string::npos);
+
+    SECTION("an empty message comes back marked, with the address kept")
+    {
+        const auto page = client.post("/en/complaint", formBody({{"message", " "}, {"email", "me@example.org"}, {"form_end", "1"}}));
+        CHECK(page.status == 422);
+        CHECK(page.body.find("Please write your feedback or complaint.") != std::string::npos);
+        CHECK(page.body.find("value=\"me@example.org\"") != std::string::npos);
+    }
+    SECTION("a complaint is stored byte-exact")
+    {
+        const std::string message = "Het antwoord kwam laat <b>niet</b> goed\r\nTweede regel";
+        const auto page = client.post("/nl/complaint", formBody({{"message", message}, {"email", ""}, {"form_end", "1"}}));
+        CHECK(page.status == 200);
+        REQUIRE(appliance.waitForEmptySpool());
+        const auto complaints = readComplaints(appliance.stateFolder(), appliance.tpm().tcti());
+        REQUIRE(complaints.size() == 1);
+        CHECK(complaints.front().first == message);
+        CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).empty());
+    }
 }

@@ -94,11 +94,11 @@ TEST_CASE("Form is served in the reporter's language", "[site]")
     }
     SECTION("the language is in the path")
     {
-        const auto dutch = client.get("/nl/");
+        const auto dutch = client.get("/nl/report");
         REQUIRE(dutch.status == 200);
         CHECK(dutch.body.find("<html lang=\"nl\"") != std::string::npos);
         CHECK(dutch.body.find("Melding versturen") != std::string::npos);
-        const auto english = client.get("/en/");
+        const auto english = client.get("/en/report");
         REQUIRE(english.status == 200);
         CHECK(english.body.find("Send report") != std::string::npos);
         CHECK(english.header("cache-control") == "no-store");
@@ -109,7 +109,7 @@ TEST_CASE("Form is served in the reporter's language", "[site]")
             {"de", "Meldung absenden"}, {"es", "Enviar denuncia"}, {"ru", "Отправить сообщение"}};
         for (const auto& [language, sendLabel] : languages) {
             CAPTURE(language);
-            const auto form = client.get("/" + language + "/");
+            const auto form = client.get("/" + language + "/report");
             CHECK(form.status == 200);
             CHECK(form.body.find("<html lang=\"" + language + "\"") != std::string::npos);
             CHECK(form.body.find(sendLabel) != std::string::npos);
@@ -135,9 +135,20 @@ TEST_CASE("Form is served in the reporter's language", "[site]")
         CHECK(sitemap.body.find("<loc>" + origin + "/fr/</loc>") != std::string::npos);
         CHECK(sitemap.body.find("hreflang=\"es\"") != std::string::npos);
     }
+    SECTION("the home page leads to the form and the privacy statement at once")
+    {
+        const auto home = client.get("/en/");
+        REQUIRE(home.status == 200);
+        CHECK(home.body.find("href=\"/en/report\"") != std::string::npos);
+        CHECK(home.body.find("href=\"/en/privacy\"") != std::string::npos);
+        CHECK(home.body.find("112") != std::string::npos);
+        CHECK(client.get("/en/info/no-such-page").status == 404);
+        CHECK(client.get("/en/info/%2e%2e%2fprivacy").status == 404);
+        CHECK(client.get("/en/info/FAQ").status == 404);
+    }
     SECTION("the form has every field and links the privacy statement")
     {
-        const auto page = client.get("/en/").body;
+        const auto page = client.get("/en/report").body;
         for (const char* field : {"name=\"what\"", "name=\"country\"", "name=\"place\"", "name=\"when\"",
                  "name=\"category\"", "name=\"contact\"", "name=\"email\"", "name=\"consent\""})
             CHECK(page.find(field) != std::string::npos);

@@ -94,7 +94,7 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
         CHECK(schemaVersion(database) == 0);
         CHECK(migrate(database) == static_cast<int>(migrations().size()));
         CHECK(schemaVersion(database) == newest);
-        const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events"};
+        const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints"};
         CHECK(tableNames(database) == expected);
     }
 
@@ -229,4 +229,22 @@ TEST_CASE("Migration 2 records key events", "[migrations]")
             database.prepare("INSERT INTO key_events (at, event) VALUES ('t', 'unsealed with a guess')").run();
         }) == DatabaseError::Kind::Constraint);
     }
+}
+
+TEST_CASE("Migration 3 stores complaints", "[migrations]")
+{
+    ScratchFolder scratch("migrations-complaints");
+    Database database(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
+    migrate(database);
+    insertSpoolEntry(database, uuidBytes(7));
+    auto insert = [&](const std::string& status) {
+        database.prepare("INSERT INTO complaints (entry_uuid, received_at, language, message, email, status) "
+                         "VALUES (?, 't', 'en', 'slow answer', '', ?)")
+            .bind(1, uuidBytes(7))
+            .bind(2, status)
+            .run();
+    };
+    CHECK(failureKind([&] { insert("lost"); }) == DatabaseError::Kind::Constraint);
+    insert("new");
+    CHECK(failureKind([&] { insert("new"); }) == DatabaseError::Kind::Constraint);
 }

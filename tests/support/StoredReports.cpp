@@ -28,6 +28,20 @@ std::vector<StoredReport> readStoredReports(const std::filesystem::path& stateFo
     return reports;
 }
 
+std::vector<std::pair<std::string, std::string>> readComplaints(const std::filesystem::path& stateFolder,
+    const std::string& tcti)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    auto query = database.prepare("SELECT message, email FROM complaints ORDER BY id");
+    std::vector<std::pair<std::string, std::string>> complaints;
+    while (query.step())
+        complaints.emplace_back(query.columnText(0), query.columnText(1));
+    return complaints;
+}
+
 std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder, const std::string& tcti)
 {
     const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");

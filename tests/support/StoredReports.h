@@ -15,6 +15,10 @@ using StoredReport = std::map<std::string, std::string>;
 // the database is opened with it.
 std::vector<StoredReport> readStoredReports(const std::filesystem::path& stateFolder, const std::string& tcti);
 
+// The complaints stored, oldest first: message and e-mail address.
+std::vector<std::pair<std::string, std::string>> readComplaints(const std::filesystem::path& stateFolder,
+    const std::string& tcti);
+
 // The names of the key events recorded, oldest first.
 std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder, const std::string& tcti);
 
