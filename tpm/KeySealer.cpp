@@ -319,6 +319,9 @@ Tpm::Tpm(const std::string& tcti)
 
 Tpm::~Tpm() = default;
 
+// The severity bit of a format-zero response code: set for warnings.
+constexpr TSS2_RC kWarningBit = 0x800;
+
 void Tpm::Operations::fail(TSS2_RC rc, const std::string& command, TpmFailure fallback)
 {
     TpmFailure failure = fallback;
@@ -327,6 +330,11 @@ void Tpm::Operations::fail(TSS2_RC rc, const std::string& command, TpmFailure fa
     else if (isTpmLayer(rc) && baseCode(rc) == TPM2_RC_LOCKOUT)
         failure = TpmFailure::Lockout;
     else if (!isTpmLayer(rc))
+        failure = TpmFailure::Other;
+    else if ((rc & TPM2_RC_FMT1) == 0 && (rc & kWarningBit) != 0)
+        // Warnings (out of object or session memory, retry, yielded) say
+        // the TPM is busy, not that the sealed key is wrong; a process that
+        // died while using a TPM without a resource manager leaves them.
         failure = TpmFailure::Other;
 
     // A TPM in lockout can fail commands with codes that do not mention the

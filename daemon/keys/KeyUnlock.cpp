@@ -13,6 +13,14 @@
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
 namespace meldpunt::keys {
 
 namespace fs = std::filesystem;
@@ -174,6 +182,45 @@ fs::path recoveryPublicPath(const fs::path& stateFolder)
 fs::path recoveryWrapPath(const fs::path& stateFolder)
 {
     return stateFolder / "recovery-wrap.json";
+}
+
+std::optional<StateLock> StateLock::tryAcquire(const fs::path& stateFolder)
+{
+    const fs::path path = stateFolder / "state.lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        throw std::system_error(errno, std::generic_category(), "opening '" + path.string() + "'");
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    return StateLock(fd);
+}
+
+StateLock::StateLock(StateLock&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1))
+{
+}
+
+StateLock& StateLock::operator=(StateLock&& other) noexcept
+{
+    if (this != &other) {
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+}
+
+StateLock::~StateLock()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+void settlePendingRotation(const KeySettings& settings)
+{
+    settleRotation(settings);
 }
 
 void recordKeyEvent(storage::Database& database, const std::string& event, const std::string& detail)

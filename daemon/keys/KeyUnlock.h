@@ -93,6 +93,31 @@ void writeBackup(const KeySettings& settings, storage::Database& database, const
 void restoreFromBackup(const KeySettings& settings, const std::filesystem::path& backup,
     const RecoveryKey& recoveryKey, const std::filesystem::path& scratchFolder);
 
+// An exclusive lock on the state folder, held by meldpuntd for its whole
+// life and by the key commands that replace the database file (init,
+// rotate, restore), so that none of them runs while meldpuntd has the
+// database open. The kernel releases it when the process ends, however
+// it ends.
+class StateLock {
+public:
+    // Returns nullopt when another process holds the lock.
+    static std::optional<StateLock> tryAcquire(const std::filesystem::path& stateFolder);
+    StateLock(StateLock&& other) noexcept;
+    StateLock& operator=(StateLock&& other) noexcept;
+    StateLock(const StateLock&) = delete;
+    ~StateLock();
+
+private:
+    explicit StateLock(int fd)
+        : fd_(fd)
+    {
+    }
+    int fd_ = -1;
+};
+
+// Finishes or rolls back a key rotation that a crash interrupted.
+void settlePendingRotation(const KeySettings& settings);
+
 // Appends an event to key_events: ids and names only, never key material.
 void recordKeyEvent(storage::Database& database, const std::string& event, const std::string& detail = {});
 

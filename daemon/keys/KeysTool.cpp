@@ -12,12 +12,17 @@
 #include "DaemonRuntime.h"
 #include "KeySealer.h"
 #include "KeyUnlock.h"
+#include "Log.h"
 #include "RecoveryWrap.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <iostream>
+#include <optional>
+#include <thread>
 #include <string>
 
 using namespace meldpunt;
@@ -56,13 +61,22 @@ void showRecoveryKey(const keys::RecoveryKey& key)
               << std::endl;
 }
 
+// Reads the key from standard input: one line, or several when it was
+// pasted with line breaks, until eight groups' worth of characters came.
 std::string readRecoveryKey()
 {
     if (::isatty(STDIN_FILENO))
         std::cerr << "Recovery key: " << std::flush;
+    std::string key;
     std::string line;
-    std::getline(std::cin, line);
-    return line;
+    constexpr std::size_t kKeyCharacters = 40;
+    for (int lines = 0; lines < 8 && std::getline(std::cin, line); ++lines) {
+        key += line + " ";
+        const auto characters = std::count_if(key.begin(), key.end(), [](unsigned char c) { return std::isalnum(c); });
+        if (static_cast<std::size_t>(characters) >= kKeyCharacters)
+            break;
+    }
+    return key;
 }
 
 // The folder for the encrypted temporary snapshot: beside the target, so
@@ -71,6 +85,20 @@ std::filesystem::path scratchFolderFor(const std::filesystem::path& target)
 {
     const auto folder = target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path();
     return folder;
+}
+
+// A backup never replaces a file: not an older backup, and never one of the
+// box's own files, which a mistyped path could otherwise destroy.
+void checkBackupOutput(const keys::KeySettings& settings, const std::filesystem::path& output)
+{
+    namespace fs = std::filesystem;
+    if (fs::exists(output))
+        throw std::runtime_error("'" + output.string() + "' already exists; choose a new file name");
+    const fs::path folder = fs::weakly_canonical(fs::absolute(output).parent_path());
+    const fs::path state = fs::weakly_canonical(fs::absolute(settings.stateFolder));
+    const auto [stateEnd, folderEnd] = std::mismatch(state.begin(), state.end(), folder.begin(), folder.end());
+    if (stateEnd == state.end())
+        throw std::runtime_error("'" + output.string() + "' lies in the state folder; write backups elsewhere");
 }
 
 int initialize(const keys::KeySettings& settings)
@@ -116,6 +144,18 @@ int main(int argc, char** argv)
     const std::string command = argv[1];
     try {
         const auto settings = settingsFrom(argv[3]);
+        // These replace the database file, so meldpuntd must not have it
+        // open; its lock on the state folder tells.
+        std::optional<keys::StateLock> lock;
+        if (command == "init" || command == "rotate" || command == "restore") {
+            lock = keys::StateLock::tryAcquire(settings.stateFolder);
+            if (!lock) {
+                std::cerr << "meldpunt-keys: meldpuntd (or another key command) is running on '"
+                          << settings.stateFolder.string() << "'; stop it first, for example with "
+                          << "'systemctl stop meldpuntd'\n";
+                return 1;
+            }
+        }
         if (command == "init")
             return initialize(settings);
         if (command == "recover")
@@ -124,11 +164,13 @@ int main(int argc, char** argv)
         if (command == "new-recovery-key")
             return newRecoveryKey(settings);
         if (command == "rotate") {
+            keys::settlePendingRotation(settings);
             keys::rotateDataKey(settings);
             std::cerr << "The database is encrypted under a new data key, sealed to PCRs " << settings.pcrs << ".\n";
             return 0;
         }
         if (command == "backup" && !operand.empty()) {
+            checkBackupOutput(settings, operand);
             keys::writeBackup(settings, operand, scratchFolderFor(operand));
             std::cerr << "Wrote the encrypted backup '" << operand << "'.\n";
             return 0;
@@ -145,6 +187,10 @@ int main(int argc, char** argv)
         std::cerr << "meldpunt-keys: " << error.what() << '\n';
         return 1;
     } catch (const keys::WrongRecoveryKey&) {
+        // The console is slower to guess on than the form: each wrong key
+        // costs a few seconds, and the journal records it.
+        log::securityEvent("b1d3f5a7c9e24b6d8f0a2c4e6b8d0f25", "Rejected a wrong recovery key on the console");
+        std::this_thread::sleep_for(std::chrono::seconds(3));
         std::cerr << "meldpunt-keys: this recovery key does not unlock this box\n";
         return 1;
     } catch (const std::exception& error) {

@@ -67,6 +67,10 @@ Daemon::~Daemon()
 
 void Daemon::start()
 {
+    stateLock_ = keys::StateLock::tryAcquire(settings_.keys.stateFolder);
+    if (!stateLock_)
+        throw std::runtime_error("another meldpuntd or a key command (init, rotate, restore) is using '"
+            + settings_.keys.stateFolder.string() + "'; stop it first");
     auto outcome = keys::unlockDatabase(settings_.keys);
     if (outcome.database) {
         if (outcome.created)
@@ -224,7 +228,7 @@ bool Daemon::ingestionHealthy()
     return std::chrono::steady_clock::now() - lastPass_ < stale;
 }
 
-RecoveryAttempt Daemon::recover(const std::string& typedKey)
+RecoveryAttempt Daemon::recover(const std::string& typedKey, const std::string& address)
 {
     // One attempt at a time: Argon2id costs memory, and the rate limit
     // must see every attempt in order.
@@ -234,38 +238,42 @@ RecoveryAttempt Daemon::recover(const std::string& typedKey)
         attempt.result = RecoveryResult::NotLocked;
         return attempt;
     }
-    const auto now = std::chrono::steady_clock::now();
-    if (now < nextRecoveryAllowed_) {
-        attempt.result = RecoveryResult::TooSoon;
-        attempt.retryAfter = std::chrono::ceil<std::chrono::seconds>(nextRecoveryAllowed_ - now);
-        return attempt;
-    }
     std::optional<keys::RecoveryKey> key;
     try {
         key = keys::RecoveryKey::parse(typedKey);
     } catch (const keys::InvalidRecoveryKey& error) {
         // A typo caught by a check character is not a guess; it costs no
-        // wait, and the message says which group to look at.
+        // wait, and the message names the group to look at.
         attempt.result = RecoveryResult::Malformed;
         attempt.message = error.what();
         return attempt;
     }
+    const auto now = std::chrono::steady_clock::now();
+    RecoveryLimit& limit = recoveryLimits_[address];
+    const auto boxAllowed = lastRecoveryAttempt_ + std::chrono::seconds(1);
+    const auto allowed = std::max(limit.nextAllowed, boxAllowed);
+    if (now < allowed) {
+        attempt.result = RecoveryResult::TooSoon;
+        attempt.retryAfter = std::chrono::ceil<std::chrono::seconds>(allowed - now);
+        return attempt;
+    }
+    lastRecoveryAttempt_ = now;
     try {
         auto outcome = keys::recoverWithKey(settings_.keys, *key);
         if (!outcome.database) {
             attempt.message = outcome.lockedReason;
             return attempt;
         }
-        recoveryFailures_ = 0;
+        recoveryLimits_.clear();
         log::securityEvent(kRecoveredId, "Unlocked the database with the recovery key and sealed the data key again");
         open(std::move(outcome));
         attempt.result = RecoveryResult::Unlocked;
     } catch (const keys::WrongRecoveryKey&) {
-        ++recoveryFailures_;
-        const auto wait = std::min(kMaxRecoveryWait, std::chrono::seconds(1LL << std::min(recoveryFailures_ - 1, 10)));
-        nextRecoveryAllowed_ = std::chrono::steady_clock::now() + wait;
-        log::securityEvent(kRecoveryRejectedId, "Rejected a wrong recovery key (" + std::to_string(recoveryFailures_)
-            + " in a row); the next attempt is possible in " + std::to_string(wait.count()) + " s");
+        ++limit.failures;
+        const auto wait = std::min(kMaxRecoveryWait, std::chrono::seconds(1LL << std::min(limit.failures - 1, 10)));
+        limit.nextAllowed = std::chrono::steady_clock::now() + wait;
+        log::securityEvent(kRecoveryRejectedId, "Rejected a wrong recovery key (" + std::to_string(limit.failures)
+            + " in a row from one staff client); its next attempt is possible in " + std::to_string(wait.count()) + " s");
         attempt.result = RecoveryResult::WrongKey;
         attempt.retryAfter = wait;
     } catch (const std::exception& error) {

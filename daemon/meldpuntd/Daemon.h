@@ -6,8 +6,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -50,10 +52,13 @@ public:
     void start();
     StaffStatus status();
 
-    // Unlocks with a recovery key typed by a technician. Wrong keys are
-    // rate limited for the whole box: each failure doubles the wait before
-    // the next attempt, up to 15 minutes, whichever address it comes from.
-    RecoveryAttempt recover(const std::string& typedKey);
+    // Unlocks with a recovery key typed by a technician at `address` (the
+    // staff client's address). Wrong keys are rate limited per address:
+    // each failure doubles that address's wait, up to 15 minutes, so a
+    // stranger on the network cannot lock a technician out; and the whole
+    // box tries at most one key a second. With 160 random bits, guessing
+    // is hopeless either way; the limits keep the log and the CPU quiet.
+    RecoveryAttempt recover(const std::string& typedKey, const std::string& address);
 
     // True while the ingester finished a pass recently (or the daemon is
     // locked, when there is no ingester to wait for).
@@ -67,6 +72,7 @@ private:
     void backupOnce();
 
     DaemonSettings settings_;
+    std::optional<keys::StateLock> stateLock_;
     std::mutex mutex_;
     std::condition_variable wake_;
     bool stopping_ = false;
@@ -76,9 +82,13 @@ private:
     std::unique_ptr<storage::Ingester> ingester_;
     std::chrono::steady_clock::time_point lastPass_ = std::chrono::steady_clock::now();
 
+    struct RecoveryLimit {
+        int failures = 0;
+        std::chrono::steady_clock::time_point nextAllowed{};
+    };
     std::mutex recoveryMutex_;
-    int recoveryFailures_ = 0;
-    std::chrono::steady_clock::time_point nextRecoveryAllowed_{};
+    std::map<std::string, RecoveryLimit> recoveryLimits_;
+    std::chrono::steady_clock::time_point lastRecoveryAttempt_{};
 
     std::thread retryThread_;
     std::thread ingestThread_;

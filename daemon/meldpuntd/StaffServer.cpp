@@ -77,8 +77,20 @@ public:
     }
 
 private:
+    // Browsers mark a form posted from another site; only a form from the
+    // staff listener itself (or a tool that sends no such header) may try
+    // a key, so that a web page a staff member opens cannot.
+    static bool isCrossSite(const HTTPServerRequest& request)
+    {
+        const std::string site = request.get("Sec-Fetch-Site", "");
+        return !site.empty() && site != "same-origin" && site != "none";
+    }
+
     void handleRecovery(HTTPServerRequest& request, HTTPServerResponse& response)
     {
+        if (isCrossSite(request))
+            return send(response, HTTPResponse::HTTP_FORBIDDEN,
+                statusBody(daemon_.status(), "This form can only be sent from this page."));
         std::string body;
         std::istream& in = request.stream();
         char buffer[1024];
@@ -95,7 +107,7 @@ private:
             return send(response, HTTPResponse::HTTP_BAD_REQUEST,
                 statusBody(daemon_.status(), "The form could not be read. Type the recovery key again."));
         }
-        const RecoveryAttempt attempt = daemon_.recover(typed);
+        const RecoveryAttempt attempt = daemon_.recover(typed, request.get("X-Real-IP", "unknown"));
         switch (attempt.result) {
         case RecoveryResult::Unlocked:
         case RecoveryResult::NotLocked:
@@ -114,7 +126,7 @@ private:
         case RecoveryResult::TooSoon:
             response.set("Retry-After", std::to_string(attempt.retryAfter.count()));
             return send(response, HTTPResponse::HTTP_TOO_MANY_REQUESTS,
-                statusBody(daemon_.status(), "Too many wrong recovery keys. Try again in "
+                statusBody(daemon_.status(), "Too many attempts. Try again in "
                         + std::to_string(attempt.retryAfter.count()) + " seconds."));
         case RecoveryResult::Failed:
             return send(response, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR,

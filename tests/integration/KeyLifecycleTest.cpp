@@ -10,6 +10,7 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -82,6 +83,44 @@ TEST_CASE("Rotation re-encrypts under a new key", "[keys]")
         REQUIRE(notified(appliance, "STATUS=Locked: PCR mismatch"));
         CHECK(appliance.staffClient().post("/recovery", formBody({{"recovery_key", recoveryKey}})).status == 303);
         CHECK(notified(appliance, "STATUS=Database open"));
+    }
+}
+
+TEST_CASE("Key commands respect a running daemon", "[keys]")
+{
+    Appliance appliance("keys-running");
+    setUpWithReports(appliance, 1);
+    appliance.startDaemon();
+    const std::string sealedBefore = readFile(appliance.sealedKeyFile());
+
+    const auto rotate = appliance.runKeysTool("rotate");
+    CHECK(rotate.exitStatus == 1);
+    CHECK(rotate.output.find("stop it first") != std::string::npos);
+    CHECK(readFile(appliance.sealedKeyFile()) == sealedBefore);
+
+    // Reports keep arriving and staying while the command was refused.
+    CHECK(appliance.publicClient().post("/en/report", formBody(validReport("after the refusal"))).status == 200);
+    REQUIRE(appliance.waitForEmptySpool());
+    CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 2);
+
+    SECTION("a backup never replaces a file")
+    {
+        const auto intoState = appliance.runKeysTool("backup", {}, appliance.sealedKeyFile().string());
+        CHECK(intoState.exitStatus == 1);
+        CHECK(readFile(appliance.sealedKeyFile()) == sealedBefore);
+        const fs::path existing = appliance.backupFolder() / "existing.backup";
+        std::ofstream(existing) << "an older backup";
+        if (Appliance::runsAsSeparateUsers())
+            REQUIRE(::chown(existing.c_str(), Appliance::kDaemonUid, Appliance::kDaemonUid) == 0);
+        const auto overwrite = appliance.runKeysTool("backup", {}, existing.string());
+        CHECK(overwrite.exitStatus == 1);
+        CHECK(readFile(existing) == "an older backup");
+        const auto fresh = appliance.runKeysTool("backup", {}, (appliance.backupFolder() / "new.backup").string());
+        CHECK(fresh.exitStatus == 0);
+    }
+    SECTION("a second meldpuntd does not start")
+    {
+        CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 2);
     }
 }
 

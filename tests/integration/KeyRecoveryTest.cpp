@@ -136,11 +136,12 @@ TEST_CASE("Recovery after the TPM was cleared", "[keys]")
     appliance.startDaemon();
     REQUIRE(notified(appliance, "STATUS=Locked: sealed key rejected by the TPM"));
 
-    SECTION("with the command on the console")
+    SECTION("with the command on the console, pasted over two lines")
     {
         const auto typo = appliance.runKeysTool("recover", "00000-00000\n");
         CHECK(typo.exitStatus == 1);
-        const auto recovered = appliance.runKeysTool("recover", recoveryKey + "\n");
+        const auto recovered = appliance.runKeysTool("recover",
+            recoveryKey.substr(0, 23) + "\n" + recoveryKey.substr(24) + "\n");
         CAPTURE(recovered.output);
         REQUIRE(recovered.exitStatus == 0);
         // The locked daemon tries the TPM again by itself.
@@ -179,14 +180,29 @@ TEST_CASE("Wrong recovery keys are rate limited", "[keys]")
     std::this_thread::sleep_for(std::chrono::milliseconds(1100));
     CHECK(postRecoveryKey(appliance, otherKey).header("retry-after") == "2");
 
+    SECTION("another staff client is not held up by these failures")
+    {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+        const auto other = appliance.staffClient("127.0.0.2").post("/recovery", formBody({{"recovery_key", recoveryKey}}));
+        CHECK(other.status == 303);
+    }
+    SECTION("a form posted from another site is not tried")
+    {
+        std::this_thread::sleep_for(std::chrono::milliseconds(4100));
+        const auto page = appliance.staffClient().post("/recovery", formBody({{"recovery_key", recoveryKey}}),
+            {"Sec-Fetch-Site: cross-site"});
+        CHECK(page.status == 403);
+        CHECK(notified(appliance, "STATUS=Locked"));
+    }
     SECTION("a typo is named by its group and costs no wait")
     {
         std::string typo = recoveryKey;
         typo[7] = typo[7] == 'A' ? 'B' : 'A';
-        std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+        // A typo is reported at once, even while a wait runs.
         const auto page = postRecoveryKey(appliance, typo);
         CHECK(page.status == 400);
         CHECK(page.body.find("group 2") != std::string::npos);
+        std::this_thread::sleep_for(std::chrono::milliseconds(2100));
         CHECK(postRecoveryKey(appliance, recoveryKey).status == 303);
     }
     CHECK(appliance.daemonLog().find(otherKey) == std::string::npos);

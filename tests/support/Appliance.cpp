@@ -351,9 +351,9 @@ HttpsClient Appliance::publicClient(const std::string& sourceAddress) const
     return HttpsClient(caFile(), publicPort_, sourceAddress);
 }
 
-HttpsClient Appliance::staffClient() const
+HttpsClient Appliance::staffClient(const std::string& sourceAddress) const
 {
-    return HttpsClient(caFile(), staffPort_);
+    return HttpsClient(caFile(), staffPort_, sourceAddress);
 }
 
 std::string Appliance::daemonLog() const

@@ -72,7 +72,7 @@ public:
     bool waitForEmptySpool(std::chrono::milliseconds timeout = std::chrono::seconds(15));
 
     HttpsClient publicClient(const std::string& sourceAddress = {}) const;
-    HttpsClient staffClient() const;
+    HttpsClient staffClient(const std::string& sourceAddress = {}) const;
 
     std::string daemonLog() const;
     std::string publicLog() const;
