@@ -29,6 +29,7 @@ public:
     std::string render(std::string_view page, std::string_view languageCode, PageData data) const;
 
     const Catalog& catalog() const { return catalog_; }
+    bool hasPage(std::string_view page) const { return templates_.find(page) != templates_.end(); }
 
 private:
     std::string renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const;
