@@ -133,14 +133,11 @@ private:
         return "info-" + slug;
     }
 
-    // Search engines may index the information pages in every language;
-    // posting a report has no page of its own worth indexing.
+    // Search engines may index every page, the form included: people who
+    // search for where to report should find it.
     std::string robotsText() const
     {
-        std::string text = "User-agent: *\nAllow: /\n";
-        for (const auto& language : site_.pages().catalog().languages())
-            text += "Disallow: /" + language.code + "/report\n";
-        return text + "Sitemap: " + site_.config().origin + "/sitemap.xml\n";
+        return "User-agent: *\nAllow: /\nSitemap: " + site_.config().origin + "/sitemap.xml\n";
     }
 
     std::string sitemapXml() const
@@ -149,7 +146,7 @@ private:
         std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                           "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\" "
                           "xmlns:xhtml=\"http://www.w3.org/1999/xhtml\">\n";
-        for (const char* page : {"", "privacy"}) {
+        for (const char* page : {"", "report", "privacy"}) {
             for (const auto& language : languages) {
                 xml += "<url><loc>" + escapeHtml(site_.config().origin + "/" + language.code + "/" + page) + "</loc>";
                 for (const auto& alternate : languages)

@@ -1458,7 +1458,7 @@ TEST_CASE("security headers are on proxied and static and error responses", "[ed
         {"referrer-policy", "no-referrer"},
         {"x-frame-options", "DENY"},
         {"content-security-policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"},
+                                    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"},
     };
     struct Case {
         std::string request;
