@@ -64,6 +64,10 @@ RecoveryKey writeRecoveryFiles(const KeySettings& settings, const SecretBytes& d
     RecoveryKey recoveryKey = RecoveryKey::generate();
     const RecoveryPublicKey publicKey = RecoveryPublicKey::create(recoveryKey);
     const RecoveryWrap wrap = RecoveryWrap::wrap(dataKey.span(), publicKey, databaseId);
+    // NOTE: two files, each replaced atomically but not together: a crash
+    // between them leaves a wrap that neither the old nor the unseen new
+    // key opens, until new-recovery-key runs again. Keeping both in one
+    // file would close that window.
     writeText(recoveryWrapPath(settings.stateFolder), wrap.toJson());
     writeText(recoveryPublicPath(settings.stateFolder), publicKey.toJson());
     return recoveryKey;
