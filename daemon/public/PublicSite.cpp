@@ -2,6 +2,7 @@
 
 #include "ComplaintSubmission.h"
 #include "FormPage.h"
+#include "FormRequest.h"
 #include "ReportSubmission.h"
 
 #include "Log.h"
@@ -94,15 +95,19 @@ private:
         if (route.rest == "report") {
             if (isPost)
                 return handleReportPost(site_, route.language, request, response);
-            if (isGet)
+            if (isGet) {
+                site_.visits().count("report", route.language);
                 return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site_, route.language, FormState{}));
+            }
             return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
         }
         if (route.rest == "complaint") {
             if (isPost)
                 return handleComplaintPost(site_, route.language, request, response);
-            if (isGet)
+            if (isGet) {
+                site_.visits().count("complaint", route.language);
                 return handleComplaintGet(site_, route.language, response);
+            }
             return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
         }
         const std::string page = pageFor(route.rest);
@@ -110,6 +115,7 @@ private:
             return sendNotFound(response, route.language);
         if (!isGet)
             return sendMethodNotAllowed(response, route.language, "GET, HEAD");
+        site_.visits().count(page, route.language);
         sendPage(response, HTTPResponse::HTTP_OK, site_.pages().render(page, route.language, pageAt(route.rest)));
     }
 
@@ -222,6 +228,16 @@ PublicSite::PublicSite(PublicSiteConfig config, const Pages& pages)
     countryCodes_.insert("unknown");
     for (const auto& country : pages_.catalog().countries(pages_.catalog().defaultLanguage()))
         countryCodes_.insert(country.code);
+}
+
+void PublicSite::flushVisitCounts()
+{
+    auto counts = visits_.take();
+    if (counts.empty())
+        return;
+    Uuid uuid;
+    if (writeSpoolEntry(*this, spool::EntryKind::VisitCounts, VisitCounter::toJson(counts), uuid) != SpoolResult::Written)
+        visits_.restore(counts);
 }
 
 Poco::Net::HTTPRequestHandlerFactory::Ptr PublicSite::handlerFactory()

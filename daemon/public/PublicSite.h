@@ -4,6 +4,7 @@
 #include "IntakeKeyFile.h"
 #include "Pages.h"
 #include "RateLimiter.h"
+#include "VisitCounter.h"
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 
@@ -39,6 +40,11 @@ public:
     const Pages& pages() const { return pages_; }
     IntakeKeySource& intakeKeys() { return intakeKeys_; }
     RateLimiter& reportLimiter() { return reportLimiter_; }
+    VisitCounter& visits() { return visits_; }
+
+    // Hands the visit counts so far to meldpuntd as one spool entry; on
+    // failure they stay counted for the next attempt.
+    void flushVisitCounts();
     const std::set<std::string>& countryCodes() const { return countryCodes_; }
 
 private:
@@ -46,6 +52,7 @@ private:
     const Pages& pages_;
     IntakeKeySource intakeKeys_;
     RateLimiter reportLimiter_;
+    VisitCounter visits_;
     std::set<std::string> countryCodes_;
 };
 

@@ -11,7 +11,10 @@
 #include "Spool.h"
 #include "UnixHttpServer.h"
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include <sys/stat.h>
 #include <memory>
@@ -74,10 +77,28 @@ int run(int argc, char** argv)
     WatchdogThread watchdog([&] { return probeUnixSocket(serverOptions.socketPath, "/healthz", 2000) == 200; });
     service::notifyReady("Serving the public site");
 
+    // Visit counts go to meldpuntd every flush interval and at stop.
+    const auto flushInterval = std::chrono::seconds(config->getUInt("limits.visit_flush_seconds", 600));
+    std::mutex flushMutex;
+    std::condition_variable flushWake;
+    bool stopping = false;
+    std::thread flusher([&] {
+        std::unique_lock lock(flushMutex);
+        while (!flushWake.wait_for(lock, flushInterval, [&] { return stopping; }))
+            site.flushVisitCounts();
+    });
+
     const int signalNumber = waitForTermination();
     log::info("Stopping on signal " + std::to_string(signalNumber));
     service::notifyStopping();
     server.stop();
+    {
+        std::lock_guard lock(flushMutex);
+        stopping = true;
+    }
+    flushWake.notify_all();
+    flusher.join();
+    site.flushVisitCounts();
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <Poco/DateTime.h>
 #include <Poco/DateTimeFormat.h>
 #include <Poco/DateTimeFormatter.h>
+#include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
@@ -87,6 +88,9 @@ IngestCounts Ingester::runOnce()
         } catch (const spool::FormatError& error) {
             quarantine(entry, error.what());
             ++counts.quarantined;
+        } catch (const DatabaseError& error) {
+            log::error("Failed to store spool entry '" + entry.filename().string() + "': " + error.what());
+            ++counts.failed;
         } catch (const std::system_error& error) {
             // An I/O error may pass (a file being replaced, a full disk),
             // so the entry stays for the next pass while the others go on.
@@ -113,6 +117,8 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
     }
     if (header.kind == spool::EntryKind::Complaint)
         return ingestComplaint(entry, reader);
+    if (header.kind == spool::EntryKind::VisitCounts)
+        return ingestVisitCounts(entry, reader);
     if (header.kind != spool::EntryKind::Report)
         return Outcome::Deferred;
 
@@ -187,6 +193,65 @@ Ingester::Outcome Ingester::ingestComplaint(const fs::path& entry, spool::Reader
     faultPoint("ingest-after-commit");
     removeEntry(entry);
     return Outcome::Ingested;
+}
+
+Ingester::Outcome Ingester::ingestVisitCounts(const fs::path& entry, spool::Reader& reader)
+{
+    std::optional<Poco::JSON::Array::Ptr> counts;
+    while (auto record = reader.next()) {
+        if (record->type != spool::RecordType::Fields || counts)
+            throw spool::FormatError("visit counts entry has an unexpected record");
+        try {
+            Poco::JSON::Parser parser;
+            const auto root = parser.parse(std::string(record->payload.begin(), record->payload.end()))
+                                  .extract<Poco::JSON::Object::Ptr>();
+            if (root->optValue<int>("schema", 0) != 1 || !root->getArray("counts"))
+                throw spool::FormatError("visit counts have an unknown schema");
+            counts = root->getArray("counts");
+        } catch (const spool::FormatError&) {
+            throw;
+        } catch (const std::exception& error) {
+            throw spool::FormatError(std::string("visit counts are not valid JSON: ") + error.what());
+        }
+    }
+    if (!counts)
+        throw spool::FormatError("visit counts entry has no counts");
+    const auto& header = reader.header();
+    try {
+        storeVisitCounts(header, **counts);
+    } catch (const DatabaseError& error) {
+        // A count the table's checks reject (a malformed day, say) can only
+        // come from a forged entry; the transaction stored nothing.
+        if (error.kind() != DatabaseError::Kind::Constraint)
+            throw;
+        throw spool::FormatError("visit counts hold an invalid row");
+    }
+    faultPoint("ingest-after-commit");
+    removeEntry(entry);
+    return Outcome::Ingested;
+}
+
+void Ingester::storeVisitCounts(const spool::Header& header, const Poco::JSON::Array& counts)
+{
+    database_.transaction([&] {
+        database_.prepare("INSERT INTO spool_entries (entry_uuid, kind, ingested_at) VALUES (?, ?, ?)")
+            .bind(1, header.uuid.bytes)
+            .bind(2, static_cast<std::int64_t>(header.kind))
+            .bind(3, utcNow())
+            .run();
+        for (std::size_t i = 0; i < counts.size(); ++i) {
+            const auto item = counts.getObject(static_cast<unsigned>(i));
+            if (!item)
+                throw spool::FormatError("a visit count is not an object");
+            database_.prepare("INSERT INTO visit_counts (day, page, language, count) VALUES (?, ?, ?, ?) "
+                              "ON CONFLICT (day, page, language) DO UPDATE SET count = count + excluded.count")
+                .bind(1, item->optValue<std::string>("day", ""))
+                .bind(2, item->optValue<std::string>("page", ""))
+                .bind(3, item->optValue<std::string>("language", ""))
+                .bind(4, static_cast<std::int64_t>(item->optValue<Poco::Int64>("count", 0)))
+                .run();
+        }
+    });
 }
 
 void Ingester::removeEntry(const fs::path& entry)

@@ -3,6 +3,8 @@
 #include "Database.h"
 #include "IntakeKeys.h"
 
+#include <Poco/JSON/Array.h>
+
 #include <chrono>
 #include <filesystem>
 #include <mutex>
@@ -36,6 +38,8 @@ private:
     enum class Outcome { Ingested, Duplicate, Deferred };
     Outcome ingest(const std::filesystem::path& entry);
     Outcome ingestComplaint(const std::filesystem::path& entry, spool::Reader& reader);
+    Outcome ingestVisitCounts(const std::filesystem::path& entry, spool::Reader& reader);
+    void storeVisitCounts(const spool::Header& header, const Poco::JSON::Array& counts);
     void quarantine(const std::filesystem::path& entry, const std::string& reason);
     void removeEntry(const std::filesystem::path& entry);
 

@@ -76,6 +76,17 @@ CREATE TABLE complaints (
     status TEXT NOT NULL DEFAULT 'new' CHECK (status IN ('new', 'answered', 'closed'))
 ) STRICT;
 )SQL"},
+        {4, "visit counts", R"SQL(
+-- Page views per day, page and language for the yearly figures: counts
+-- only, no cookie, no address, nothing finer than a day.
+CREATE TABLE visit_counts (
+    day TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    page TEXT NOT NULL,
+    language TEXT NOT NULL,
+    count INTEGER NOT NULL CHECK (count >= 0),
+    PRIMARY KEY (day, page, language)
+) STRICT;
+)SQL"},
     };
     return list;
 }

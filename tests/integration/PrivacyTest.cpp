@@ -3,6 +3,7 @@
 
 #include "Appliance.h"
 #include "Reports.h"
+#include "StoredReports.h"
 
 #include <catch2/catch_test_macros.hpp>
 
@@ -166,4 +167,35 @@ TEST_CASE("Stored files are unreadable without keys", "[site]")
     CHECK(filesContaining(appliance.stateFolder(), kMarker).empty());
     CHECK(filesContaining(appliance.stateFolder(), "Pattaya").empty());
     CHECK(filesContaining(appliance.stateFolder(), "SQLite format 3").empty());
+}
+
+TEST_CASE("Visits are counted without identifying anyone", "[site]")
+{
+    Appliance appliance("visits");
+    appliance.startAll();
+    const auto client = appliance.publicClient(kSourceAddress);
+    for (int i = 0; i < 3; ++i)
+        REQUIRE(client.get("/nl/").status == 200);
+    REQUIRE(client.get("/en/report").status == 200);
+    REQUIRE(client.get("/de/info/faq").status == 200);
+    CHECK(client.get("/nl/no-such-page").status == 404);
+    const auto response = client.get("/en/");
+    CHECK(response.header("set-cookie").empty());
+
+    // meldpunt-public hands the counts over when it stops.
+    appliance.stopPublic();
+    REQUIRE(appliance.waitForEmptySpool());
+    const auto counts = readVisitCounts(appliance.stateFolder(), appliance.tpm().tcti());
+    long long total = 0;
+    for (const auto& [key, count] : counts) {
+        CAPTURE(key);
+        total += count;
+        CHECK(key.size() > 10);
+        CHECK(key.find(kSourceAddress) == std::string::npos);
+    }
+    CHECK(total == 6);
+    bool homeCounted = false;
+    for (const auto& [key, count] : counts)
+        homeCounted = homeCounted || (key.ends_with(" home nl") && count == 3);
+    CHECK(homeCounted);
 }

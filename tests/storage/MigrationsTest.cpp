@@ -94,7 +94,7 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
         CHECK(schemaVersion(database) == 0);
         CHECK(migrate(database) == static_cast<int>(migrations().size()));
         CHECK(schemaVersion(database) == newest);
-        const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints"};
+        const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints", "visit_counts"};
         CHECK(tableNames(database) == expected);
     }
 
@@ -247,4 +247,25 @@ TEST_CASE("Migration 3 stores complaints", "[migrations]")
     CHECK(failureKind([&] { insert("lost"); }) == DatabaseError::Kind::Constraint);
     insert("new");
     CHECK(failureKind([&] { insert("new"); }) == DatabaseError::Kind::Constraint);
+}
+
+TEST_CASE("Migration 4 keeps visit counts by day", "[migrations]")
+{
+    ScratchFolder scratch("migrations-visits");
+    Database database(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
+    migrate(database);
+    auto add = [&](const std::string& day, std::int64_t count) {
+        database.prepare("INSERT INTO visit_counts (day, page, language, count) VALUES (?, 'home', 'nl', ?) "
+                         "ON CONFLICT (day, page, language) DO UPDATE SET count = count + excluded.count")
+            .bind(1, day)
+            .bind(2, count)
+            .run();
+    };
+    add("2026-12-04", 2);
+    add("2026-12-04", 3);
+    auto total = database.prepare("SELECT count FROM visit_counts");
+    REQUIRE(total.step());
+    CHECK(total.columnInt(0) == 5);
+    CHECK(failureKind([&] { add("2026-12-04T10:00", 1); }) == DatabaseError::Kind::Constraint);
+    CHECK(failureKind([&] { add("2026-12-04", -1); }) == DatabaseError::Kind::Constraint);
 }

@@ -166,7 +166,8 @@ void Appliance::writeConfigurations()
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgePublicUid) : "") << "\n"
                  << "[site]\norigin = https://localhost:" << publicPort_ << "\nlanguages = nl,en,fr,de,es,ru\n"
                  << "[limits]\nmax_report_bytes = " << options_.maxReportBytes << "\n"
-                 << "report_burst = " << options_.reportBurst << "\nreport_refill_seconds = 600\n";
+                 << "report_burst = " << options_.reportBurst << "\nreport_refill_seconds = 600\n"
+                 << "visit_flush_seconds = 3600\n";
 }
 
 std::vector<std::string> Appliance::runAs(unsigned uid, const std::vector<unsigned>& groups) const

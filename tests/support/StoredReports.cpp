@@ -42,6 +42,19 @@ std::vector<std::pair<std::string, std::string>> readComplaints(const std::files
     return complaints;
 }
 
+std::map<std::string, long long> readVisitCounts(const std::filesystem::path& stateFolder, const std::string& tcti)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    auto query = database.prepare("SELECT day, page, language, count FROM visit_counts");
+    std::map<std::string, long long> counts;
+    while (query.step())
+        counts[query.columnText(0) + " " + query.columnText(1) + " " + query.columnText(2)] = query.columnInt(3);
+    return counts;
+}
+
 std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder, const std::string& tcti)
 {
     const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");

@@ -19,6 +19,9 @@ std::vector<StoredReport> readStoredReports(const std::filesystem::path& stateFo
 std::vector<std::pair<std::string, std::string>> readComplaints(const std::filesystem::path& stateFolder,
     const std::string& tcti);
 
+// The stored visit counts as "day page language" to count.
+std::map<std::string, long long> readVisitCounts(const std::filesystem::path& stateFolder, const std::string& tcti);
+
 // The names of the key events recorded, oldest first.
 std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder, const std::string& tcti);
 
