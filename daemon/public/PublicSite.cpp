@@ -97,7 +97,9 @@ private:
                 return handleReportPost(site_, route.language, request, response);
             if (isGet) {
                 site_.visits().count("report", route.language);
-                return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site_, route.language, FormState{}));
+                const std::string& html = site_.cachedPage("report " + route.language,
+                    [&] { return renderForm(site_, route.language, FormState{}); });
+                return sendPage(response, HTTPResponse::HTTP_OK, html);
             }
             return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
         }
@@ -116,7 +118,9 @@ private:
         if (!isGet)
             return sendMethodNotAllowed(response, route.language, "GET, HEAD");
         site_.visits().count(page, route.language);
-        sendPage(response, HTTPResponse::HTTP_OK, site_.pages().render(page, route.language, pageAt(route.rest)));
+        const std::string& html = site_.cachedPage(page + " " + route.language,
+            [&] { return site_.pages().render(page, route.language, pageAt(route.rest)); });
+        sendPage(response, HTTPResponse::HTTP_OK, html);
     }
 
     // Maps a path below the language to its template: "" is the home page,
@@ -228,6 +232,15 @@ PublicSite::PublicSite(PublicSiteConfig config, const Pages& pages)
     countryCodes_.insert("unknown");
     for (const auto& country : pages_.catalog().countries(pages_.catalog().defaultLanguage()))
         countryCodes_.insert(country.code);
+}
+
+const std::string& PublicSite::cachedPage(const std::string& key, const std::function<std::string()>& render)
+{
+    std::lock_guard lock(pageCacheMutex_);
+    auto found = pageCache_.find(key);
+    if (found == pageCache_.end())
+        found = pageCache_.emplace(key, render()).first;
+    return found->second;
 }
 
 void PublicSite::flushVisitCounts()

@@ -9,6 +9,9 @@
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <memory>
 #include <set>
 #include <string>
@@ -42,6 +45,12 @@ public:
     RateLimiter& reportLimiter() { return reportLimiter_; }
     VisitCounter& visits() { return visits_; }
 
+    // Returns the page rendered by `render` for `key`, rendering it only
+    // the first time: pages without a visitor's input (the empty form, the
+    // information pages) are the same for everyone until the templates
+    // change, which takes a restart.
+    const std::string& cachedPage(const std::string& key, const std::function<std::string()>& render);
+
     // Hands the visit counts so far to meldpuntd as one spool entry; on
     // failure they stay counted for the next attempt.
     void flushVisitCounts();
@@ -53,6 +62,8 @@ private:
     IntakeKeySource intakeKeys_;
     RateLimiter reportLimiter_;
     VisitCounter visits_;
+    std::mutex pageCacheMutex_;
+    std::map<std::string, std::string> pageCache_;
     std::set<std::string> countryCodes_;
 };
 

@@ -62,14 +62,15 @@ int run(int argc, char** argv)
     removePartialEntries(siteConfig.spoolFolder);
     site::PublicSite site(siteConfig, pages);
 
-    // Sixteen workers serve the site while a few slow uploads stream in;
-    // nginx queues further connections, and 64 waiting here is enough for
-    // a burst without holding memory for a flood.
+    // Sixteen workers serve the site while a few slow uploads stream in.
+    // Up to 256 connections wait beyond them: a burst from the edge (500
+    // visitors at once, in the benchmarks) queues instead of failing, and a
+    // waiting connection costs a socket, not a thread.
     UnixHttpServerOptions serverOptions;
     serverOptions.socketPath = config->getString("paths.socket");
     serverOptions.socketGroup = config->getString("socket.group", "");
     serverOptions.maxThreads = 16;
-    serverOptions.maxQueued = 64;
+    serverOptions.maxQueued = 256;
     UnixHttpServer server(serverOptions, site.handlerFactory());
     server.start();
     log::info("Serving the public site on '" + serverOptions.socketPath.string() + "'");
