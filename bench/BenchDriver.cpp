@@ -200,8 +200,9 @@ WrkResult runWrk(const Appliance& appliance, const std::string& path, int connec
 }
 
 // The children of this process, which are the appliance's processes and
-// nothing else: other engineers run daemons of the same name on this
-// machine, so no process is ever looked up by name.
+// nothing else: other appliances (tests, a development run) may run
+// daemons of the same name on the machine, so no process is ever looked
+// up by name.
 struct Child {
     pid_t pid;
     std::string exe;
@@ -479,9 +480,9 @@ void Bench::measureStartup(Appliance& appliance)
 
 void Bench::measureFormPage(Appliance& appliance)
 {
-    const auto page = appliance.publicClient().get("/en/");
+    const auto page = appliance.publicClient().get("/en/report");
     if (page.status != 200)
-        throw std::runtime_error("GET /en/ returned status " + std::to_string(page.status));
+        throw std::runtime_error("GET /en/report returned status " + std::to_string(page.status));
     const pid_t site = publicPid();
     double sitePeak = 0;
     auto sample = [&] {
@@ -493,10 +494,10 @@ void Bench::measureFormPage(Appliance& appliance)
     // meets at these concurrencies.
     for (const int connections : {50, 500}) {
         const std::string suffix = "_c" + std::to_string(connections);
-        auto& rate = add("form_shipped_rps" + suffix, "GET /en/ as shipped, " + std::to_string(connections) + " conns", "req/s");
+        auto& rate = add("form_shipped_rps" + suffix, "GET /en/report as shipped, " + std::to_string(connections) + " conns", "req/s");
         auto& errors = add("form_shipped_errors" + suffix, "errors (mostly 429)", "count");
         for (int run = 0; run < settings_.repetitions; ++run) {
-            const auto result = runWrk(appliance, "/en/", connections, settings_.seconds, {}, sample);
+            const auto result = runWrk(appliance, "/en/report", connections, settings_.seconds, {}, sample);
             rate.runs.push_back(result.requestsPerSecond);
             errors.runs.push_back(result.errors);
             errors.details.push_back(result.errorDetail);
@@ -510,9 +511,9 @@ void Bench::measureFormPage(Appliance& appliance)
     for (const int connections : {50, 500}) {
         const std::string suffix = "_c" + std::to_string(connections);
         const std::string conns = std::to_string(connections) + " conns";
-        add("form_rps" + suffix, "GET /en/ (rendered), " + conns, "req/s");
-        add("form_p99" + suffix, "GET /en/ p99, " + conns, "ms");
-        add("form_errors" + suffix, "GET /en/ errors, " + conns, "count");
+        add("form_rps" + suffix, "GET /en/report (rendered), " + conns, "req/s");
+        add("form_p99" + suffix, "GET /en/report p99, " + conns, "ms");
+        add("form_errors" + suffix, "GET /en/report errors, " + conns, "count");
         add("static_rps" + suffix, "same page as a static file, " + conns, "req/s");
         add("static_p99" + suffix, "static page p99, " + conns, "ms");
         add("static_errors" + suffix, "static page errors, " + conns, "count");
@@ -534,7 +535,7 @@ void Bench::measureFormPage(Appliance& appliance)
                 // CPU time with them, so the edge figure is a lower bound.
                 const double publicBefore = cpuSeconds(site);
                 const double edgeBefore = edgeWorkersCpu(edge);
-                const auto result = runWrk(appliance, kind == "form" ? "/en/" : "/static/bench-form.html",
+                const auto result = runWrk(appliance, kind == "form" ? "/en/report" : "/static/bench-form.html",
                     connections, settings_.seconds, {}, sample);
                 const double requests = std::max(1.0, result.requests);
                 if (kind == "form")
