@@ -163,6 +163,17 @@ bool hasVisibleText(std::string_view text)
     return false;
 }
 
+bool looksLikeEmail(std::string_view text)
+{
+    const auto at = text.find('@');
+    if (at == std::string_view::npos || at == 0 || at != text.rfind('@'))
+        return false;
+    const auto domain = text.substr(at + 1);
+    const auto dot = domain.find('.');
+    return dot != std::string_view::npos && dot != 0 && dot + 1 < domain.size()
+        && text.find_first_of(" \t\r\n<>\"") == std::string_view::npos;
+}
+
 std::size_t countCodePoints(std::string_view text)
 {
     std::size_t count = 0;

@@ -53,6 +53,11 @@ bool hasForbiddenControl(std::string_view text);
 // Returns true when `text` has something other than white space.
 bool hasVisibleText(std::string_view text);
 
+// Returns true when `text` is shaped like an e-mail address: one '@' with
+// something before it, a domain with a dot inside, and no white space,
+// angle brackets or quotes. It cannot tell whether the address exists.
+bool looksLikeEmail(std::string_view text);
+
 // Counts Unicode code points of valid UTF-8.
 std::size_t countCodePoints(std::string_view text);
 

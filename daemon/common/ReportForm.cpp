@@ -9,17 +9,6 @@ namespace meldpunt {
 
 namespace {
 
-bool looksLikeEmail(std::string_view text)
-{
-    const auto at = text.find('@');
-    if (at == std::string_view::npos || at == 0 || at != text.rfind('@'))
-        return false;
-    const auto domain = text.substr(at + 1);
-    const auto dot = domain.find('.');
-    return dot != std::string_view::npos && dot != 0 && dot + 1 < domain.size()
-        && text.find_first_of(" \t\r\n<>\"") == std::string_view::npos;
-}
-
 bool isContactDetail(std::string_view name)
 {
     return name == "name" || name == "email" || name == "phone";

@@ -24,13 +24,6 @@ struct ComplaintState {
     std::string notice;
 };
 
-bool looksLikeEmail(const std::string& text)
-{
-    const auto at = text.find('@');
-    return at != std::string::npos && at != 0 && text.find('.', at) != std::string::npos
-        && text.find_first_of(" \t\r\n<>\"") == std::string::npos && text.back() != '.';
-}
-
 void check(ComplaintState& state)
 {
     const std::string& message = state.values.get("message");
