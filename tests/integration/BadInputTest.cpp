@@ -3,6 +3,7 @@
 // with everything they typed.
 
 #include "Appliance.h"
+#include "TestData.h"
 #include "Reports.h"
 #include "StoredReports.h"
 
@@ -19,44 +20,6 @@ using namespace meldpunt::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-// The hostile inputs of tests/data, one a line, escapes decoded.
-std::vector<std::string> hostileInputs()
-{
-    std::vector<std::string> inputs;
-    std::istringstream lines(readFile(std::string(MELDPUNT_SOURCE_DIR) + "/tests/data/hostile-inputs.txt"));
-    std::string line;
-    while (std::getline(lines, line)) {
-        if (line.empty() || line.front() == '#')
-            continue;
-        std::string decoded;
-        for (std::size_t i = 0; i < line.size(); ++i) {
-            if (line[i] == '\\' && i + 1 < line.size() && (line[i + 1] == 'r' || line[i + 1] == 'n')) {
-                decoded.push_back(line[i + 1] == 'r' ? '\r' : '\n');
-                ++i;
-            } else if (line.compare(i, 2, "\\u") == 0 && i + 6 <= line.size()) {
-                const unsigned code = static_cast<unsigned>(std::stoul(line.substr(i + 2, 4), nullptr, 16));
-                if (code < 0x800) {
-                    decoded.push_back(static_cast<char>(0xc0 | (code >> 6)));
-                    decoded.push_back(static_cast<char>(0x80 | (code & 0x3f)));
-                } else {
-                    decoded.push_back(static_cast<char>(0xe0 | (code >> 12)));
-                    decoded.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3f)));
-                    decoded.push_back(static_cast<char>(0x80 | (code & 0x3f)));
-                }
-                i += 5;
-            } else if (line[i] == '%' && i + 2 < line.size() && std::isxdigit(static_cast<unsigned char>(line[i + 1]))
-                && std::isxdigit(static_cast<unsigned char>(line[i + 2]))) {
-                decoded.push_back(static_cast<char>(std::stoul(line.substr(i + 1, 2), nullptr, 16)));
-                i += 2;
-            } else {
-                decoded.push_back(line[i]);
-            }
-        }
-        inputs.push_back(decoded);
-    }
-    return inputs;
-}
 
 bool hasControl(const std::string& text)
 {
