@@ -332,9 +332,9 @@ void Tpm::Operations::fail(TSS2_RC rc, const std::string& command, TpmFailure fa
     else if (!isTpmLayer(rc))
         failure = TpmFailure::Other;
     else if ((rc & TPM2_RC_FMT1) == 0 && (rc & kWarningBit) != 0)
-        // Warnings (out of object or session memory, retry, yielded) say
-        // the TPM is busy, not that the sealed key is wrong; a process that
-        // died while using a TPM without a resource manager leaves them.
+        // Warnings (out of object or session memory, retry, yielded) mean
+        // the TPM is busy, not that the sealed key is wrong. A process that
+        // died while using a TPM without a resource manager causes them.
         failure = TpmFailure::Other;
 
     // A TPM in lockout can fail commands with codes that do not mention the

@@ -161,7 +161,7 @@ Bytes open(std::span<const std::uint8_t> key, std::span<const std::uint8_t> nonc
         "EVP_CTRL_GCM_SET_TAG");
     int finalLength = 0;
     if (EVP_DecryptFinal_ex(context.get(), output.data() + length, &finalLength) != 1) {
-        // The buffer holds unauthenticated plaintext, which may be key
+        // The buffer contains unauthenticated plaintext, which may be key
         // material under a right key with a forged tag.
         OPENSSL_cleanse(output.data(), output.size());
         throw CryptoError("authentication tag does not verify");

@@ -145,7 +145,7 @@ int main(int argc, char** argv)
     try {
         const auto settings = settingsFrom(argv[3]);
         // These replace the database file, so meldpuntd must not have it
-        // open; its lock on the state folder tells.
+        // open. Its lock on the state folder shows whether it runs.
         std::optional<keys::StateLock> lock;
         if (command == "init" || command == "rotate" || command == "restore") {
             lock = keys::StateLock::tryAcquire(settings.stateFolder);

@@ -77,9 +77,9 @@ public:
     }
 
 private:
-    // Browsers mark a form posted from another site; only a form from the
-    // staff listener itself (or a tool that sends no such header) may try
-    // a key, so that a web page a staff member opens cannot.
+    // Browsers mark a form posted from another site. Only a form from the
+    // staff listener itself, or a tool that sends no such header, may try a
+    // key, so a web page that a staff member opens cannot.
     static bool isCrossSite(const HTTPServerRequest& request)
     {
         const std::string site = request.get("Sec-Fetch-Site", "");

@@ -52,7 +52,7 @@ int run(int argc, char** argv)
 
     daemon.start();
 
-    // The watchdog is fed only while the daemon answers on its own socket
+    // The watchdog is fed only while the daemon responds on its own socket
     // and, when open, the ingester finished a pass recently.
     WatchdogThread watchdog([&] {
         return probeUnixSocket(serverOptions.socketPath, "/healthz", 2000) == 200 && daemon.ingestionHealthy();

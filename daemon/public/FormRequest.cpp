@@ -61,8 +61,8 @@ bool endsWithFormEnd(const FormData& form)
 }
 
 // Browsers send "Origin: null" for our own form, because the site's
-// referrer policy is no-referrer; a real other origin means another
-// website made the visitor's browser post here.
+// referrer policy is no-referrer. Any other origin means another website
+// made the visitor's browser post here.
 bool isForeignOrigin(const Poco::Net::HTTPServerRequest& request, const std::string& origin)
 {
     const std::string sender = request.get("Origin", "null");

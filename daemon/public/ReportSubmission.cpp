@@ -50,8 +50,8 @@ void handleReportPost(PublicSite& site, const std::string& language,
     if (!state.problems.empty())
         return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
 
-    // The honeypot field is hidden from people; a person who sees it (with
-    // style sheets off) reads its label and gets the form back.
+    // The honeypot field is hidden from people. A person who reads it (with
+    // style sheets off) also reads its label, so gets the form back.
     if (!state.values.get("website").empty()) {
         state.notice = "honeypot";
         return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));

@@ -1,5 +1,5 @@
 // meldpunt-public: serves the public report site on a Unix socket behind
-// the public nginx. It holds no database key and cannot read a stored
+// the public nginx. It has no database key and cannot read a stored
 // report; it only writes encrypted spool entries.
 
 #include "Catalog.h"
@@ -24,9 +24,8 @@ using namespace meldpunt;
 
 namespace {
 
-// Removes partial entries a killed predecessor left behind. They never
-// reached a receipt (that comes only after the rename), so no reporter was
-// told they were received.
+// Removes partial entries a killed predecessor left behind. No receipt was
+// shown for them, because the receipt comes only after the rename.
 void removePartialEntries(const fs::path& spool)
 {
     std::error_code error;

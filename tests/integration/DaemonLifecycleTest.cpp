@@ -13,21 +13,10 @@ TEST_CASE("meldpuntd reports readiness and feeds the watchdog", "[core]")
 {
     Appliance appliance("lifecycle");
     appliance.startAll();
-    auto seen = [&](const std::string& text) {
-        return waitFor(
-            [&] {
-                for (const auto& message : appliance.daemonNotifications()) {
-                    if (message.find(text) != std::string::npos)
-                        return true;
-                }
-                return false;
-            },
-            std::chrono::seconds(10));
-    };
-    CHECK(seen("READY=1"));
-    CHECK(seen("WATCHDOG=1"));
+    CHECK(appliance.waitForNotification("READY=1"));
+    CHECK(appliance.waitForNotification("WATCHDOG=1"));
     appliance.stopDaemon();
-    CHECK(seen("STOPPING=1"));
+    CHECK(appliance.waitForNotification("STOPPING=1"));
 }
 
 TEST_CASE("Sockets survive a kill -9 restart", "[core]")

@@ -1,5 +1,5 @@
 // The data key over the box's life: rotated to a new key, and backed up
-// so that a new box with the recovery key holds the same reports.
+// so that a new box with the recovery key has the same reports.
 
 #include "Appliance.h"
 #include "KeySealer.h"
@@ -18,19 +18,6 @@ using namespace meldpunt::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool notified(Appliance& appliance, const std::string& text)
-{
-    return waitFor(
-        [&] {
-            for (const auto& message : appliance.daemonNotifications()) {
-                if (message.find(text) != std::string::npos)
-                    return true;
-            }
-            return false;
-        },
-        std::chrono::seconds(20));
-}
 
 // Sets up a box with a recovery key and `count` stored reports, then stops
 // meldpuntd. Returns the recovery key.
@@ -80,9 +67,9 @@ TEST_CASE("Rotation re-encrypts under a new key", "[keys]")
     {
         meldpunt::tpm::Tpm(appliance.tpm().tcti()).extendPcr(7, "a changed boot");
         appliance.startDaemon();
-        REQUIRE(notified(appliance, "STATUS=Locked: PCR mismatch"));
+        REQUIRE(appliance.waitForNotification("STATUS=Locked: PCR mismatch"));
         CHECK(appliance.staffClient().post("/recovery", formBody({{"recovery_key", recoveryKey}})).status == 303);
-        CHECK(notified(appliance, "STATUS=Database open"));
+        CHECK(appliance.waitForNotification("STATUS=Database open"));
     }
 }
 
@@ -143,7 +130,7 @@ TEST_CASE("Rotation survives kill -9 anywhere", "[keys]")
         appliance.tpm().start();
 
         appliance.startDaemon();
-        REQUIRE(notified(appliance, "STATUS=Database open"));
+        REQUIRE(appliance.waitForNotification("STATUS=Database open"));
         appliance.stopDaemon();
         for (const char* leftover : {"meldpunt.db.next", "sealed-key.json.next", "recovery-wrap.json.next"})
             CHECK_FALSE(fs::exists(appliance.stateFolder() / leftover));
@@ -176,7 +163,7 @@ TEST_CASE("Backup restores onto a new box", "[keys]")
         CAPTURE(restored.output);
         REQUIRE(restored.exitStatus == 0);
         replacement.startAll();
-        CHECK(notified(replacement, "STATUS=Database open"));
+        CHECK(replacement.waitForNotification("STATUS=Database open"));
         CHECK(whatOf(readStoredReports(replacement.stateFolder(), replacement.tpm().tcti())) == reports);
         CHECK(hasEvent(readKeyEvents(replacement.stateFolder(), replacement.tpm().tcti()), "restored"));
         CHECK(replacement.publicClient().post("/en/report", formBody(validReport("on the new box"))).status == 200);

@@ -1,6 +1,6 @@
-// The recovery key: set up once, it unlocks the box when the TPM will not
-// release the data key (a changed boot, a cleared TPM, a new board), and
-// the key is then sealed again so that the next start needs it no more.
+// The recovery key unlocks the box when the TPM will not release the data
+// key (a changed boot, a cleared TPM, a new board). The data key is then
+// sealed again, so the next start no longer needs the recovery key.
 
 #include "Appliance.h"
 #include "KeySealer.h"
@@ -19,19 +19,6 @@ using namespace meldpunt::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool notified(Appliance& appliance, const std::string& text)
-{
-    return waitFor(
-        [&] {
-            for (const auto& message : appliance.daemonNotifications()) {
-                if (message.find(text) != std::string::npos)
-                    return true;
-            }
-            return false;
-        },
-        std::chrono::seconds(20));
-}
 
 // Sets up a box with a recovery key, stores one report and stops
 // meldpuntd. Returns the recovery key.
@@ -66,7 +53,7 @@ TEST_CASE("Init shows a recovery key once", "[keys]")
     for (const char* file : {"meldpunt.db", "sealed-key.json", "recovery-public.json", "recovery-wrap.json"})
         CHECK(fs::exists(appliance.stateFolder() / file));
 
-    // No file on the box holds the recovery key, in any form typed.
+    // No file on the box contains the recovery key, in any form typed.
     std::string compact = recoveryKey;
     std::erase(compact, '-');
     for (const auto& item : fs::recursive_directory_iterator(appliance.root())) {
@@ -88,7 +75,7 @@ TEST_CASE("Init shows a recovery key once", "[keys]")
     SECTION("meldpuntd opens the database it made")
     {
         appliance.startAll();
-        CHECK(notified(appliance, "STATUS=Database open"));
+        CHECK(appliance.waitForNotification("STATUS=Database open"));
         CHECK(appliance.daemonLog().find("No recovery key is set up") == std::string::npos);
         CHECK(hasEvent(readKeyEvents(appliance.stateFolder(), appliance.tpm().tcti()), "created"));
     }
@@ -100,7 +87,7 @@ TEST_CASE("Recovery key unlocks after a PCR change", "[keys]")
     const std::string recoveryKey = setUpWithOneReport(appliance);
     meldpunt::tpm::Tpm(appliance.tpm().tcti()).extendPcr(7, "a firmware update");
     appliance.startDaemon();
-    REQUIRE(notified(appliance, "STATUS=Locked: PCR mismatch"));
+    REQUIRE(appliance.waitForNotification("STATUS=Locked: PCR mismatch"));
 
     // Reports keep arriving in the spool while the box is locked.
     REQUIRE(appliance.publicClient().post("/en/report", formBody(validReport("while locked"))).status == 200);
@@ -110,7 +97,7 @@ TEST_CASE("Recovery key unlocks after a PCR change", "[keys]")
 
     const auto unlocked = postRecoveryKey(appliance, recoveryKey);
     CHECK(unlocked.status == 303);
-    REQUIRE(notified(appliance, "STATUS=Database open"));
+    REQUIRE(appliance.waitForNotification("STATUS=Database open"));
     REQUIRE(appliance.waitForEmptySpool());
     CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 2);
     CHECK(hasEvent(readKeyEvents(appliance.stateFolder(), appliance.tpm().tcti()), "recovered"));
@@ -120,7 +107,7 @@ TEST_CASE("Recovery key unlocks after a PCR change", "[keys]")
     {
         appliance.stopDaemon();
         appliance.startDaemon();
-        CHECK(notified(appliance, "STATUS=Database open"));
+        CHECK(appliance.waitForNotification("STATUS=Database open"));
     }
 }
 
@@ -134,7 +121,7 @@ TEST_CASE("Recovery after the TPM was cleared", "[keys]")
     appliance.tpm().start();
 
     appliance.startDaemon();
-    REQUIRE(notified(appliance, "STATUS=Locked: sealed key rejected by the TPM"));
+    REQUIRE(appliance.waitForNotification("STATUS=Locked: sealed key rejected by the TPM"));
 
     SECTION("with the command on the console, pasted over two lines")
     {
@@ -145,13 +132,13 @@ TEST_CASE("Recovery after the TPM was cleared", "[keys]")
         CAPTURE(recovered.output);
         REQUIRE(recovered.exitStatus == 0);
         // The locked daemon tries the TPM again by itself.
-        REQUIRE(notified(appliance, "STATUS=Database open"));
+        REQUIRE(appliance.waitForNotification("STATUS=Database open"));
         CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
     }
     SECTION("with the recovery page")
     {
         CHECK(postRecoveryKey(appliance, recoveryKey).status == 303);
-        REQUIRE(notified(appliance, "STATUS=Database open"));
+        REQUIRE(appliance.waitForNotification("STATUS=Database open"));
     }
 }
 
@@ -161,7 +148,7 @@ TEST_CASE("Wrong recovery keys are rate limited", "[keys]")
     const std::string recoveryKey = setUpWithOneReport(appliance);
     meldpunt::tpm::Tpm(appliance.tpm().tcti()).extendPcr(7, "a changed boot");
     appliance.startDaemon();
-    REQUIRE(notified(appliance, "STATUS=Locked: PCR mismatch"));
+    REQUIRE(appliance.waitForNotification("STATUS=Locked: PCR mismatch"));
     const std::string sealedBefore = readFile(appliance.sealedKeyFile());
 
     const std::string otherKey = meldpunt::keys::RecoveryKey::generate().toString();
@@ -192,7 +179,7 @@ TEST_CASE("Wrong recovery keys are rate limited", "[keys]")
         const auto page = appliance.staffClient().post("/recovery", formBody({{"recovery_key", recoveryKey}}),
             {"Sec-Fetch-Site: cross-site"});
         CHECK(page.status == 403);
-        CHECK(notified(appliance, "STATUS=Locked"));
+        CHECK(appliance.waitForNotification("STATUS=Locked"));
     }
     SECTION("a typo is named by its group and costs no wait")
     {
@@ -226,11 +213,11 @@ TEST_CASE("Unclean stops never lock out the TPM", "[keys]")
     CHECK(RawEsys(appliance.tpm().tcti()).property(TPM2_PT_LOCKOUT_COUNTER) == 0);
 
     // swtpm has no resource manager, so objects of a process killed while
-    // unsealing stay loaded until the TPM restarts; on the appliance the
-    // kernel's /dev/tpmrm0 flushes them when the process dies. A restart
-    // stands for that here.
+    // unsealing stay loaded until the TPM restarts. On the appliance the
+    // kernel's /dev/tpmrm0 flushes them when the process dies, and a
+    // restart does the same here.
     appliance.tpm().stop();
     appliance.tpm().start();
     appliance.startDaemon();
-    CHECK(notified(appliance, "STATUS=Database open"));
+    CHECK(appliance.waitForNotification("STATUS=Database open"));
 }

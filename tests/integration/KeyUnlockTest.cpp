@@ -15,19 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool notified(Appliance& appliance, const std::string& text)
-{
-    return waitFor(
-        [&] {
-            for (const auto& message : appliance.daemonNotifications()) {
-                if (message.find(text) != std::string::npos)
-                    return true;
-            }
-            return false;
-        },
-        std::chrono::seconds(15));
-}
-
 // Returns every file of the state folder with its bytes.
 std::map<std::string, std::string> snapshot(const fs::path& folder)
 {
@@ -55,8 +42,8 @@ TEST_CASE("First start seals a new key", "[keys]")
     CHECK(fs::exists(appliance.sealedKeyFile()));
     CHECK(fs::exists(appliance.databaseFile()));
     CHECK((fs::status(appliance.sealedKeyFile()).permissions() & fs::perms::all) == fs::perms(0600));
-    CHECK(notified(appliance, "READY=1"));
-    CHECK(notified(appliance, "STATUS=Database open"));
+    CHECK(appliance.waitForNotification("READY=1"));
+    CHECK(appliance.waitForNotification("STATUS=Database open"));
     CHECK(appliance.daemonLog().find("Created a new data key") != std::string::npos);
     CHECK(appliance.daemonLog().find("SQLCipher 4.") != std::string::npos);
 
@@ -68,7 +55,7 @@ TEST_CASE("First start seals a new key", "[keys]")
         const auto before = snapshot(appliance.stateFolder());
         appliance.startDaemon();
         REQUIRE(appliance.waitForIntakeKey());
-        CHECK(notified(appliance, "STATUS=Database open"));
+        CHECK(appliance.waitForNotification("STATUS=Database open"));
         CHECK(readFile(appliance.sealedKeyFile()) == before.at("sealed-key.json"));
         CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
     }
@@ -85,7 +72,7 @@ TEST_CASE("Unreleased key locks without touching data", "[keys]")
         const std::string missing = "swtpm:host=127.0.0.1,port=" + std::to_string(freeLoopbackPort(2));
         appliance.setDaemonTcti(missing);
         appliance.startDaemon();
-        REQUIRE(notified(appliance, "STATUS=Locked: TPM not reachable"));
+        REQUIRE(appliance.waitForNotification("STATUS=Locked: TPM not reachable"));
         CHECK(appliance.daemonLog().find(missing) != std::string::npos);
         CHECK(appliance.daemonRunning());
         const auto status = appliance.staffClient().get("/");
@@ -107,7 +94,7 @@ TEST_CASE("Unreleased key locks without touching data", "[keys]")
     {
         meldpunt::tpm::Tpm(appliance.tpm().tcti()).extendPcr(7, "a changed boot");
         appliance.startDaemon();
-        REQUIRE(notified(appliance, "STATUS=Locked: PCR mismatch"));
+        REQUIRE(appliance.waitForNotification("STATUS=Locked: PCR mismatch"));
         appliance.stopDaemon();
         CHECK(snapshot(appliance.stateFolder()) == before);
     }
@@ -116,7 +103,7 @@ TEST_CASE("Unreleased key locks without touching data", "[keys]")
         fs::rename(appliance.sealedKeyFile(), appliance.root() / "sealed-key.aside");
         const auto withoutKey = snapshot(appliance.stateFolder());
         appliance.startDaemon();
-        REQUIRE(notified(appliance, "STATUS=Locked: the database exists but its sealed key"));
+        REQUIRE(appliance.waitForNotification("STATUS=Locked: the database exists but its sealed key"));
         appliance.stopDaemon();
         CHECK(snapshot(appliance.stateFolder()) == withoutKey);
         CHECK(!fs::exists(appliance.sealedKeyFile()));
@@ -129,7 +116,7 @@ TEST_CASE("Unreleased key locks without touching data", "[keys]")
         fs::copy_file(other.sealedKeyFile(), appliance.sealedKeyFile(), fs::copy_options::overwrite_existing);
         const auto withForeignKey = snapshot(appliance.stateFolder());
         appliance.startDaemon();
-        REQUIRE(notified(appliance, "STATUS=Locked: sealed key rejected by the TPM"));
+        REQUIRE(appliance.waitForNotification("STATUS=Locked: sealed key rejected by the TPM"));
         appliance.stopDaemon();
         CHECK(snapshot(appliance.stateFolder()) == withForeignKey);
     }
@@ -148,7 +135,7 @@ TEST_CASE("Unreleased key locks without touching data", "[keys]")
         const auto mixed = snapshot(appliance.stateFolder());
 
         appliance.startDaemon();
-        REQUIRE(notified(appliance, "does not open"));
+        REQUIRE(appliance.waitForNotification("does not open"));
         appliance.stopDaemon();
         CHECK(snapshot(appliance.stateFolder()) == mixed);
     }
@@ -163,7 +150,7 @@ TEST_CASE("TPM lockout is reported, not fatal", "[keys]")
     // The data key is sealed with noDA, so the database still opens; the
     // lockout is named as such, apart from a PCR mismatch or a missing TPM.
     appliance.startDaemon();
-    REQUIRE(notified(appliance, "STATUS=Database open; ingesting the spool; TPM in dictionary-attack lockout"));
+    REQUIRE(appliance.waitForNotification("STATUS=Database open; ingesting the spool; TPM in dictionary-attack lockout"));
     CHECK(appliance.daemonLog().find("TPM in dictionary-attack lockout") != std::string::npos);
     CHECK(appliance.publicClient().post("/en/report", formBody(validReport("during lockout"))).status == 200);
     REQUIRE(appliance.waitForEmptySpool());

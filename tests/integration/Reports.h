@@ -13,8 +13,8 @@ namespace meldpunt::test {
 
 using Fields = std::vector<std::pair<std::string, std::string>>;
 
-// The form's fields in document order; form_end, last, tells the site
-// that the body arrived whole.
+// The form's fields in document order. form_end comes last, so the site
+// can check that the body arrived whole.
 inline Fields validReport(const std::string& what)
 {
     return {{"what", what}, {"country", "TH"}, {"place", "Pattaya, hotel by the beach"},

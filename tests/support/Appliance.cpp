@@ -86,7 +86,7 @@ Appliance::Appliance(const std::string& name, Options options)
     tcti_ = swtpm_->tcti();
     publicSpool_ = spoolFolder();
 
-    // A datagram socket stands in for systemd's notification socket, so
+    // A datagram socket replaces systemd's notification socket, so
     // tests see READY=1, STATUS= and WATCHDOG=1 as systemd would.
     notifyFd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_un address{};
@@ -215,14 +215,7 @@ void Appliance::startDaemon(const std::vector<std::string>& environment, Wait wa
     // manager, two processes unsealing at once share the simulator's three
     // object slots and one of them fails.
     const bool ready = waitFor(
-        [&] {
-            for (const auto& message : daemonNotifications()) {
-                if (message.find("READY=1") != std::string::npos)
-                    return true;
-            }
-            return !daemon_->running();
-        },
-        std::chrono::seconds(20));
+        [&] { return hasNotification("READY=1") || !daemon_->running(); }, std::chrono::seconds(20));
     if (!ready)
         throw std::runtime_error("meldpuntd did not report readiness:\n" + daemonLog());
 }
@@ -379,6 +372,21 @@ std::vector<std::string> Appliance::daemonNotifications()
 {
     std::lock_guard lock(notifyMutex_);
     return notifications_;
+}
+
+bool Appliance::hasNotification(const std::string& text)
+{
+    std::lock_guard lock(notifyMutex_);
+    for (const auto& message : notifications_) {
+        if (message.find(text) != std::string::npos)
+            return true;
+    }
+    return false;
+}
+
+bool Appliance::waitForNotification(const std::string& text, std::chrono::milliseconds timeout)
+{
+    return waitFor([&] { return hasNotification(text); }, timeout);
 }
 
 void Appliance::receiveNotifications()

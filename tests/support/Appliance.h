@@ -51,7 +51,7 @@ public:
     void startAll();
 
     enum class Wait { ForReady, No };
-    // Starts meldpuntd and, unless told not to, waits for READY=1.
+    // Starts meldpuntd and, with Wait::ForReady, waits for READY=1.
     void startDaemon(const std::vector<std::string>& environment = {}, Wait wait = Wait::ForReady);
     void stopDaemon();
     void killDaemon();
@@ -80,6 +80,9 @@ public:
     // Every message the daemon sent to its NOTIFY_SOCKET since it last
     // started, in order.
     std::vector<std::string> daemonNotifications();
+    // Waits until a notification since the last start contains `text`.
+    bool waitForNotification(const std::string& text,
+        std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
     const std::filesystem::path& root() const { return scratch_.path(); }
     std::filesystem::path stateFolder() const { return root() / "state"; }
@@ -123,6 +126,7 @@ private:
     void startEdge(const std::string& name, unsigned short port, const std::filesystem::path& socket,
         unsigned uid, std::unique_ptr<Process>& process);
     void receiveNotifications();
+    bool hasNotification(const std::string& text);
 
     ScratchFolder scratch_;
     Options options_;
