@@ -57,14 +57,25 @@ std::string renderForm(const PublicSite& site, const std::string& language, cons
         data.set("value_" + std::string(spec.name), state.values.get(spec.name));
     data.set("countries", countryList(site, language, state.values.get("country")));
     data.set("country_unknown_selected", state.values.get("country") == "unknown");
-    for (auto category : ReportForm::categories())
-        data.set("category_" + std::string(category), state.values.get("category") == category);
-    for (auto choice : ReportForm::contactChoices())
-        data.set("contact_" + std::string(choice), state.values.get("contact") == choice);
+    // Each offered option gets a flag "<field>_<option>" that is true when
+    // chosen, so the template can mark it selected or checked.
+    for (const auto& spec : ReportForm::fields()) {
+        if (spec.kind != FieldKind::Choice)
+            continue;
+        for (const auto option : spec.options)
+            data.set(std::string(spec.name) + "_" + std::string(option),
+                state.values.get(spec.name) == option);
+    }
     data.set("consent_checked", state.values.get("consent") == "yes");
 
+    // The summary lists the problems in the order of the form, so that its
+    // links lead down the page.
     mustache::data summary{mustache::data::type::list};
-    for (const auto& [field, problem] : state.problems) {
+    for (const auto& spec : ReportForm::fields()) {
+        const auto found = state.problems.find(std::string(spec.name));
+        if (found == state.problems.end())
+            continue;
+        const auto& [field, problem] = *found;
         data.set("error_" + field, true);
         data.set("error_" + field + "_" + problemKey(problem), true);
         mustache::data item;

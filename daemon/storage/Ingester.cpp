@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <system_error>
@@ -61,6 +62,28 @@ ReportRecord parseFields(const std::vector<std::uint8_t>& payload, bool withChan
     } catch (const std::exception& error) {
         throw spool::FormatError(std::string("entry fields are not valid JSON: ") + error.what());
     }
+}
+
+// The report_details columns, each named as its form field.
+constexpr std::array<const char*, 19> kDetailFields = {"why_suspicious", "city", "venue_type",
+    "urls", "suspect_count", "suspect_age", "suspect_gender", "suspect_description",
+    "suspect_language", "child_count", "child_age", "child_gender", "child_description",
+    "child_language", "action_taken", "remarks", "reporter_age", "reporter_gender", "found_via"};
+
+void storeDetails(Database& database, std::int64_t reportId, const Poco::JSON::Object& fields)
+{
+    std::string columns = "report_id";
+    std::string placeholders = "?";
+    for (const char* name : kDetailFields) {
+        columns += std::string(", ") + name;
+        placeholders += ", ?";
+    }
+    auto insert = database.prepare(
+        "INSERT INTO report_details (" + columns + ") VALUES (" + placeholders + ")");
+    insert.bind(1, reportId);
+    for (int column = 2; const char* name : kDetailFields)
+        insert.bind(column++, fields.optValue<std::string>(name, ""));
+    insert.run();
 }
 
 } // namespace
@@ -157,6 +180,7 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         }
         insert.bind(16, std::int64_t{text("consent") == "yes" ? 1 : 0});
         insert.run();
+        storeDetails(database_, database_.lastInsertId(), fields);
     });
     faultPoint("ingest-after-commit");
     removeEntry(entry);

@@ -87,6 +87,34 @@ CREATE TABLE visit_counts (
     PRIMARY KEY (day, page, language)
 ) STRICT;
 )SQL"},
+        {5, "the report form's detailed answers", R"SQL(
+-- The answers beyond the first questions: why it seemed suspicious, the
+-- place, the people involved, what others already did, and the optional
+-- answers for the yearly figures. An empty text means "not answered".
+-- Choice columns hold the form's option values, never free text.
+CREATE TABLE report_details (
+    report_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+    why_suspicious TEXT NOT NULL,
+    city TEXT NOT NULL,
+    venue_type TEXT NOT NULL,
+    urls TEXT NOT NULL,
+    suspect_count TEXT NOT NULL,
+    suspect_age TEXT NOT NULL,
+    suspect_gender TEXT NOT NULL,
+    suspect_description TEXT NOT NULL,
+    suspect_language TEXT NOT NULL,
+    child_count TEXT NOT NULL,
+    child_age TEXT NOT NULL,
+    child_gender TEXT NOT NULL,
+    child_description TEXT NOT NULL,
+    child_language TEXT NOT NULL,
+    action_taken TEXT NOT NULL,
+    remarks TEXT NOT NULL,
+    reporter_age TEXT NOT NULL,
+    reporter_gender TEXT NOT NULL,
+    found_via TEXT NOT NULL
+) STRICT;
+)SQL"},
     };
     return list;
 }

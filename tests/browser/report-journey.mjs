@@ -1,7 +1,7 @@
 // A reporter's journey through the public site in Debian's chromium:
 // JavaScript off, a 360 px wide phone, Dutch from the browser's language,
-// from the home page's report button to the form,
-// a switch to English that keeps what was typed, a form sent with a
+// from the home page's report button to the form, every question
+// answered, a switch to English that keeps what was typed, a form sent with a
 // missing answer, then a receipt, and the report in the database.
 //
 // usage: node report-journey.mjs APPLIANCE_HARNESS
@@ -67,12 +67,34 @@ try {
     await page.fill('#what', 'Een man met een kind <b>bij</b> het zwembad');
     await page.selectOption('#country', 'TH');
     await page.fill('#place', 'Pattaya');
+    // The who, where and why questions, and the optional figures.
+    const answers = {
+        '#why_suspicious': 'Het kind leek bang en keek steeds weg.',
+        '#city': 'Pattaya',
+        '#suspect_description': 'Lange man, grijze baard, blauwe pet.',
+        '#suspect_language': 'Duits',
+        '#child_description': 'Meisje van ongeveer tien, schooluniform.',
+        '#child_language': 'Thai',
+        '#action_taken': 'Ik heb de receptie gewaarschuwd.',
+        '#remarks': 'Kenteken begon met 7K.',
+    };
+    for (const [selector, value] of Object.entries(answers)) await page.fill(selector, value);
+    const choices = {
+        '#venue_type': 'hotel', '#suspect_count': 'one', '#suspect_age': '50_plus',
+        '#suspect_gender': 'male', '#child_count': 'one', '#child_age': '6_11',
+        '#child_gender': 'female', '#reporter_age': '30_49', '#reporter_gender': 'no_answer',
+        '#found_via': 'search_engine',
+    };
+    for (const [selector, value] of Object.entries(choices)) await page.selectOption(selector, value);
 
     await page.click('button[name="switch_language"][value="en"]');
     assert.equal(new URL(page.url()).pathname, '/en/report');
     assert.equal(await page.locator('h1').textContent(), 'Report a suspicion');
     assert.equal(await page.inputValue('#what'), 'Een man met een kind <b>bij</b> het zwembad');
     assert.equal(await page.inputValue('#country'), 'TH');
+    for (const [selector, value] of Object.entries({ ...answers, ...choices })) {
+        assert.equal(await page.inputValue(selector), value, `${selector} is kept across the language switch`);
+    }
 
     await page.click('button.primary');
     assert.ok(await page.locator('.error-summary').isVisible(), 'the error summary is shown');
@@ -89,6 +111,10 @@ try {
 
     harness.stdin.write('reports\n');
     assert.equal(await nextLine(), '1');
+    for (const [selector, value] of Object.entries({ ...answers, ...choices })) {
+        harness.stdin.write(`field ${selector.slice(1)}\n`);
+        assert.equal(await nextLine(), value, `${selector} is stored as typed`);
+    }
 
     // Layout at phone width, measured with scripts on in a second context.
     const measuring = await browser.newContext({ viewport: { width: 360, height: 740 }, ignoreHTTPSErrors: true });

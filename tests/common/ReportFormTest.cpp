@@ -115,6 +115,18 @@ std::string repeated(const std::string& unit, std::size_t count)
     return text;
 }
 
+// The names of every free-text field of the form, so that each check below
+// covers a field the moment it is added.
+std::vector<std::string> textFields()
+{
+    std::vector<std::string> names;
+    for (const auto& spec : ReportForm::fields()) {
+        if (spec.kind == meldpunt::FieldKind::Text || spec.kind == meldpunt::FieldKind::TextArea)
+            names.emplace_back(spec.name);
+    }
+    return names;
+}
+
 std::size_t limitOf(std::string_view field)
 {
     for (const auto& spec : ReportForm::fields()) {
@@ -255,7 +267,7 @@ TEST_CASE("Mandatory report fields are required", "[reportform]")
 
 TEST_CASE("Control characters in text are rejected", "[reportform]")
 {
-    for (const char* field : {"what", "place", "when", "name", "email", "phone"}) {
+    for (const std::string& field : textFields()) {
         DYNAMIC_SECTION("A NUL in " << field << " is ControlCharacter")
         {
             const FormData form = formWith({{"contact", "contact"}, {"email", "a@example.org"},
@@ -275,7 +287,7 @@ TEST_CASE("Control characters in text are rejected", "[reportform]")
 
 TEST_CASE("Over-long report text is rejected", "[reportform]")
 {
-    for (const char* field : {"what", "place", "when", "name", "email", "phone"}) {
+    for (const std::string& field : textFields()) {
         const std::size_t limit = limitOf(field);
         DYNAMIC_SECTION("ASCII text one over the " << field << " limit of " << limit << " is TooLong")
         {
@@ -343,6 +355,29 @@ TEST_CASE("Unknown choices are rejected", "[reportform]")
     }
 }
 
+TEST_CASE("Optional choices accept their options and nothing else", "[reportform]")
+{
+    for (const auto& spec : ReportForm::fields()) {
+        if (spec.kind != meldpunt::FieldKind::Choice || spec.required())
+            continue;
+        const std::string field(spec.name);
+        DYNAMIC_SECTION("Every option of " << field << " passes, and so does no answer")
+        {
+            REQUIRE_FALSE(spec.options.empty());
+            for (const auto option : spec.options)
+                CHECK_FALSE(problemOf(formWith(field, std::string(option)), field).has_value());
+            CHECK_FALSE(problemOf(formWith(field, ""), field).has_value());
+        }
+        DYNAMIC_SECTION("An unknown value of " << field << " is InvalidChoice")
+        {
+            for (const char* value : {"<script>", "Unknown", "0"}) {
+                INFO(value);
+                CHECK(problemOf(formWith(field, value), field) == FieldProblem::InvalidChoice);
+            }
+        }
+    }
+}
+
 TEST_CASE("Contact details are checked", "[reportform]")
 {
     SECTION("Contact without e-mail or phone is ContactMissing")
@@ -395,12 +430,13 @@ TEST_CASE("Report JSON keeps text exactly", "[reportform]")
     {
         for (const auto& input : inputs) {
             INFO("input: " << input);
-            const FormData form = formWith({{"contact", "contact"}, {"what", input}, {"place", input},
-                {"when", input}, {"name", input}, {"email", input}, {"phone", input}});
-            const auto root = parseJson(ReportForm::toJson(form, "nl", "2026-07-14T16:30:00Z"));
+            std::vector<std::pair<std::string, std::string>> changes = {{"contact", "contact"}};
+            for (const auto& field : textFields())
+                changes.emplace_back(field, input);
+            const auto root = parseJson(ReportForm::toJson(formWith(changes), "nl", "2026-07-14T16:30:00Z"));
             const auto fields = root->getObject("fields");
             REQUIRE(fields);
-            for (const char* field : {"what", "place", "when", "name", "email", "phone"})
+            for (const auto& field : textFields())
                 CHECK(fields->getValue<std::string>(field) == input);
         }
     }

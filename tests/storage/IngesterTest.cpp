@@ -233,6 +233,48 @@ TEST_CASE("Ingester keeps hostile text exactly", "[ingester]")
     }
 }
 
+TEST_CASE("Ingester stores the detailed answers", "[ingester]")
+{
+    IngestBench bench;
+
+    SECTION("Every detailed answer is stored byte-exact beside its report")
+    {
+        const std::vector<std::pair<std::string, std::string>> answers = {
+            {"why_suspicious", "Het kind leek bang."}, {"city", "Pattaya"}, {"venue_type", "hotel"},
+            {"urls", "https://example.org/a\nhttps://example.org/b"}, {"suspect_count", "one"},
+            {"suspect_age", "50_plus"}, {"suspect_gender", "male"},
+            {"suspect_description", "Lange man, grijze baard."}, {"suspect_language", "Duits"},
+            {"child_count", "two"}, {"child_age", "6_11"}, {"child_gender", "both"},
+            {"child_description", "Twee kinderen in schooluniform."}, {"child_language", "Thai"},
+            {"action_taken", "De receptie gewaarschuwd."}, {"remarks", "Kenteken onbekend."},
+            {"reporter_age", "30_49"}, {"reporter_gender", "no_answer"}, {"found_via", "campaign"}};
+        FormData form = reportForm("melding");
+        for (const auto& [name, value] : answers)
+            form.add(name, value);
+        const Uuid uuid = Uuid::generate();
+        bench.writeReport(form, uuid);
+        REQUIRE(bench.ingester->runOnce().ingested == 1);
+        for (const auto& [name, value] : answers) {
+            auto query = bench.database->prepare("SELECT d." + name
+                + " FROM report_details d JOIN reports r ON r.id = d.report_id WHERE r.entry_uuid = ?");
+            query.bind(1, uuid.bytes);
+            REQUIRE(query.step());
+            INFO(name);
+            CHECK(query.columnText(0) == value);
+        }
+    }
+
+    SECTION("A report without detailed answers stores empty ones")
+    {
+        bench.writeReport(reportForm("melding"));
+        REQUIRE(bench.ingester->runOnce().ingested == 1);
+        auto query = bench.database->prepare("SELECT why_suspicious, found_via FROM report_details");
+        REQUIRE(query.step());
+        CHECK(query.columnText(0).empty());
+        CHECK(query.columnText(1).empty());
+    }
+}
+
 TEST_CASE("Ingester removes duplicate entries", "[ingester]")
 {
     IngestBench bench;

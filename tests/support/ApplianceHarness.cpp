@@ -1,18 +1,48 @@
 // Runs the whole appliance for a test written in another language (the
 // browser tests): prints one line "PORT CA_FILE" when it serves, then
 // answers each line read from standard input:
-//   reports   waits until the spool is empty, prints the stored count
+//   reports      waits until the spool is empty, prints the stored count
+//   field NAME   the newest stored report's NAME (a column or form field)
 // and stops everything at end of input.
+//
+// MELDPUNT_HARNESS_LANGUAGES and MELDPUNT_HARNESS_WEBUI override the site's
+// languages and web files.
 
 #include "Appliance.h"
 #include "StoredReports.h"
 
+#include <cstdlib>
 #include <iostream>
+#include <string>
+
+namespace {
+
+// The newest stored report's `name`, with line breaks written as "\n" so
+// that the answer is one line; "(none)" when there is no such report or
+// field.
+std::string newestField(meldpunt::test::Appliance& appliance, const std::string& name)
+{
+    appliance.waitForEmptySpool();
+    const auto reports = meldpunt::test::readStoredReports(appliance.stateFolder(), appliance.tpm().tcti());
+    if (reports.empty() || !reports.back().contains(name))
+        return "(none)";
+    std::string line;
+    for (char c : reports.back().at(name))
+        line += c == '\n' ? std::string("\\n") : std::string(1, c);
+    return line;
+}
+
+} // namespace
 
 int main()
 {
     try {
-        meldpunt::test::Appliance appliance("harness");
+        meldpunt::test::Appliance::Options options;
+        if (const char* languages = std::getenv("MELDPUNT_HARNESS_LANGUAGES"))
+            options.languages = languages;
+        if (const char* webui = std::getenv("MELDPUNT_HARNESS_WEBUI"))
+            options.webui = webui;
+        meldpunt::test::Appliance appliance("harness", options);
         appliance.startAll();
         std::cout << appliance.publicPort() << ' ' << appliance.caFile().string() << std::endl;
         std::string command;
@@ -21,6 +51,8 @@ int main()
                 appliance.waitForEmptySpool();
                 const auto reports = meldpunt::test::readStoredReports(appliance.stateFolder(), appliance.tpm().tcti());
                 std::cout << reports.size() << std::endl;
+            } else if (command.starts_with("field ")) {
+                std::cout << newestField(appliance, command.substr(6)) << std::endl;
             } else {
                 std::cout << "unknown command" << std::endl;
             }

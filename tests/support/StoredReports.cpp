@@ -12,16 +12,25 @@ std::vector<StoredReport> readStoredReports(const std::filesystem::path& stateFo
     tpm::Tpm tpm(tcti);
     const SecretBytes key = tpm.unseal(file.key);
     storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
-    auto query = database.prepare(
-        "SELECT reference, received_at, language, channel, category, country, place, occurred, what, "
-        "anonymous, ifnull(contact_name, '(null)'), ifnull(contact_email, '(null)'), "
-        "ifnull(contact_phone, '(null)'), consent, status FROM reports ORDER BY id");
-    const char* names[] = {"reference", "received_at", "language", "channel", "category", "country", "place",
-        "when", "what", "anonymous", "name", "email", "phone", "consent", "status"};
+    // The detailed answers are read under their form field names.
+    const std::vector<std::string> details = {"why_suspicious", "city", "venue_type", "urls",
+        "suspect_count", "suspect_age", "suspect_gender", "suspect_description", "suspect_language",
+        "child_count", "child_age", "child_gender", "child_description", "child_language",
+        "action_taken", "remarks", "reporter_age", "reporter_gender", "found_via"};
+    std::string sql = "SELECT reference, received_at, language, channel, category, country, place, "
+                      "occurred, what, anonymous, ifnull(contact_name, '(null)'), "
+                      "ifnull(contact_email, '(null)'), ifnull(contact_phone, '(null)'), consent, status";
+    for (const auto& name : details)
+        sql += ", ifnull(d." + name + ", '(null)')";
+    sql += " FROM reports LEFT JOIN report_details d ON d.report_id = reports.id ORDER BY reports.id";
+    auto query = database.prepare(sql);
+    std::vector<std::string> names = {"reference", "received_at", "language", "channel", "category",
+        "country", "place", "when", "what", "anonymous", "name", "email", "phone", "consent", "status"};
+    names.insert(names.end(), details.begin(), details.end());
     std::vector<StoredReport> reports;
     while (query.step()) {
         StoredReport report;
-        for (int column = 0; column < 15; ++column)
+        for (int column = 0; column < static_cast<int>(names.size()); ++column)
             report[names[column]] = query.columnText(column);
         reports.push_back(report);
     }
