@@ -103,7 +103,9 @@ void Daemon::open(keys::UnlockOutcome outcome)
     auto& database = *outcome.database;
     log::info("Opened the database with SQLCipher " + database.cipherVersion());
     const auto intakeKey = storage::IntakeKeys(database).ensureCurrent(utcNow());
-    storage::Publisher(settings_.publishFolder).publish(intakeKey, utcNow());
+    storage::Publisher publisher(settings_.publishFolder);
+    publisher.setRetention(settings_.retention);
+    publisher.publish(intakeKey, utcNow());
     log::info("Published the intake key");
 
     std::lock_guard lock(mutex_);

@@ -2,6 +2,7 @@
 
 #include "Ingester.h"
 #include "KeyUnlock.h"
+#include "Retention.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -24,6 +25,7 @@ struct DaemonSettings {
     std::filesystem::path backupFolder;   // empty: no scheduled backups
     std::chrono::minutes backupInterval{24 * 60};
     int backupsKept = 7;
+    RetentionPeriods retention;
 };
 
 struct StaffStatus {

@@ -37,6 +37,7 @@ int run(int argc, char** argv)
     settings.backupFolder = config->getString("backup.folder", "");
     settings.backupInterval = std::chrono::minutes(config->getInt("backup.interval_minutes", 24 * 60));
     settings.backupsKept = config->getInt("backup.keep", 7);
+    settings.retention = retentionFromConfig(*config);
     daemon::Daemon daemon(settings);
 
     // The staff listener comes up first, so that a locked box can show why

@@ -6,6 +6,7 @@
 #include "ReportSubmission.h"
 
 #include "Log.h"
+#include "Retention.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPServerRequest.h>
@@ -118,6 +119,8 @@ private:
         if (!isGet)
             return sendMethodNotAllowed(response, route.language, "GET, HEAD");
         site_.visits().count(page, route.language);
+        if (page == "privacy")
+            return sendPage(response, HTTPResponse::HTTP_OK, renderPrivacy(route.language));
         const std::string& html = site_.cachedPage(page + " " + route.language,
             [&] { return site_.pages().render(page, route.language, pageAt(route.rest)); });
         sendPage(response, HTTPResponse::HTTP_OK, html);
@@ -141,6 +144,22 @@ private:
         if (!plain || !site_.pages().hasPage("info-" + slug))
             return {};
         return "info-" + slug;
+    }
+
+    // The privacy statement shows the retention periods meldpuntd
+    // published, read on every request, so the page never states an old
+    // period after a change.
+    std::string renderPrivacy(const std::string& language) const
+    {
+        PageData data = pageAt("privacy");
+        if (const auto periods = readPublishedRetention(site_.config().publishFolder)) {
+            data.set("retention", true);
+            data.set("reports_after_closing_days", std::to_string(periods->reportsAfterClosingDays));
+            data.set("reports_never_closed_days", std::to_string(periods->reportsNeverClosedDays));
+            data.set("attachments_after_referral_days", std::to_string(periods->attachmentsAfterReferralDays));
+            data.set("reporter_messages_days", std::to_string(periods->reporterMessagesDays));
+        }
+        return site_.pages().render("privacy", language, data);
     }
 
     // Search engines may index every page, the form included: people who

@@ -44,6 +44,10 @@ void Publisher::publish(const spool::IntakePublicKey& intakeKey, const std::stri
 
     const std::string key = serializeIntakeKey(intakeKey, nowUtc);
     fsutil::writeFileAtomically(staging / "intake.json", crypto::asBytes(key), 0640);
+    if (retention_) {
+        const std::string periods = serializeRetention(*retention_);
+        fsutil::writeFileAtomically(staging / "retention.json", crypto::asBytes(periods), 0640);
+    }
     fsutil::syncDirectory(staging);
 
     const fs::path target = folder_ / version;

@@ -1,8 +1,10 @@
 #pragma once
 
+#include "Retention.h"
 #include "Spool.h"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace meldpunt::storage {
@@ -16,12 +18,17 @@ class Publisher {
 public:
     explicit Publisher(std::filesystem::path publishFolder);
 
+    // The retention periods published with every version from now on, for
+    // the privacy statement.
+    void setRetention(const RetentionPeriods& periods) { retention_ = periods; }
+
     void publish(const spool::IntakePublicKey& intakeKey, const std::string& nowUtc);
 
 private:
     void removeOldVersions(const std::string& keep);
 
     std::filesystem::path folder_;
+    std::optional<RetentionPeriods> retention_;
 };
 
 } // namespace meldpunt::storage

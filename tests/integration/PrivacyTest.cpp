@@ -7,6 +7,8 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include <fstream>
+
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -198,4 +200,36 @@ TEST_CASE("Visits are counted without identifying anyone", "[site]")
     for (const auto& [key, count] : counts)
         homeCounted = homeCounted || (key.ends_with(" home nl") && count == 3);
     CHECK(homeCounted);
+}
+
+TEST_CASE("The privacy statement shows the live retention periods", "[site]")
+{
+    Appliance::Options options;
+    options.extraDaemonConfig = "[retention]\nreports_after_closing_days = 400\nreporter_messages_days = 123\n";
+    Appliance appliance("retention-page", options);
+    appliance.startAll();
+    const auto client = appliance.publicClient();
+
+    SECTION("Configured periods and the defaults of the others are shown in every language")
+    {
+        for (const char* language : {"nl", "en", "fr", "de", "es", "ru"}) {
+            CAPTURE(language);
+            const auto page = client.get(std::string("/") + language + "/privacy");
+            REQUIRE(page.status == 200);
+            CHECK(page.body.find("<td>400</td>") != std::string::npos);
+            CHECK(page.body.find("<td>123</td>") != std::string::npos);
+            CHECK(page.body.find("<td>1095</td>") != std::string::npos);
+            CHECK(page.body.find("<td>90</td>") != std::string::npos);
+        }
+    }
+
+    SECTION("A changed period shows after meldpuntd restarts, without restarting the site")
+    {
+        appliance.stopDaemon();
+        appliance.setExtraDaemonConfig("[retention]\nreports_after_closing_days = 200\n");
+        appliance.startDaemon();
+        const auto page = client.get("/en/privacy");
+        CHECK(page.body.find("<td>200</td>") != std::string::npos);
+        CHECK(page.body.find("<td>400</td>") == std::string::npos);
+    }
 }

@@ -65,6 +65,22 @@ TEST_CASE("Publisher swaps the current version", "[publisher]")
         CHECK(folderNames(scratch.path()) == std::vector<std::string>{"current", target.string()});
     }
 
+    SECTION("Retention periods, once set, are published beside the key")
+    {
+        publisher.publish(randomKey(), "t0");
+        CHECK_FALSE(meldpunt::readPublishedRetention(scratch.path()).has_value());
+        meldpunt::RetentionPeriods periods;
+        periods.reporterMessagesDays = 42;
+        publisher.setRetention(periods);
+        publisher.publish(randomKey(), "t1");
+        const auto published = meldpunt::readPublishedRetention(scratch.path());
+        REQUIRE(published.has_value());
+        CHECK(published->reporterMessagesDays == 42);
+        struct stat status {};
+        REQUIRE(::stat((current / "retention.json").c_str(), &status) == 0);
+        CHECK((status.st_mode & 0777) == 0640);
+    }
+
     SECTION("The published key file is readable by the group only")
     {
         publisher.publish(randomKey(), "t");
