@@ -66,6 +66,7 @@ std::string Pages::render(std::string_view page, std::string_view languageCode, 
     data.set("origin", origin_);
     const std::string content = renderTemplate(page, language.code, data);
     data.set("content", content);
+    data.set("page_title", headingText(content));
     return renderTemplate("layout", language.code, data);
 }
 
@@ -84,6 +85,26 @@ std::string escapeHtml(std::string_view text)
         }
     }
     return out;
+}
+
+std::string headingText(std::string_view html)
+{
+    const auto open = html.find("<h1");
+    const auto start = open == std::string_view::npos ? open : html.find('>', open);
+    const auto end = start == std::string_view::npos ? start : html.find("</h1>", start);
+    if (end == std::string_view::npos)
+        return {};
+    std::string text;
+    bool inTag = false;
+    for (char c : html.substr(start + 1, end - start - 1)) {
+        if (c == '<')
+            inTag = true;
+        else if (c == '>')
+            inTag = false;
+        else if (!inTag)
+            text.push_back(c == '\n' ? ' ' : c);
+    }
+    return text;
 }
 
 } // namespace meldpunt

@@ -41,4 +41,8 @@ private:
 
 std::string escapeHtml(std::string_view text);
 
+// Returns the text of the first <h1> in `html`, tags removed and still
+// escaped as it was, for the page's <title>; empty when there is none.
+std::string headingText(std::string_view html);
+
 } // namespace meldpunt

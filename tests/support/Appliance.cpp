@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <sys/wait.h>
@@ -148,9 +149,22 @@ void Appliance::makeFolders()
     setMode(temporaryFolder(), 01777);
 }
 
+fs::path Appliance::webuiFolder() const
+{
+    return options_.webui.empty() ? binaryDir() / "webui" : options_.webui;
+}
+
+// The edge template takes the languages as a regular expression
+// alternation: "nl|en".
+std::string Appliance::edgeLanguages(std::string languages)
+{
+    std::replace(languages.begin(), languages.end(), ',', '|');
+    return languages;
+}
+
 void Appliance::writeConfigurations()
 {
-    const std::string webui = (binaryDir() / "webui").string();
+    const std::string webui = webuiFolder().string();
     std::ofstream daemonConfig(root() / "meldpuntd.ini");
     daemonConfig << "[paths]\nsocket = " << (root() / "sockets/staff/meldpuntd.sock").string()
                  << "\nstate = " << stateFolder().string() << "\nspool = " << spoolFolder().string()
@@ -158,13 +172,14 @@ void Appliance::writeConfigurations()
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgeStaffUid) : "") << "\n"
                  << "[tpm]\ntcti = " << tcti_ << "\npcrs = " << options_.pcrs << "\nretry_seconds = 1\n"
                  << "[ingest]\ninterval_ms = " << options_.ingestIntervalMs << "\n"
-                 << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n";
+                 << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n"
+                 << options_.extraDaemonConfig;
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
                  << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()
                  << "\ndrafts = " << (root() / "drafts").string() << "\nwebui = " << webui << "\n"
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgePublicUid) : "") << "\n"
-                 << "[site]\norigin = https://localhost:" << publicPort_ << "\nlanguages = nl,en,fr,de,es,ru\n"
+                 << "[site]\norigin = https://localhost:" << publicPort_ << "\nlanguages = " << options_.languages << "\n"
                  << "[limits]\nmax_report_bytes = " << options_.maxReportBytes << "\n"
                  << "report_burst = " << options_.reportBurst << "\nreport_refill_seconds = 600\n"
                  << "visit_flush_seconds = 3600\n";
@@ -279,7 +294,7 @@ void Appliance::startEdge(const std::string& name, unsigned short port, const fs
                    "UPSTREAM_SOCKET=" + socket.string(), "CERTIFICATE=" + (root() / "pki/server.pem").string(),
                    "CERTIFICATE_KEY=" + (prefix / "server.key").string(),
                    "MAX_BODY_BYTES=" + std::to_string(options_.maxReportBytes),
-                   "WEBUI=" + (binaryDir() / "webui").string(), "LANGUAGES=nl|en|fr|de|es|ru",
+                   "WEBUI=" + webuiFolder().string(), "LANGUAGES=" + edgeLanguages(options_.languages),
                    "ERROR_LOG=" + (root() / "logs" / (name + "-error.log")).string()},
         root() / "logs/render.log");
     if (runsAsSeparateUsers()) {

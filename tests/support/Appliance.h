@@ -29,6 +29,13 @@ public:
         bool scheduledBackups = false; // meldpuntd writes backups into backupFolder()
         // Reports one address may send at once; tests send many from one.
         unsigned reportBurst = 10000;
+        // The site's languages, and the web files (templates, catalogs);
+        // empty means the build's own webui folder.
+        std::string languages = "nl,en,fr,de,es,ru";
+        std::filesystem::path webui;
+        // Appended to meldpuntd.ini as it is: more sections, or keys the
+        // options above do not set.
+        std::string extraDaemonConfig;
     };
 
     // Ids used when running as root. They match no account on the host.
@@ -116,10 +123,14 @@ public:
     // Overrides the TCTI that meldpuntd is configured with (to point it at
     // a TPM that is not there, say). Takes effect at the next start.
     void setDaemonTcti(const std::string& tcti);
+    // Replaces Options::extraDaemonConfig. Takes effect at the next start.
+    void setExtraDaemonConfig(const std::string& text) { options_.extraDaemonConfig = text; }
     // Overrides the spool folder of meldpunt-public (a full tmpfs, say).
     void setPublicSpool(const std::filesystem::path& spool);
 
 private:
+    std::filesystem::path webuiFolder() const;
+    static std::string edgeLanguages(std::string languages);
     void makeFolders();
     void writeConfigurations();
     std::vector<std::string> runAs(unsigned uid, const std::vector<unsigned>& groups) const;
