@@ -57,15 +57,28 @@ void writeAt(int fd, std::span<const std::uint8_t> bytes, std::uint64_t offset, 
     }
 }
 
+// Copies only the data regions that SEEK_DATA and SEEK_HOLE report, and
+// within them skips blocks of zeros, so holes stay holes in the output.
 void copySparse(int from, int to, std::uint64_t size, std::uint64_t offset, const fs::path& path)
 {
-    for (std::uint64_t done = 0; done < size;) {
-        const std::uint64_t length = std::min<std::uint64_t>(kBlock, size - done);
-        const std::vector<std::uint8_t> bytes = readAt(from, done, length);
-        const bool zero = std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t byte) { return byte == 0; });
-        if (!zero)
-            writeAt(to, bytes, offset + done, path);
-        done += length;
+    std::uint64_t position = 0;
+    while (position < size) {
+        const off_t data = ::lseek(from, static_cast<off_t>(position), SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            return;
+        if (data < 0)
+            failSystem("find data in the image for", path);
+        const off_t hole = ::lseek(from, data, SEEK_HOLE);
+        const std::uint64_t end = hole < 0 ? size : std::min<std::uint64_t>(static_cast<std::uint64_t>(hole), size);
+        for (std::uint64_t done = static_cast<std::uint64_t>(data); done < end;) {
+            const std::uint64_t length = std::min<std::uint64_t>(kBlock, end - done);
+            const std::vector<std::uint8_t> bytes = readAt(from, done, length);
+            const bool zero = std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t byte) { return byte == 0; });
+            if (!zero)
+                writeAt(to, bytes, offset + done, path);
+            done += length;
+        }
+        position = end;
     }
 }
 
