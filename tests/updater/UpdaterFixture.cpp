@@ -119,10 +119,19 @@ void UpdaterBox::writeConfig(const std::string& extraImageSettings)
         "\nstate_folder = " + stateFolder().string() + "\nboot_tries = 3\nreboot_command = /usr/bin/touch " +
         rebootMarker().string() + "\n";
     text += "[tpm]\ntcti = " + swtpm_->tcti() + "\nepoch_nv_index = 0x01800100\n";
-    text += "[health]\ndaemon_socket = " + (root() / "missing-daemon.sock").string() +
-        "\npublic_socket = " + (root() / "missing-public.sock").string() + "\ntimeout_seconds = 2\n";
+    const fs::path daemon = daemonSocket_.empty() ? root() / "missing-daemon.sock" : daemonSocket_;
+    const fs::path publicSite = publicSocket_.empty() ? root() / "missing-public.sock" : publicSocket_;
+    text += "[health]\ndaemon_socket = " + daemon.string() + "\npublic_socket = " + publicSite.string() +
+        "\ntimeout_seconds = 2\n";
     writeText(configFile(), text);
     config_ = loadUpdaterConfig(configFile());
+}
+
+void UpdaterBox::setHealthSockets(const fs::path& daemon, const fs::path& publicSite)
+{
+    daemonSocket_ = daemon;
+    publicSocket_ = publicSite;
+    writeConfig();
 }
 
 fs::path UpdaterBox::makeImage(const std::string& name, std::uint64_t size, unsigned seed) const

@@ -39,6 +39,8 @@ public:
     // Rewrites updater.ini with these settings and reloads config().
     void writeConfig(const std::string& extraImageSettings = {});
     void setBootedSlot(updater::Slot slot);
+    // Points the health check at these Unix sockets.
+    void setHealthSockets(const std::filesystem::path& daemon, const std::filesystem::path& publicSite);
 
     // Writes an image of `size` bytes whose content depends on `seed`.
     std::filesystem::path makeImage(const std::string& name, std::uint64_t size, unsigned seed) const;
@@ -71,6 +73,8 @@ private:
     std::unique_ptr<Swtpm> swtpm_;
     updater::UpdaterConfig config_;
     std::string extraImageSettings_;
+    std::filesystem::path daemonSocket_;
+    std::filesystem::path publicSocket_;
 };
 
 // What systemd-boot does with this product's loader entries at one boot,
