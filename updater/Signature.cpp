@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include <cstdio>
+#include <cstring>
 
 namespace meldpunt::updater {
 
@@ -24,6 +25,11 @@ struct BorrowedStackFree {
     void operator()(STACK_OF(X509) * stack) const { sk_X509_free(stack); }
 };
 using BorrowedStackPtr = std::unique_ptr<STACK_OF(X509), BorrowedStackFree>;
+
+void freeOpenSslBytes(unsigned char* pointer)
+{
+    OPENSSL_free(pointer);
+}
 
 BioPtr openFile(const std::filesystem::path& path, const char* what)
 {
@@ -51,6 +57,89 @@ std::string fingerprintOf(X509* certificate)
     return toHex(std::span<const std::uint8_t>(digest, length));
 }
 
+// Reads one DER header at `cursor` and checks its tag; returns the
+// content length and leaves `cursor` at the content.
+long enterDer(const unsigned char*& cursor, const unsigned char* end, int expectedTag, int expectedClass)
+{
+    long length = 0;
+    int tag = 0;
+    int tagClass = 0;
+    const int flags = ASN1_get_object(&cursor, &length, &tag, &tagClass, end - cursor);
+    if ((flags & 0x80) != 0 || tag != expectedTag || tagClass != expectedClass || length > end - cursor)
+        reject("it is not DER-encoded SignedData");
+    return length;
+}
+
+// Checks the fields of SignedData that the signature does not cover: the
+// version must be 1 and the digest algorithm set must name exactly the
+// signer's digest algorithm. OpenSSL ignores both, so without this check a
+// changed byte there would leave a different file that still verifies.
+void checkUnsignedFields(std::span<const std::uint8_t> signature, CMS_SignerInfo* signerInfo)
+{
+    const unsigned char* cursor = signature.data();
+    const unsigned char* end = cursor + signature.size();
+    enterDer(cursor, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    cursor += enterDer(cursor, end, V_ASN1_OBJECT, V_ASN1_UNIVERSAL);
+    enterDer(cursor, end, 0, V_ASN1_CONTEXT_SPECIFIC);
+    enterDer(cursor, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    const long versionLength = enterDer(cursor, end, V_ASN1_INTEGER, V_ASN1_UNIVERSAL);
+    if (versionLength != 1 || cursor[0] != 1)
+        reject("its SignedData version is not 1");
+    cursor += versionLength;
+
+    X509_ALGOR* digest = nullptr;
+    CMS_SignerInfo_get0_algs(signerInfo, nullptr, nullptr, &digest, nullptr);
+    unsigned char* algorithm = nullptr;
+    const int algorithmLength = digest ? i2d_X509_ALGOR(digest, &algorithm) : -1;
+    std::unique_ptr<unsigned char, decltype(&freeOpenSslBytes)> owned(algorithm, &freeOpenSslBytes);
+    const unsigned char* setStart = cursor;
+    const long setLength = enterDer(cursor, end, V_ASN1_SET, V_ASN1_UNIVERSAL);
+    if (algorithmLength <= 0 || setLength != algorithmLength ||
+        std::memcmp(cursor, algorithm, static_cast<std::size_t>(algorithmLength)) != 0 || cursor - setStart != 2)
+        reject("its digest algorithm list is not exactly the signer's digest algorithm");
+    cursor += setLength;
+
+    // Skip the encapsulated content info and the optional certificates and
+    // CRLs, then read the one SignerInfo's version: 1 for a signer named by
+    // issuer and serial number, 3 for one named by key identifier.
+    cursor += enterDer(cursor, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    for (int optionalTag = 0; optionalTag <= 1 && cursor < end; ++optionalTag) {
+        if (*cursor == (0xa0 | optionalTag))
+            cursor += enterDer(cursor, end, optionalTag, V_ASN1_CONTEXT_SPECIFIC);
+    }
+    enterDer(cursor, end, V_ASN1_SET, V_ASN1_UNIVERSAL);
+    enterDer(cursor, end, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
+    const long signerVersionLength = enterDer(cursor, end, V_ASN1_INTEGER, V_ASN1_UNIVERSAL);
+    ASN1_OCTET_STRING* keyId = nullptr;
+    CMS_SignerInfo_get0_signer_id(signerInfo, &keyId, nullptr, nullptr);
+    const unsigned char expectedVersion = keyId ? 3 : 1;
+    if (signerVersionLength != 1 || cursor[0] != expectedVersion)
+        reject("its SignerInfo version does not match how the signer is named");
+}
+
+// Checks that the signature algorithm the SignerInfo names fits the
+// signer's key and digest. OpenSSL picks the algorithm from the key and
+// ignores a changed identifier, which would again leave a second file that
+// verifies.
+void checkSignatureAlgorithm(CMS_SignerInfo* signerInfo, X509* signer)
+{
+    X509_ALGOR* digest = nullptr;
+    X509_ALGOR* signatureAlgorithm = nullptr;
+    CMS_SignerInfo_get0_algs(signerInfo, nullptr, nullptr, &digest, &signatureAlgorithm);
+    const ASN1_OBJECT* digestObject = nullptr;
+    const ASN1_OBJECT* signatureObject = nullptr;
+    X509_ALGOR_get0(&digestObject, nullptr, nullptr, digest);
+    X509_ALGOR_get0(&signatureObject, nullptr, nullptr, signatureAlgorithm);
+    const int signatureNid = OBJ_obj2nid(signatureObject);
+    const int keyNid = EVP_PKEY_get_base_id(X509_get0_pubkey(signer));
+    int digestNid = NID_undef;
+    int keyTypeNid = NID_undef;
+    const bool combined = OBJ_find_sigid_algs(signatureNid, &digestNid, &keyTypeNid) == 1;
+    const bool digestFits = digestNid == NID_undef || digestNid == OBJ_obj2nid(digestObject);
+    if (!(combined && keyTypeNid == keyNid && digestFits) && signatureNid != keyNid)
+        reject("its signature algorithm does not fit the signer's key");
+}
+
 X509* verifySignedContent(CMS_ContentInfo* cms, std::span<const std::uint8_t> content)
 {
     if (OBJ_obj2nid(CMS_get0_type(cms)) != NID_pkcs7_signed)
@@ -61,6 +150,8 @@ X509* verifySignedContent(CMS_ContentInfo* cms, std::span<const std::uint8_t> co
         reject("it has no signer");
     if (signerCount != 1)
         reject("it has " + std::to_string(signerCount) + " signers, but exactly one is required");
+    if (OBJ_obj2nid(CMS_get0_eContentType(cms)) != NID_pkcs7_data)
+        reject("its content type is not id-data");
     ASN1_OCTET_STRING** embedded = CMS_get0_content(cms);
     if (embedded && *embedded)
         reject("it embeds content, but a detached signature over the manifest is required");
@@ -164,6 +255,9 @@ SignerIdentity verifyDetachedSignature(std::span<const std::uint8_t> content,
         reject("bytes follow the CMS structure");
 
     X509* signer = verifySignedContent(cms.get(), content);
+    CMS_SignerInfo* signerInfo = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms.get()), 0);
+    checkUnsignedFields(signature, signerInfo);
+    checkSignatureAlgorithm(signerInfo, signer);
     verifySignerCertificate(signer, signedAt);
     verifyChain(signer, cms.get(), anchors, timeFloor);
     return {subjectOf(signer), fingerprintOf(signer)};
