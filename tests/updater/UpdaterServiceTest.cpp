@@ -1,0 +1,416 @@
+#include "UpdaterFixture.h"
+
+#include "BundleVerifier.h"
+#include "UpdaterService.h"
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include <systemd/sd-bus.h>
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <functional>
+
+namespace fs = std::filesystem;
+using namespace meldpunt::test;
+using namespace meldpunt::updater;
+using Catch::Matchers::ContainsSubstring;
+
+namespace {
+
+// The accounts that stand for meldpuntd's user in the policy under test,
+// and for anyone else. dbus-daemon looks up the groups of every client and
+// drops clients whose uid has no account, so both are accounts that every
+// Debian system has: daemon (1) and nobody (65534).
+constexpr unsigned kDaemonUid = 1;
+constexpr unsigned kStrangerUid = 65534;
+
+struct BusUnref {
+    void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
+};
+using BusPtr = std::unique_ptr<sd_bus, BusUnref>;
+
+BusPtr connect(const std::string& address)
+{
+    sd_bus* raw = nullptr;
+    REQUIRE(sd_bus_new(&raw) >= 0);
+    BusPtr bus(raw);
+    REQUIRE(sd_bus_set_address(bus.get(), address.c_str()) >= 0);
+    REQUIRE(sd_bus_set_bus_client(bus.get(), 1) >= 0);
+    REQUIRE(sd_bus_start(bus.get()) >= 0);
+    return bus;
+}
+
+// A dbus-daemon of the test's own with the system bus's default policy
+// and the updater's policy file, in which meldpuntd's user name is
+// replaced by kDaemonUid (or by the caller's uid when not run as root).
+class PrivateBus {
+public:
+    explicit PrivateBus(const fs::path& folder)
+    {
+        std::string policy = readAll(fs::path(MELDPUNT_SOURCE_DIR) / "rootfs/usr/share/dbus-1/system.d/org.meldpunt.Updater1.conf");
+        const std::string daemonUser = std::to_string(::geteuid() == 0 ? kDaemonUid : ::geteuid());
+        const std::string name = "user=\"meldpuntd\"";
+        REQUIRE(policy.find(name) != std::string::npos);
+        policy.replace(policy.find(name), name.size(), "user=\"" + daemonUser + "\"");
+        std::ofstream(folder / "updater-policy.conf") << policy;
+
+        socket_ = folder / "bus.sock";
+        std::ofstream(folder / "bus.conf")
+            << "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" "
+               "\"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+               "<busconfig>\n  <listen>unix:path=" << socket_.string() << "</listen>\n"
+               "  <auth>EXTERNAL</auth>\n"
+               "  <policy context=\"default\">\n"
+               "    <allow user=\"*\"/>\n    <deny own=\"*\"/>\n    <deny send_type=\"method_call\"/>\n"
+               "    <allow send_type=\"signal\"/>\n"
+               "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
+               "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
+               "    <allow receive_type=\"method_call\"/>\n    <allow receive_type=\"method_return\"/>\n"
+               "    <allow receive_type=\"error\"/>\n    <allow receive_type=\"signal\"/>\n"
+               "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
+               "  </policy>\n  <include>" << (folder / "updater-policy.conf").string() << "</include>\n"
+               "</busconfig>\n";
+        process_ = std::make_unique<Process>(
+            std::vector<std::string>{"dbus-daemon", "--nofork", "--nopidfile", "--config-file=" + (folder / "bus.conf").string()},
+            Process::Options({}, folder / "dbus-daemon.log"));
+        REQUIRE(waitFor([&] { return fs::exists(socket_); }, std::chrono::seconds(10)));
+    }
+
+    std::string address() const { return "unix:path=" + socket_.string(); }
+    std::string log() const { return process_->log(); }
+
+private:
+    fs::path socket_;
+    std::unique_ptr<Process> process_;
+};
+
+struct CallResult {
+    int status = -1;       // 0 on success
+    std::string errorName; // the D-Bus error, when the call failed
+    std::string text;      // the error message, or the first string of the reply
+};
+
+// Calls a method of the updater and returns the outcome. `append` adds the
+// arguments to the message.
+CallResult call(sd_bus* bus, const char* method, const std::function<void(sd_bus_message*)>& append)
+{
+    sd_bus_message* rawMessage = nullptr;
+    REQUIRE(sd_bus_message_new_method_call(bus, &rawMessage, kBusName, kObjectPath, kInterface, method) >= 0);
+    std::unique_ptr<sd_bus_message, decltype(&sd_bus_message_unref)> message(rawMessage, &sd_bus_message_unref);
+    append(message.get());
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    sd_bus_message* rawReply = nullptr;
+    CallResult result;
+    result.status = sd_bus_call(bus, message.get(), 30'000'000, &error, &rawReply);
+    std::unique_ptr<sd_bus_message, decltype(&sd_bus_message_unref)> reply(rawReply, &sd_bus_message_unref);
+    if (result.status < 0) {
+        result.errorName = error.name ? error.name : "";
+        result.text = error.message ? error.message : "";
+    } else if (reply && sd_bus_message_peek_type(reply.get(), nullptr, nullptr) > 0) {
+        const char* first = nullptr;
+        if (sd_bus_message_read_basic(reply.get(), 's', &first) > 0)
+            result.text = first;
+    } else {
+        result.status = 0;
+    }
+    if (result.status > 0)
+        result.status = 0;
+    sd_bus_error_free(&error);
+    return result;
+}
+
+void appendPathAndPermission(sd_bus_message* message, const fs::path& bundle)
+{
+    REQUIRE(sd_bus_message_append(message, "s", bundle.c_str()) >= 0);
+    REQUIRE(sd_bus_message_append_array(message, 'y', nullptr, 0) >= 0);
+}
+
+void appendInstall(sd_bus_message* message, const fs::path& bundle, const std::string& sha256)
+{
+    REQUIRE(sd_bus_message_append(message, "ss", bundle.c_str(), sha256.c_str()) >= 0);
+    REQUIRE(sd_bus_message_append_array(message, 'y', nullptr, 0) >= 0);
+}
+
+std::string manifestSha256(const fs::path& bundle)
+{
+    meldpunt::fsutil::FileDescriptor fd(::open(bundle.c_str(), O_RDONLY | O_CLOEXEC));
+    const BundleHeader header = parseBundleHeader(readAt(fd.get(), 0, kBundleHeaderSize), fs::file_size(bundle));
+    return toHex(sha256Of(readAt(fd.get(), header.manifestOffset, header.manifestLength)));
+}
+
+// Runs `body` in a child process under `uid` and returns its outcome
+// through a pipe. The bundle descriptor is opened before the privileges
+// are dropped, as meldpuntd holds an uploaded bundle open.
+CallResult callAs(unsigned uid, const std::string& address, const std::function<CallResult(sd_bus*)>& body)
+{
+    int pipeFds[2];
+    REQUIRE(::pipe2(pipeFds, O_CLOEXEC) == 0);
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        ::close(pipeFds[0]);
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0)
+            ::_exit(90);
+        CallResult result;
+        try {
+            sd_bus* raw = nullptr;
+            if (sd_bus_new(&raw) < 0 || sd_bus_set_address(raw, address.c_str()) < 0 ||
+                sd_bus_set_bus_client(raw, 1) < 0 || sd_bus_start(raw) < 0)
+                ::_exit(91);
+            BusPtr bus(raw);
+            result = body(bus.get());
+        } catch (...) {
+            ::_exit(92);
+        }
+        const std::string line = std::to_string(result.status) + "\n" + result.errorName + "\n" + result.text;
+        [[maybe_unused]] const ssize_t written = ::write(pipeFds[1], line.data(), line.size());
+        ::_exit(0);
+    }
+    ::close(pipeFds[1]);
+    std::string output;
+    char buffer[4096];
+    for (ssize_t n; (n = ::read(pipeFds[0], buffer, sizeof buffer)) > 0;)
+        output.append(buffer, static_cast<std::size_t>(n));
+    ::close(pipeFds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    CallResult result;
+    const std::size_t first = output.find('\n');
+    const std::size_t second = output.find('\n', first + 1);
+    result.status = std::stoi(output.substr(0, first));
+    result.errorName = output.substr(first + 1, second - first - 1);
+    result.text = output.substr(second + 1);
+    return result;
+}
+
+// The updater service on a private bus, with the Completed signals it sent.
+class ServiceUnderTest {
+public:
+    explicit ServiceUnderTest(UpdaterBox& box)
+        : bus_(box.root())
+    {
+        process_ = std::make_unique<Process>(
+            std::vector<std::string>{(fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-updated").string(),
+                "--config", box.configFile().string(), "--bus-address", bus_.address()},
+            Process::Options({"TSS2_LOG=all+none"}, box.root() / "updated.log"));
+        client_ = connect(bus_.address());
+        REQUIRE(waitFor(
+            [&] {
+                int owned = 0;
+                sd_bus_error error = SD_BUS_ERROR_NULL;
+                sd_bus_message* reply = nullptr;
+                if (sd_bus_call_method(client_.get(), "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                        "org.freedesktop.DBus", "NameHasOwner", &error, &reply, "s", kBusName) >= 0)
+                    sd_bus_message_read(reply, "b", &owned);
+                sd_bus_message_unref(reply);
+                sd_bus_error_free(&error);
+                return owned != 0;
+            },
+            std::chrono::seconds(15)));
+        REQUIRE(sd_bus_match_signal(client_.get(), nullptr, nullptr, kObjectPath, kInterface, "Completed",
+                    &ServiceUnderTest::onCompleted, this) >= 0);
+    }
+
+    sd_bus* client() { return client_.get(); }
+    const std::string address() const { return bus_.address(); }
+    std::string log() const { return process_->log(); }
+
+    // Waits for the next Completed signal and returns (success, message).
+    std::pair<bool, std::string> waitForCompletion()
+    {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (!completed_ && std::chrono::steady_clock::now() < deadline) {
+            if (sd_bus_process(client_.get(), nullptr) > 0)
+                continue;
+            sd_bus_wait(client_.get(), 100'000);
+        }
+        REQUIRE(completed_);
+        completed_ = false;
+        return {success_, message_};
+    }
+
+    std::string stringProperty(const char* name)
+    {
+        char* value = nullptr;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        REQUIRE(sd_bus_get_property_string(client_.get(), kBusName, kObjectPath, kInterface, name, &error, &value) >= 0);
+        std::string result = value;
+        std::free(value);
+        return result;
+    }
+
+    unsigned progress()
+    {
+        std::uint32_t value = 0;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        REQUIRE(sd_bus_get_property_trivial(client_.get(), kBusName, kObjectPath, kInterface, "Progress", &error, 'u', &value) >= 0);
+        return value;
+    }
+
+private:
+    static int onCompleted(sd_bus_message* message, void* userdata, sd_bus_error*)
+    {
+        auto* self = static_cast<ServiceUnderTest*>(userdata);
+        int success = 0;
+        const char* text = nullptr;
+        if (sd_bus_message_read(message, "bs", &success, &text) >= 0) {
+            self->success_ = success != 0;
+            self->message_ = text;
+            self->completed_ = true;
+        }
+        return 0;
+    }
+
+    PrivateBus bus_;
+    std::unique_ptr<Process> process_;
+    BusPtr client_;
+    bool completed_ = false;
+    bool success_ = false;
+    std::string message_;
+};
+
+} // namespace
+
+TEST_CASE("updater service installs only the confirmed bundle", "[updater]")
+{
+    UpdaterBox box("updater-service");
+    ServiceUnderTest service(box);
+    const std::string oldA = box.slotSha256(Slot::A);
+    const std::string oldB = box.slotSha256(Slot::B);
+    UpdaterBox::BundleOptions options;
+    options.imageSize = UpdaterBox::kSlotSize - 4096;
+    const fs::path bundle = box.makeBundle("service", options);
+    const std::string sha256 = manifestSha256(bundle);
+    INFO(service.log());
+
+    SECTION("reads the manifest, installs and reports progress")
+    {
+        const CallResult manifest =
+            call(service.client(), "ReadManifest", [&](sd_bus_message* m) { appendPathAndPermission(m, bundle); });
+        REQUIRE(manifest.status == 0);
+        CHECK_THAT(manifest.text, ContainsSubstring("\"version\":\"1.1.0\""));
+        CHECK(service.stringProperty("Operation") == "idle");
+        CHECK(service.stringProperty("BootedSlot") == "a");
+
+        const CallResult install =
+            call(service.client(), "Install", [&](sd_bus_message* m) { appendInstall(m, bundle, sha256); });
+        REQUIRE(install.status == 0);
+        const auto [success, message] = service.waitForCompletion();
+        CHECK(success);
+        CHECK_THAT(message, ContainsSubstring("Installed version 1.1.0"));
+        CHECK(service.stringProperty("Operation") == "done");
+        CHECK(service.progress() == 100);
+        CHECK(fs::exists(box.rebootMarker()));
+        CHECK(box.slotSha256(Slot::B) != oldB);
+    }
+    SECTION("rejects a bundle whose hash was not confirmed")
+    {
+        const CallResult install = call(service.client(), "Install",
+            [&](sd_bus_message* m) { appendInstall(m, bundle, std::string(64, 'a')); });
+        CHECK(install.status < 0);
+        CHECK(install.errorName == "org.meldpunt.Updater1.BundleRejected");
+        CHECK_THAT(install.text, ContainsSubstring("not the confirmed"));
+        CHECK(box.slotSha256(Slot::B) == oldB);
+    }
+    SECTION("rejects a flipped manifest byte when reading the manifest")
+    {
+        const std::size_t at = readAll(bundle).find("\"1.1.0\"");
+        REQUIRE(at != std::string::npos);
+        flipByte(bundle, at + 5); // "1.1.0" becomes "1.1.1"
+        const CallResult manifest =
+            call(service.client(), "ReadManifest", [&](sd_bus_message* m) { appendPathAndPermission(m, bundle); });
+        CHECK(manifest.status < 0);
+        CHECK(manifest.errorName == "org.meldpunt.Updater1.BundleRejected");
+        CHECK_THAT(manifest.text, ContainsSubstring("does not match the manifest"));
+    }
+    SECTION("reports a flipped payload byte as a failed install")
+    {
+        const std::string bytes = readAll(bundle);
+        const BundleHeader header = parseBundleHeader(
+            std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + kBundleHeaderSize), bytes.size());
+        flipByte(bundle, header.imagesOffset + 4'000'000);
+        REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) { appendInstall(m, bundle, sha256); }).status == 0);
+        const auto [success, message] = service.waitForCompletion();
+        CHECK_FALSE(success);
+        CHECK_THAT(message, ContainsSubstring("does not match the signed manifest"));
+        CHECK(service.stringProperty("Operation") == "failed");
+        CHECK_THAT(service.stringProperty("LastError"), ContainsSubstring("does not match the signed manifest"));
+        CHECK(box.slotSha256(Slot::B) == oldB);
+    }
+    SECTION("cancels a running install")
+    {
+        REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) { appendInstall(m, bundle, sha256); }).status == 0);
+        REQUIRE(call(service.client(), "Cancel", [](sd_bus_message*) {}).status == 0);
+        const auto [success, message] = service.waitForCompletion();
+        CHECK_FALSE(success);
+        CHECK_THAT(message, ContainsSubstring("cancelled"));
+        CHECK(BootEntries(box.esp()).list().size() == 1);
+        CHECK(simulateBoot(box.esp()) == Slot::A);
+    }
+    CHECK(box.slotSha256(Slot::A) == oldA);
+}
+
+TEST_CASE("updater bus policy admits only root and meldpuntd's user", "[updater]")
+{
+    if (::geteuid() != 0)
+        SKIP("calling the bus under other users needs root");
+    UpdaterBox box("updater-policy");
+    ServiceUnderTest service(box);
+    const fs::path bundle = box.makeBundle("policy");
+    const std::string sha256 = manifestSha256(bundle);
+    meldpunt::fsutil::FileDescriptor fd(::open(bundle.c_str(), O_RDONLY | O_CLOEXEC));
+    REQUIRE(fd);
+
+    const auto readManifest = [&](sd_bus* bus) {
+        return call(bus, "ReadManifestFromFd", [&](sd_bus_message* m) {
+            REQUIRE(sd_bus_message_append(m, "h", fd.get()) >= 0);
+            REQUIRE(sd_bus_message_append_array(m, 'y', nullptr, 0) >= 0);
+        });
+    };
+
+    SECTION("meldpuntd's user reads a manifest from a descriptor and installs it")
+    {
+        const CallResult manifest = callAs(kDaemonUid, service.address(), readManifest);
+        INFO(manifest.text);
+        CHECK(manifest.status == 0);
+        CHECK_THAT(manifest.text, ContainsSubstring("meldpunt-bundle-manifest"));
+        const CallResult install = callAs(kDaemonUid, service.address(), [&](sd_bus* bus) {
+            return call(bus, "InstallFromFd", [&](sd_bus_message* m) {
+                REQUIRE(sd_bus_message_append(m, "hs", fd.get(), sha256.c_str()) >= 0);
+                REQUIRE(sd_bus_message_append_array(m, 'y', nullptr, 0) >= 0);
+            });
+        });
+        INFO(install.text);
+        CHECK(install.status == 0);
+        CHECK(service.waitForCompletion().first);
+    }
+    SECTION("another user is denied every call and property")
+    {
+        const CallResult manifest = callAs(kStrangerUid, service.address(), readManifest);
+        CHECK(manifest.status < 0);
+        CHECK(manifest.errorName == "org.freedesktop.DBus.Error.AccessDenied");
+        const CallResult property = callAs(kStrangerUid, service.address(), [](sd_bus* bus) {
+            CallResult result;
+            sd_bus_error error = SD_BUS_ERROR_NULL;
+            char* value = nullptr;
+            result.status = sd_bus_get_property_string(bus, kBusName, kObjectPath, kInterface, "Operation", &error, &value);
+            result.errorName = error.name ? error.name : "";
+            std::free(value);
+            sd_bus_error_free(&error);
+            return result;
+        });
+        CHECK(property.status < 0);
+        CHECK(property.errorName == "org.freedesktop.DBus.Error.AccessDenied");
+        const CallResult cancel = callAs(kStrangerUid, service.address(),
+            [](sd_bus* bus) { return call(bus, "Cancel", [](sd_bus_message*) {}); });
+        CHECK(cancel.errorName == "org.freedesktop.DBus.Error.AccessDenied");
+    }
+}

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace meldpunt::updater {
+
+// The updater's settings, read from an INI file (rootfs/etc/meldpunt/
+// updater.ini documents each key). Paths are injected so that tests run
+// against file-backed slots, a folder as ESP and swtpm.
+struct UpdaterConfig {
+    std::string product;
+    std::string hardwareId;
+    std::filesystem::path caFile;
+    std::filesystem::path crlFile;
+    std::filesystem::path downgradeCaFile;
+    std::filesystem::path downgradeCrlFile;
+    // The running image's build time. Certificates that expired before it
+    // are rejected whatever the box's clock says.
+    std::time_t timeFloor = 0;
+    // The running image's own security epoch, a floor for the TPM's value.
+    std::uint32_t runningEpoch = 0;
+
+    std::filesystem::path slotA;
+    std::filesystem::path slotB;
+    std::filesystem::path esp;
+    std::filesystem::path kernelCommandLine; // /proc/cmdline; names the booted slot
+    std::filesystem::path stateFolder;
+    unsigned bootTries = 3;
+    std::vector<std::string> rebootCommand;
+
+    std::string tcti;
+    std::uint32_t epochNvIndex = 0;
+
+    std::filesystem::path daemonSocket;
+    std::filesystem::path publicSocket;
+    unsigned healthTimeoutSeconds = 120;
+};
+
+// Reads the INI file. Throws UpdateError naming a missing or invalid key.
+UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file);
+
+} // namespace meldpunt::updater
