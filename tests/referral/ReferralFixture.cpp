@@ -52,8 +52,9 @@ void writeText(const fs::path& path, const std::string& text)
 const fs::path& referralPki()
 {
     static const fs::path folder = [] {
-        const fs::path target = scratchBase() / "referral-pki";
-        if (fs::exists(target / "rogue-sign.pem"))
+        const fs::path target = scratchBase() / "referral-pki-v2";
+        // tests/make-referral-pki writes this file last.
+        if (fs::exists(target / "hotline-edge.pem"))
             return target;
         // Made under a private name and renamed, so that test processes
         // running in parallel never see a half-written PKI.
