@@ -59,7 +59,7 @@ PushResult exchange(Poco::Net::HTTPSClientSession& session, const Poco::URI& uri
         + content.substr(0, kMaxReasonBytes);
     while (!result.reason.empty() && (result.reason.back() == '\n' || result.reason.back() == '\r'))
         result.reason.pop_back();
-    const bool permanent = status == 400 || status == 413 || status == 422;
+    const bool permanent = status == 400 || status == 413;
     result.outcome = permanent ? PushOutcome::Rejected : PushOutcome::Failed;
     return result;
 }
