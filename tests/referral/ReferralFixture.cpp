@@ -152,7 +152,9 @@ std::string Receiver::log() const
 fs::path writePartnerFile(const fs::path& folder, const std::string& name, unsigned short port,
     const PartnerOverrides& overrides)
 {
-    const auto pem = [](const std::string& file) { return pkiFile(file).string(); };
+    const auto pem = [&](const std::string& file) {
+        return (overrides.pemFolder.empty() ? pkiFile(file) : overrides.pemFolder / file).string();
+    };
     const fs::path file = folder / (name + "-partners.json");
     writeText(file, "{\"partners\": [{\"name\": \"" + name + "\", \"kind\": \"police\", "
             "\"countries\": [\"NL\", \"BE\"], \"endpoint\": \"https://" + overrides.endpointHost + ":"

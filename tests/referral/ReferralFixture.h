@@ -58,6 +58,7 @@ struct PartnerOverrides {
     std::string serverTrust = "partner-ca.pem";
     std::string clientIdentity = "hotline-client"; // .pem and .key
     std::string receiptCertificate = "partner-receipt.pem";
+    std::filesystem::path pemFolder; // empty: the files of referralPki()
 };
 
 // A hotline database in a scratch folder: migrated, with one report.

@@ -148,6 +148,11 @@ void Appliance::makeFolders()
     setMode(temporaryFolder(), 01777);
 }
 
+void Appliance::setDaemonExtraConfiguration(const std::string& sections)
+{
+    daemonExtraConfiguration_ = sections;
+}
+
 void Appliance::writeConfigurations()
 {
     const std::string webui = (binaryDir() / "webui").string();
@@ -158,7 +163,8 @@ void Appliance::writeConfigurations()
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgeStaffUid) : "") << "\n"
                  << "[tpm]\ntcti = " << tcti_ << "\npcrs = " << options_.pcrs << "\nretry_seconds = 1\n"
                  << "[ingest]\ninterval_ms = " << options_.ingestIntervalMs << "\n"
-                 << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n";
+                 << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n"
+                 << daemonExtraConfiguration_;
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
                  << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()

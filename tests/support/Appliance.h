@@ -118,6 +118,9 @@ public:
     void setDaemonTcti(const std::string& tcti);
     // Overrides the spool folder of meldpunt-public (a full tmpfs, say).
     void setPublicSpool(const std::filesystem::path& spool);
+    // Appends INI sections to meldpuntd's configuration (a [referral]
+    // section, say). Takes effect at the next start.
+    void setDaemonExtraConfiguration(const std::string& sections);
 
 private:
     void makeFolders();
@@ -139,6 +142,7 @@ private:
     unsigned short staffPort_;
     std::string tcti_;
     std::filesystem::path publicSpool_;
+    std::string daemonExtraConfiguration_;
 
     int notifyFd_ = -1;
     std::atomic<bool> stopNotifications_{false};
