@@ -20,7 +20,8 @@ void checkManifest(std::string_view json)
         return;
     }
     for (const auto& attachment : manifest.attachments)
-        FUZZ_CHECK(referral::isAttachmentFileName(attachment.file), "an accepted attachment file name is unsafe");
+        FUZZ_CHECK(referral::isAttachmentFileName(attachment.file),
+            "an accepted attachment file name is unsafe");
     const auto again = referral::parseManifest(referral::toJson(manifest));
     FUZZ_CHECK(again == manifest, "a manifest changes when written and read again");
 }

@@ -44,7 +44,8 @@ public:
             header.get("Content-Disposition", ""), disposition, parameters);
         const std::string name = parameters.get("filename", "");
         if (name != "manifest.cms" && !referral::isAttachmentFileName(name))
-            throw InvalidReferral("a part has no file name of the form manifest.cms or attachment-N.cms");
+            throw InvalidReferral(
+                "a part has no file name of the form manifest.cms or attachment-N.cms");
         if (files.count(name) != 0)
             throw InvalidReferral("the file '" + name + "' is sent twice");
         referral::Bytes& content = files[name];
@@ -81,8 +82,8 @@ public:
     {
     }
 
-    void handleRequest(Poco::Net::HTTPServerRequest& request,
-        Poco::Net::HTTPServerResponse& response) override
+    void handleRequest(
+        Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override
     {
         if (request.getURI() != kReferralsPath) {
             respond(response, HTTPResponse::HTTP_NOT_FOUND, "not found");
@@ -93,7 +94,8 @@ public:
             respond(response, HTTPResponse::HTTP_METHOD_NOT_ALLOWED, "only POST is allowed");
             return;
         }
-        if (request.hasContentLength() && static_cast<std::uint64_t>(request.getContentLength64()) > maxBytes_) {
+        if (request.hasContentLength()
+            && static_cast<std::uint64_t>(request.getContentLength64()) > maxBytes_) {
             respond(response, HTTPResponse::HTTP_REQUEST_ENTITY_TOO_LARGE,
                 "the referral is larger than this receiver accepts");
             return;
@@ -105,7 +107,8 @@ public:
             form.setFieldLimit(0);
             form.load(request, request.stream(), collector);
             const auto accepted = store_.accept(key, collector.files);
-            response.setStatus(accepted.duplicate ? HTTPResponse::HTTP_OK : HTTPResponse::HTTP_CREATED);
+            response.setStatus(
+                accepted.duplicate ? HTTPResponse::HTTP_OK : HTTPResponse::HTTP_CREATED);
             response.setContentType("application/pkcs7-mime; smime-type=signed-data");
             response.setContentLength(static_cast<std::streamsize>(accepted.receipt.size()));
             response.send().write(reinterpret_cast<const char*>(accepted.receipt.data()),
@@ -116,10 +119,12 @@ public:
             std::cerr << "<4>Rejected a referral: " << error.what() << std::endl;
             respond(response, HTTPResponse::HTTP_BAD_REQUEST, error.what());
         } catch (const Poco::Exception& error) {
-            respond(response, HTTPResponse::HTTP_BAD_REQUEST, "invalid multipart body: " + error.message());
+            respond(response, HTTPResponse::HTTP_BAD_REQUEST,
+                "invalid multipart body: " + error.message());
         } catch (const std::exception& error) {
             std::cerr << "<3>Failed to store a referral: " << error.what() << std::endl;
-            respond(response, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, "storing the referral failed");
+            respond(
+                response, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, "storing the referral failed");
         }
     }
 
@@ -135,7 +140,8 @@ public:
         , maxBytes_(maxBytes)
     {
     }
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override
+    Poco::Net::HTTPRequestHandler* createRequestHandler(
+        const Poco::Net::HTTPServerRequest&) override
     {
         return new ReferralHandler(store_, maxBytes_);
     }
@@ -150,7 +156,8 @@ private:
 ReceiverServer::ReceiverServer(ServerSettings settings, ReferralStore& store)
     : settings_(std::move(settings))
 {
-    auto context = referral::makeServerContext(settings_.certificate, *settings_.key, settings_.trustedClients);
+    auto context = referral::makeServerContext(
+        settings_.certificate, *settings_.key, settings_.trustedClients);
     Poco::Net::SecureServerSocket socket(
         Poco::Net::SocketAddress(settings_.address, settings_.port), 64, context);
     Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;

@@ -19,7 +19,8 @@ struct ServerSettings {
     std::uint16_t port = 0; // 0: the kernel picks one; see ReceiverServer::port()
     referral::Certificate certificate;
     std::shared_ptr<referral::PrivateKey> key;
-    std::vector<referral::Certificate> trustedClients; // the hotline's client CA or pinned certificate
+    std::vector<referral::Certificate>
+        trustedClients; // the hotline's client CA or pinned certificate
     std::uint64_t maxReferralBytes = 256ull * 1024 * 1024;
     int maxThreads = 4;
 };

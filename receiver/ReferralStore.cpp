@@ -63,7 +63,8 @@ void writeSynced(const fs::path& path, const Bytes& content)
         failSystem("creating", path);
     std::size_t written = 0;
     while (written < content.size()) {
-        const ssize_t result = ::write(fd.get(), content.data() + written, content.size() - written);
+        const ssize_t result
+            = ::write(fd.get(), content.data() + written, content.size() - written);
         if (result < 0 && errno == EINTR)
             continue;
         if (result < 0)
@@ -111,12 +112,12 @@ std::string randomSuffix()
     return referral::sha256Hex({bytes, sizeof bytes}).substr(0, 16);
 }
 
-referral::VerifiedContent openFile(const ReceiverKeys& keys, const std::string& name,
-    const Bytes& content)
+referral::VerifiedContent openFile(
+    const ReceiverKeys& keys, const std::string& name, const Bytes& content)
 {
     try {
-        return referral::openReferralFile(content, keys.recipientCertificate, keys.recipientKey,
-            keys.trustedSigners);
+        return referral::openReferralFile(
+            content, keys.recipientCertificate, keys.recipientKey, keys.trustedSigners);
     } catch (const referral::ReferralError& error) {
         throw InvalidReferral("file '" + name + "': " + error.what());
     }
@@ -131,8 +132,8 @@ ReferralStore::ReferralStore(fs::path folder, ReceiverKeys keys)
     fs::create_directories(folder_);
 }
 
-referral::Receipt ReferralStore::verify(const std::string& idempotencyKey,
-    const std::map<std::string, Bytes>& files) const
+referral::Receipt ReferralStore::verify(
+    const std::string& idempotencyKey, const std::map<std::string, Bytes>& files) const
 {
     const auto manifestFile = files.find(kManifestFile);
     if (manifestFile == files.end())
@@ -140,8 +141,8 @@ referral::Receipt ReferralStore::verify(const std::string& idempotencyKey,
     const auto opened = openFile(keys_, kManifestFile, manifestFile->second);
     referral::Manifest manifest;
     try {
-        manifest = referral::parseManifest(
-            std::string_view(reinterpret_cast<const char*>(opened.content.data()), opened.content.size()));
+        manifest = referral::parseManifest(std::string_view(
+            reinterpret_cast<const char*>(opened.content.data()), opened.content.size()));
     } catch (const referral::ReferralError& error) {
         throw InvalidReferral(std::string("manifest.cms: ") + error.what());
     }
@@ -176,8 +177,8 @@ referral::Receipt ReferralStore::verify(const std::string& idempotencyKey,
     return receipt;
 }
 
-void ReferralStore::store(const std::string& uuid, const std::map<std::string, Bytes>& files,
-    const Bytes& receipt) const
+void ReferralStore::store(
+    const std::string& uuid, const std::map<std::string, Bytes>& files, const Bytes& receipt) const
 {
     const fs::path incoming = folder_ / (".incoming-" + uuid + "-" + randomSuffix());
     fs::create_directory(incoming);
@@ -190,8 +191,8 @@ void ReferralStore::store(const std::string& uuid, const std::map<std::string, B
     syncPath(folder_, O_RDONLY | O_DIRECTORY);
 }
 
-Acceptance ReferralStore::accept(const std::string& idempotencyKey,
-    const std::map<std::string, Bytes>& files)
+Acceptance ReferralStore::accept(
+    const std::string& idempotencyKey, const std::map<std::string, Bytes>& files)
 {
     const auto verified = verify(idempotencyKey, files);
     // The key is a canonical UUID now, so it is safe as a folder name.
@@ -202,8 +203,8 @@ Acceptance ReferralStore::accept(const std::string& idempotencyKey,
         return {true, readWhole(stored / kReceiptFile)};
     const std::string json = referral::toJson(verified);
     Acceptance acceptance;
-    acceptance.receipt = referral::signContent(referral::asBytes(json), keys_.receiptCertificate,
-        keys_.receiptKey);
+    acceptance.receipt = referral::signContent(
+        referral::asBytes(json), keys_.receiptCertificate, keys_.receiptKey);
     store(verified.referral, files, acceptance.receipt);
     return acceptance;
 }

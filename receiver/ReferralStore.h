@@ -46,8 +46,8 @@ public:
     // bytes. A repeated idempotency key returns the stored receipt and
     // stores nothing. Throws InvalidReferral for a referral that fails a
     // check, and std::system_error when the disk fails.
-    Acceptance accept(const std::string& idempotencyKey,
-        const std::map<std::string, referral::Bytes>& files);
+    Acceptance accept(
+        const std::string& idempotencyKey, const std::map<std::string, referral::Bytes>& files);
 
     const std::filesystem::path& folder() const { return folder_; }
 

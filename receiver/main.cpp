@@ -63,7 +63,8 @@ referral::PrivateKey keyAt(const Configuration& config, const std::string& key)
 receiver::ReceiverKeys loadKeys(const Configuration& config)
 {
     const std::string signers = config->getString("keys.trusted_signers");
-    return {certificateAt(config, "keys.recipient_certificate"), keyAt(config, "keys.recipient_key"),
+    return {certificateAt(config, "keys.recipient_certificate"),
+        keyAt(config, "keys.recipient_key"),
         referral::certificatesFromPem(readText(signers), "'" + signers + "'"),
         certificateAt(config, "keys.receipt_certificate"), keyAt(config, "keys.receipt_key")};
 }
@@ -110,7 +111,8 @@ int serve(const fs::path& configPath)
 void writeOutput(const std::string& output, const referral::Bytes& content)
 {
     if (output == "-") {
-        std::cout.write(reinterpret_cast<const char*>(content.data()), static_cast<std::streamsize>(content.size()));
+        std::cout.write(reinterpret_cast<const char*>(content.data()),
+            static_cast<std::streamsize>(content.size()));
         std::cout.flush();
         return;
     }
@@ -133,8 +135,8 @@ int openCommand(const fs::path& configPath, const fs::path& file, const std::str
 {
     Configuration config(new Poco::Util::IniFileConfiguration(configPath.string()));
     const auto keys = loadKeys(config);
-    const auto opened = referral::openReferralFile(readBytes(file), keys.recipientCertificate,
-        keys.recipientKey, keys.trustedSigners);
+    const auto opened = referral::openReferralFile(
+        readBytes(file), keys.recipientCertificate, keys.recipientKey, keys.trustedSigners);
     writeOutput(output, opened.content);
     std::cerr << "Verified: signed by " << opened.signerSubject << " (certificate SHA-256 "
               << opened.signerFingerprint << ")" << std::endl;

@@ -210,8 +210,8 @@ std::vector<Certificate> certificatesFromPem(std::string_view pem, const std::st
     return certificates;
 }
 
-Bytes signContent(std::span<const std::uint8_t> content, const Certificate& signer,
-    const PrivateKey& key)
+Bytes signContent(
+    std::span<const std::uint8_t> content, const Certificate& signer, const PrivateKey& key)
 {
     auto in = readBio(content);
     CmsPtr cms(CMS_sign(signer.get(), key.get(), nullptr, in.get(), CMS_BINARY));
@@ -228,8 +228,8 @@ Bytes encryptContent(std::span<const std::uint8_t> content, const Certificate& r
         fail("creating AuthEnvelopedData");
     EVP_PKEY* publicKey = X509_get0_pubkey(recipient.get());
     const bool rsa = publicKey != nullptr && EVP_PKEY_get_base_id(publicKey) == EVP_PKEY_RSA;
-    CMS_RecipientInfo* recipientInfo = CMS_add1_recipient_cert(cms.get(), recipient.get(),
-        CMS_BINARY | (rsa ? CMS_KEY_PARAM : 0));
+    CMS_RecipientInfo* recipientInfo = CMS_add1_recipient_cert(
+        cms.get(), recipient.get(), CMS_BINARY | (rsa ? CMS_KEY_PARAM : 0));
     if (recipientInfo == nullptr)
         fail("adding the recipient '" + recipient.subject() + "'");
     if (rsa)
@@ -240,8 +240,8 @@ Bytes encryptContent(std::span<const std::uint8_t> content, const Certificate& r
     return toDer(cms.get(), "encoding AuthEnvelopedData");
 }
 
-Bytes decryptContent(std::span<const std::uint8_t> der, const Certificate& recipient,
-    const PrivateKey& key)
+Bytes decryptContent(
+    std::span<const std::uint8_t> der, const Certificate& recipient, const PrivateKey& key)
 {
     auto cms = fromDer(der, "reading the encrypted file");
     // Plain EnvelopedData has no authentication tag, so a changed byte
@@ -254,8 +254,8 @@ Bytes decryptContent(std::span<const std::uint8_t> der, const Certificate& recip
     return bioBytes(out.get());
 }
 
-VerifiedContent verifySignedContent(std::span<const std::uint8_t> der,
-    const std::vector<Certificate>& trusted)
+VerifiedContent verifySignedContent(
+    std::span<const std::uint8_t> der, const std::vector<Certificate>& trusted)
 {
     auto cms = fromDer(der, "reading the signed content");
     if (OBJ_obj2nid(CMS_get0_type(cms.get())) != NID_pkcs7_signed)
@@ -282,7 +282,8 @@ VerifiedContent verifySignedContent(std::span<const std::uint8_t> der,
     X509_free(signer);
     if (size <= 0)
         fail("encoding the signer's certificate");
-    const auto certificate = Certificate::fromDer({signerDer, static_cast<std::size_t>(size)}, "the signer");
+    const auto certificate
+        = Certificate::fromDer({signerDer, static_cast<std::size_t>(size)}, "the signer");
     OPENSSL_free(signerDer);
     return {bioBytes(out.get()), certificate.sha256Fingerprint(), certificate.subject()};
 }

@@ -69,8 +69,8 @@ std::vector<Certificate> certificatesFromPem(std::string_view pem, const std::st
 
 // Signs `content` as CMS SignedData (DER) with SHA-256, the content
 // attached and the signer's certificate included.
-Bytes signContent(std::span<const std::uint8_t> content, const Certificate& signer,
-    const PrivateKey& key);
+Bytes signContent(
+    std::span<const std::uint8_t> content, const Certificate& signer, const PrivateKey& key);
 
 // Encrypts `content` as CMS AuthEnvelopedData (DER) with AES-256-GCM to
 // `recipient`. An RSA recipient gets RSAES-OAEP with SHA-256; an EC one,
@@ -80,8 +80,8 @@ Bytes encryptContent(std::span<const std::uint8_t> content, const Certificate& r
 // Decrypts AuthEnvelopedData made by encryptContent. Throws ReferralError
 // when the input is no AuthEnvelopedData, is not addressed to the key, or
 // its authentication tag does not verify.
-Bytes decryptContent(std::span<const std::uint8_t> der, const Certificate& recipient,
-    const PrivateKey& key);
+Bytes decryptContent(
+    std::span<const std::uint8_t> der, const Certificate& recipient, const PrivateKey& key);
 
 struct VerifiedContent {
     Bytes content;
@@ -93,8 +93,8 @@ struct VerifiedContent {
 // trust anchor, so a CA admits every signer it issued for e-mail
 // protection, and a pinned leaf admits exactly itself. Throws
 // ReferralError when the signature or the certificate chain fails.
-VerifiedContent verifySignedContent(std::span<const std::uint8_t> der,
-    const std::vector<Certificate>& trusted);
+VerifiedContent verifySignedContent(
+    std::span<const std::uint8_t> der, const std::vector<Certificate>& trusted);
 
 // A referral file: signed by the hotline, then encrypted to the partner.
 Bytes sealReferralFile(std::span<const std::uint8_t> content, const Certificate& signer,

@@ -30,8 +30,8 @@ std::string text(const Poco::JSON::Object& object, const std::string& member, bo
     return value.extract<std::string>();
 }
 
-Poco::JSON::Array::Ptr array(const Poco::JSON::Object& object, const std::string& member,
-    std::size_t maxItems)
+Poco::JSON::Array::Ptr array(
+    const Poco::JSON::Object& object, const std::string& member, std::size_t maxItems)
 {
     if (!object.has(member))
         return new Poco::JSON::Array;
@@ -39,13 +39,13 @@ Poco::JSON::Array::Ptr array(const Poco::JSON::Object& object, const std::string
     if (!list)
         throw ReferralError("member '" + member + "' must be an array");
     if (list->size() > maxItems)
-        throw ReferralError("member '" + member + "' has more than " + std::to_string(maxItems)
-            + " items");
+        throw ReferralError(
+            "member '" + member + "' has more than " + std::to_string(maxItems) + " items");
     return list;
 }
 
-std::vector<std::string> textList(const Poco::JSON::Object& object, const std::string& member,
-    std::size_t maxItems)
+std::vector<std::string> textList(
+    const Poco::JSON::Object& object, const std::string& member, std::size_t maxItems)
 {
     std::vector<std::string> list;
     const auto items = array(object, member, maxItems);
@@ -98,7 +98,8 @@ bool isUtcTime(std::string_view text)
 Poco::JSON::Object::Ptr parseObject(std::string_view json, const std::string& what)
 {
     if (json.size() > kMaxManifestBytes)
-        throw ReferralError(what + " is larger than " + std::to_string(kMaxManifestBytes) + " bytes");
+        throw ReferralError(
+            what + " is larger than " + std::to_string(kMaxManifestBytes) + " bytes");
     Poco::Dynamic::Var parsed;
     try {
         Poco::JSON::Parser parser;
@@ -143,13 +144,13 @@ ManifestAttachment parseAttachment(const Poco::Dynamic::Var& item)
     attachment.size = attachmentSize(object);
     attachment.sha256 = text(object, "sha256");
     if (!isAttachmentFileName(attachment.file))
-        throw ReferralError("attachment file '" + attachment.file
-            + "' must be named attachment-N.cms");
+        throw ReferralError(
+            "attachment file '" + attachment.file + "' must be named attachment-N.cms");
     if (attachment.name.empty() || attachment.name.size() > kMaxNameBytes)
         throw ReferralError("an attachment name must have 1 to 255 bytes");
     if (!isLowerHex(attachment.sha256, 64))
-        throw ReferralError("the sha256 of '" + attachment.file
-            + "' must be 64 lower-case hex digits");
+        throw ReferralError(
+            "the sha256 of '" + attachment.file + "' must be 64 lower-case hex digits");
     return attachment;
 }
 
@@ -230,7 +231,8 @@ Manifest parseManifest(std::string_view json)
         if (!fields)
             throw ReferralError("member 'fields' must be an object");
         if (fields->size() > kMaxFields)
-            throw ReferralError("member 'fields' has more than " + std::to_string(kMaxFields) + " members");
+            throw ReferralError(
+                "member 'fields' has more than " + std::to_string(kMaxFields) + " members");
         for (const auto& name : fields->getNames())
             manifest.fields[name] = text(*fields, name);
     }

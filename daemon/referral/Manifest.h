@@ -20,11 +20,11 @@ inline constexpr std::size_t kMaxUrls = 200;
 inline constexpr std::size_t kMaxFields = 64;
 
 struct ManifestAttachment {
-    std::string file;      // "attachment-1.cms": the referral file that carries it
-    std::string name;      // the file name the reporter gave
+    std::string file; // "attachment-1.cms": the referral file that carries it
+    std::string name; // the file name the reporter gave
     std::string mediaType; // as detected at intake, "image/jpeg"
     std::uint64_t size = 0;
-    std::string sha256;    // of the plaintext, taken at intake; 64 lower-case hex digits
+    std::string sha256; // of the plaintext, taken at intake; 64 lower-case hex digits
 
     friend bool operator==(const ManifestAttachment&, const ManifestAttachment&) = default;
 };
@@ -34,10 +34,10 @@ struct ManifestAttachment {
 // redaction; a redacted field is absent from `fields` and named in
 // `redacted`.
 struct Manifest {
-    std::string referral;  // the idempotency UUID, canonical form
+    std::string referral; // the idempotency UUID, canonical form
     std::string createdAt; // UTC, ISO 8601 with Z
-    std::string hotline;   // the sending organisation
-    std::string partner;   // the partner's name in the sender's registry
+    std::string hotline; // the sending organisation
+    std::string partner; // the partner's name in the sender's registry
     std::string reportReference;
     std::string coverNote;
     std::map<std::string, std::string> fields;

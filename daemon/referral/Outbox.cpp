@@ -29,7 +29,8 @@ std::string checkReceipt(const Bytes& receipt, const Partner& partner, const std
     const std::string& manifestSha256)
 {
     try {
-        const auto pinned = Certificate::fromPem(partner.receiptCertificatePem, "the receipt certificate");
+        const auto pinned
+            = Certificate::fromPem(partner.receiptCertificatePem, "the receipt certificate");
         const auto verified = verifySignedContent(receipt, {pinned});
         const auto parsed = parseReceipt(asText(verified.content));
         if (parsed.referral != uuid)
@@ -62,7 +63,8 @@ std::chrono::seconds retryDelay(const OutboxSettings& settings, int failures, do
     delay = std::min(delay, settings.maxRetry);
     const double factor = 0.5 + 0.5 * std::clamp(jitter, 0.0, 1.0);
     return std::max(std::chrono::seconds(1),
-        std::chrono::seconds(static_cast<std::int64_t>(static_cast<double>(delay.count()) * factor)));
+        std::chrono::seconds(
+            static_cast<std::int64_t>(static_cast<double>(delay.count()) * factor)));
 }
 
 struct Outbox::Due {
@@ -74,8 +76,8 @@ struct Outbox::Due {
     int attempts = 0;
 };
 
-Outbox::Outbox(storage::Database& database, std::mutex& databaseMutex, OutboxSettings settings,
-    Jitter jitter)
+Outbox::Outbox(
+    storage::Database& database, std::mutex& databaseMutex, OutboxSettings settings, Jitter jitter)
     : database_(database)
     , databaseMutex_(databaseMutex)
     , settings_(settings)
@@ -88,9 +90,10 @@ Outbox::Outbox(storage::Database& database, std::mutex& databaseMutex, OutboxSet
 std::vector<Outbox::Due> Outbox::dueReferrals(const std::string& now)
 {
     std::lock_guard lock(databaseMutex_);
-    auto rows = database_.prepare("SELECT id, uuid, partner_id, manifest_sha256, created_at, attempts "
-                                  "FROM referrals WHERE state = 'queued' AND sending = 0 "
-                                  "AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2");
+    auto rows
+        = database_.prepare("SELECT id, uuid, partner_id, manifest_sha256, created_at, attempts "
+                            "FROM referrals WHERE state = 'queued' AND sending = 0 "
+                            "AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2");
     rows.bind(1, now).bind(2, static_cast<std::int64_t>(kReferralsPerPass));
     std::vector<Due> due;
     while (rows.step())
@@ -109,68 +112,109 @@ std::vector<OutboxEvent> Outbox::runOnce(Clock::time_point now)
     return events;
 }
 
-OutboxEvent Outbox::deliver(const Due& due, Clock::time_point now)
+PushResult Outbox::push(const Due& due, std::string& partnerName)
 {
     std::optional<Partner> partner;
     std::vector<SealedFile> files;
     {
         std::lock_guard lock(databaseMutex_);
         partner = findPartner(database_, due.partnerId);
-        auto rows = database_.prepare("SELECT name, content FROM referral_files WHERE referral_id = ?1 ORDER BY position");
+        auto rows = database_.prepare(
+            "SELECT name, content FROM referral_files WHERE referral_id = ?1 ORDER BY position");
         rows.bind(1, due.id);
         while (rows.step())
             files.push_back({rows.columnText(0), rows.columnBlob(1)});
         // Marked under the same lock that retract() takes, so a referral
         // is never retracted while it is on its way.
-        database_.prepare("UPDATE referrals SET sending = 1 WHERE id = ?1 AND state = 'queued'").bind(1, due.id).run();
+        database_.prepare("UPDATE referrals SET sending = 1 WHERE id = ?1 AND state = 'queued'")
+            .bind(1, due.id)
+            .run();
     }
-    PushResult result;
-    if (partner && !files.empty())
-        result = pushReferral(*partner, due.uuid, files, settings_.pushTimeout);
-    else
-        result = {PushOutcome::Rejected, 0, {}, "the referral's partner or files are missing"};
+    if (!partner || files.empty())
+        return {PushOutcome::Rejected, 0, {}, "the referral's partner or files are missing"};
+    partnerName = partner->name;
+    PushResult result = pushReferral(*partner, due.uuid, files, settings_.pushTimeout);
     if (result.outcome == PushOutcome::Accepted) {
-        const std::string problem = checkReceipt(result.receipt, *partner, due.uuid, due.manifestSha256);
+        const std::string problem
+            = checkReceipt(result.receipt, *partner, due.uuid, due.manifestSha256);
         if (!problem.empty())
-            result = {PushOutcome::Failed, result.status, {}, problem};
+            return {PushOutcome::Failed, result.status, {}, problem};
     }
+    return result;
+}
 
-    const std::string nowText = formatUtc(now);
+// Called inside a transaction.
+void Outbox::recordDelivered(const Due& due, const Bytes& receipt, const std::string& now)
+{
+    database_
+        .prepare("INSERT OR REPLACE INTO referral_receipts (referral_id, receipt, received_at, "
+                 "stored_at) VALUES (?1, ?2, ?3, ?3)")
+        .bind(1, due.id)
+        .bind(2, std::span<const std::uint8_t>(receipt))
+        .bind(3, now)
+        .run();
+    database_
+        .prepare("UPDATE referrals SET state = 'delivered', sending = 0, attempts = ?2, "
+                 "next_attempt_at = NULL, last_error = '', delivered_at = ?3, finished_at = ?3 "
+                 "WHERE id = ?1")
+        .bind(1, due.id)
+        .bind(2, static_cast<std::int64_t>(due.attempts + 1))
+        .bind(3, now)
+        .run();
+    // The sealed files are no longer needed, and the box keeps as little as it can.
+    database_.prepare("DELETE FROM referral_files WHERE referral_id = ?1").bind(1, due.id).run();
+    database_
+        .prepare("UPDATE reports SET status = 'referred' WHERE id = "
+                 "(SELECT report_id FROM referrals WHERE id = ?1) AND status <> 'closed'")
+        .bind(1, due.id)
+        .run();
+}
+
+// Called inside a transaction. Returns the event with its kind and detail.
+OutboxEvent Outbox::recordFailure(const Due& due, const PushResult& result, Clock::time_point now)
+{
     const int attempts = due.attempts + 1;
-    OutboxEvent event{OutboxEventKind::Delivered, due.id, partner ? partner->name : std::string(), {}};
+    OutboxEvent event{OutboxEventKind::Failed, due.id, {}, result.reason};
+    const bool givingUp = result.outcome == PushOutcome::Rejected
+        || formatUtc(now - settings_.giveUpAfter) >= due.createdAt;
+    if (givingUp) {
+        database_
+            .prepare("UPDATE referrals SET state = 'failed', sending = 0, attempts = ?2, "
+                     "next_attempt_at = NULL, last_error = ?3, finished_at = ?4 WHERE id = ?1")
+            .bind(1, due.id)
+            .bind(2, static_cast<std::int64_t>(attempts))
+            .bind(3, result.reason)
+            .bind(4, formatUtc(now))
+            .run();
+        return event;
+    }
+    const auto next = formatUtc(now + retryDelay(settings_, attempts, jitter_()));
+    event.kind = OutboxEventKind::Retrying;
+    event.detail = result.reason + "; next attempt at " + next;
+    database_
+        .prepare("UPDATE referrals SET sending = 0, attempts = ?2, next_attempt_at = ?3, "
+                 "last_error = ?4 WHERE id = ?1")
+        .bind(1, due.id)
+        .bind(2, static_cast<std::int64_t>(attempts))
+        .bind(3, next)
+        .bind(4, result.reason)
+        .run();
+    return event;
+}
+
+OutboxEvent Outbox::deliver(const Due& due, Clock::time_point now)
+{
+    std::string partnerName;
+    const PushResult result = push(due, partnerName);
+    OutboxEvent event{OutboxEventKind::Delivered, due.id, {}, {}};
     std::lock_guard lock(databaseMutex_);
     database_.transaction([&] {
-        if (result.outcome == PushOutcome::Accepted) {
-            database_.prepare("INSERT OR REPLACE INTO referral_receipts (referral_id, receipt, received_at, stored_at) "
-                              "VALUES (?1, ?2, ?3, ?3)")
-                .bind(1, due.id).bind(2, std::span<const std::uint8_t>(result.receipt)).bind(3, nowText).run();
-            database_.prepare("UPDATE referrals SET state = 'delivered', sending = 0, attempts = ?2, "
-                              "next_attempt_at = NULL, last_error = '', delivered_at = ?3, finished_at = ?3 WHERE id = ?1")
-                .bind(1, due.id).bind(2, static_cast<std::int64_t>(attempts)).bind(3, nowText).run();
-            // The sealed files are no longer needed: the box keeps as little as it can.
-            database_.prepare("DELETE FROM referral_files WHERE referral_id = ?1").bind(1, due.id).run();
-            database_.prepare("UPDATE reports SET status = 'referred' WHERE id = "
-                              "(SELECT report_id FROM referrals WHERE id = ?1) AND status <> 'closed'")
-                .bind(1, due.id).run();
-            return;
-        }
-        const bool givingUp = result.outcome == PushOutcome::Rejected
-            || formatUtc(now - settings_.giveUpAfter) >= due.createdAt;
-        if (givingUp) {
-            event.kind = OutboxEventKind::Failed;
-            event.detail = result.reason;
-            database_.prepare("UPDATE referrals SET state = 'failed', sending = 0, attempts = ?2, "
-                              "next_attempt_at = NULL, last_error = ?3, finished_at = ?4 WHERE id = ?1")
-                .bind(1, due.id).bind(2, static_cast<std::int64_t>(attempts)).bind(3, result.reason).bind(4, nowText).run();
-            return;
-        }
-        const auto next = formatUtc(now + retryDelay(settings_, attempts, jitter_()));
-        event.kind = OutboxEventKind::Retrying;
-        event.detail = result.reason + "; next attempt at " + next;
-        database_.prepare("UPDATE referrals SET sending = 0, attempts = ?2, next_attempt_at = ?3, "
-                          "last_error = ?4 WHERE id = ?1")
-            .bind(1, due.id).bind(2, static_cast<std::int64_t>(attempts)).bind(3, next).bind(4, result.reason).run();
+        if (result.outcome == PushOutcome::Accepted)
+            recordDelivered(due, result.receipt, formatUtc(now));
+        else
+            event = recordFailure(due, result, now);
     });
+    event.partnerName = partnerName;
     return event;
 }
 
@@ -187,9 +231,12 @@ std::vector<OutboxEvent> Outbox::raiseAlerts(Clock::time_point now)
         alerts.push_back({OutboxEventKind::Alert, rows.columnInt(0), rows.columnText(1),
             "queued at " + rows.columnText(2) + " and still not delivered"});
     for (const auto& alert : alerts)
-        database_.prepare("INSERT INTO referral_alerts (referral_id, raised_at, queued_at) "
-                          "SELECT id, ?2, created_at FROM referrals WHERE id = ?1")
-            .bind(1, alert.referralId).bind(2, formatUtc(now)).run();
+        database_
+            .prepare("INSERT INTO referral_alerts (referral_id, raised_at, queued_at) "
+                     "SELECT id, ?2, created_at FROM referrals WHERE id = ?1")
+            .bind(1, alert.referralId)
+            .bind(2, formatUtc(now))
+            .run();
     return alerts;
 }
 

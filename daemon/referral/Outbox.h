@@ -1,5 +1,7 @@
 #pragma once
 
+#include "PartnerClient.h"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -20,8 +22,8 @@ using Clock = std::chrono::system_clock;
 std::string formatUtc(Clock::time_point time);
 
 struct OutboxSettings {
-    std::chrono::seconds firstRetry{30};       // wait after the first failed push
-    std::chrono::seconds maxRetry{6 * 3600};   // the wait stops doubling here
+    std::chrono::seconds firstRetry{30}; // wait after the first failed push
+    std::chrono::seconds maxRetry{6 * 3600}; // the wait stops doubling here
     std::chrono::seconds alertAfter{4 * 3600}; // undelivered this long after queueing: alert
     std::chrono::seconds giveUpAfter{14 * 24 * 3600}; // then the referral fails for good
     std::chrono::seconds pushTimeout{60};
@@ -64,6 +66,9 @@ private:
     struct Due;
     std::vector<Due> dueReferrals(const std::string& now);
     OutboxEvent deliver(const Due& due, Clock::time_point now);
+    PushResult push(const Due& due, std::string& partnerName);
+    void recordDelivered(const Due& due, const Bytes& receipt, const std::string& now);
+    OutboxEvent recordFailure(const Due& due, const PushResult& result, Clock::time_point now);
     std::vector<OutboxEvent> raiseAlerts(Clock::time_point now);
 
     storage::Database& database_;

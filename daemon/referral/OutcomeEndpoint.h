@@ -14,7 +14,7 @@ inline constexpr const char* kOutcomePath = "/partner/v1/outcomes";
 inline constexpr const char* kPartnerCertificateHeader = "X-Partner-Certificate";
 
 struct OutcomeResponse {
-    int status = 500;    // the HTTP status to send
+    int status = 500; // the HTTP status to send
     std::string message; // plain text for the partner: what happened or what is wrong
 };
 

@@ -32,13 +32,14 @@ std::string readLimited(std::istream& in, std::size_t limit)
 PushResult exchange(Poco::Net::HTTPSClientSession& session, const Poco::URI& uri,
     const std::string& uuid, const std::vector<SealedFile>& files)
 {
-    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_POST, uri.getPathEtc(),
-        Poco::Net::HTTPMessage::HTTP_1_1);
+    Poco::Net::HTTPRequest request(
+        Poco::Net::HTTPRequest::HTTP_POST, uri.getPathEtc(), Poco::Net::HTTPMessage::HTTP_1_1);
     request.set("Idempotency-Key", uuid);
     Poco::Net::HTMLForm form(Poco::Net::HTMLForm::ENCODING_MULTIPART);
     for (const auto& file : files)
-        form.addPart(file.name, new Poco::Net::StringPartSource(
-            std::string(file.content.begin(), file.content.end()), "application/pkcs7-mime", file.name));
+        form.addPart(file.name,
+            new Poco::Net::StringPartSource(std::string(file.content.begin(), file.content.end()),
+                "application/pkcs7-mime", file.name));
     form.prepareSubmit(request);
     form.write(session.sendRequest(request));
 
@@ -72,8 +73,10 @@ PushResult pushReferral(const Partner& partner, const std::string& uuid,
     PushResult failed;
     try {
         const Poco::URI uri(partner.endpoint);
-        const auto trusted = certificatesFromPem(partner.serverTrustPem, "the partner's server trust");
-        const auto certificate = Certificate::fromPem(partner.clientCertificatePem, "the client certificate");
+        const auto trusted
+            = certificatesFromPem(partner.serverTrustPem, "the partner's server trust");
+        const auto certificate
+            = Certificate::fromPem(partner.clientCertificatePem, "the client certificate");
         const auto key = PrivateKey::fromPem(partner.clientKeyPem, "the client key");
         auto context = makeClientContext(certificate, key, trusted, uri.getHost());
         Poco::Net::HTTPSClientSession session(uri.getHost(), uri.getPort(), context);
@@ -83,7 +86,8 @@ PushResult pushReferral(const Partner& partner, const std::string& uuid,
     } catch (const Poco::Net::SSLException& error) {
         failed.reason = "the TLS handshake with the partner failed: " + error.displayText();
     } catch (const Poco::TimeoutException&) {
-        failed.reason = "the partner did not answer within " + std::to_string(timeout.count()) + " s";
+        failed.reason
+            = "the partner did not answer within " + std::to_string(timeout.count()) + " s";
     } catch (const Poco::Net::NetException& error) {
         failed.reason = "connecting to the partner failed: " + error.displayText();
     } catch (const Poco::Exception& error) {

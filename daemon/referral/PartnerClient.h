@@ -10,15 +10,15 @@
 namespace meldpunt::referral {
 
 enum class PushOutcome {
-    Accepted,  // 200 or 201 with a receipt
-    Rejected,  // the partner rejected the referral itself (400, 413): retrying cannot help
-    Failed,    // TLS, network, timeout or 5xx: retry later
+    Accepted, // 200 or 201 with a receipt
+    Rejected, // the partner rejected the referral itself (400, 413): retrying cannot help
+    Failed, // TLS, network, timeout or 5xx: retry later
 };
 
 struct PushResult {
     PushOutcome outcome = PushOutcome::Failed;
-    int status = 0;     // the HTTP status, 0 when there was none
-    Bytes receipt;      // for Accepted
+    int status = 0; // the HTTP status, 0 when there was none
+    Bytes receipt; // for Accepted
     std::string reason; // for Rejected and Failed, without report content
 };
 

@@ -64,8 +64,9 @@ public:
         readClientIdentity(partner);
         partner.encryptionCertificatePem = encryptionCertificate();
         partner.receiptCertificatePem = certificatePem("receipt_certificate");
-        partner.outcomeCertificateSha256 = Certificate::fromPem(
-            certificatePem("outcome_client_certificate"), label_).sha256Fingerprint();
+        partner.outcomeCertificateSha256
+            = Certificate::fromPem(certificatePem("outcome_client_certificate"), label_)
+                  .sha256Fingerprint();
         return partner;
     }
 
@@ -105,8 +106,10 @@ private:
         std::vector<std::string> codes;
         for (std::size_t index = 0; index < list->size(); ++index) {
             const auto value = list->get(static_cast<unsigned>(index));
-            const std::string code = value.isString() ? value.extract<std::string>() : std::string();
-            if (code.size() != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A' || code[1] > 'Z')
+            const std::string code
+                = value.isString() ? value.extract<std::string>() : std::string();
+            if (code.size() != 2 || code[0] < 'A' || code[0] > 'Z' || code[1] < 'A'
+                || code[1] > 'Z')
                 fail("countries", "must hold two upper-case letters per country, such as \"NL\"");
             codes.push_back(code);
         }
@@ -154,8 +157,9 @@ private:
         try {
             certificatesFromPem(pem, "server_trust");
         } catch (const ReferralError& error) {
-            fail("server_trust", std::string("must name the partner's CA or server certificate (")
-                + error.what() + ")");
+            fail("server_trust",
+                std::string("must name the partner's CA or server certificate (") + error.what()
+                    + ")");
         }
         return pem;
     }
@@ -166,7 +170,8 @@ private:
         partner.clientKeyPem = pemFile("client_key");
         try {
             const auto key = PrivateKey::fromPem(partner.clientKeyPem, "client_key");
-            if (!key.matches(Certificate::fromPem(partner.clientCertificatePem, "client_certificate")))
+            if (!key.matches(
+                    Certificate::fromPem(partner.clientCertificatePem, "client_certificate")))
                 fail("client_key", "does not belong to 'client_certificate'");
         } catch (const ReferralError& error) {
             fail("client_key", std::string("is not usable (") + error.what() + ")");
@@ -212,12 +217,15 @@ std::vector<std::string> split(const std::string& text)
 
 PartnerKind kindFromText(const std::string& text)
 {
-    return text == "police" ? PartnerKind::Police : text == "hotline" ? PartnerKind::Hotline : PartnerKind::Other;
+    return text == "police" ? PartnerKind::Police
+        : text == "hotline" ? PartnerKind::Hotline
+                            : PartnerKind::Other;
 }
 
-constexpr const char* kPartnerColumns = "id, name, kind, countries, endpoint, server_trust_pem, "
-                                        "client_certificate_pem, client_key_pem, encryption_certificate_pem, "
-                                        "receipt_certificate_pem, outcome_certificate_sha256";
+constexpr const char* kPartnerColumns
+    = "id, name, kind, countries, endpoint, server_trust_pem, "
+      "client_certificate_pem, client_key_pem, encryption_certificate_pem, "
+      "receipt_certificate_pem, outcome_certificate_sha256";
 
 Partner partnerFromRow(const storage::Statement& row)
 {
@@ -258,16 +266,19 @@ std::vector<Partner> readPartnerFile(const fs::path& file)
         throw PartnerImportError("'" + file.string() + "' is not valid JSON: " + error.message());
     }
     const auto root = parsed.type() == typeid(Poco::JSON::Object::Ptr)
-        ? parsed.extract<Poco::JSON::Object::Ptr>() : nullptr;
+        ? parsed.extract<Poco::JSON::Object::Ptr>()
+        : nullptr;
     const auto list = root ? root->getArray("partners") : nullptr;
     if (!list)
-        throw PartnerImportError("'" + file.string() + "' must be a JSON object with a \"partners\" array");
+        throw PartnerImportError(
+            "'" + file.string() + "' must be a JSON object with a \"partners\" array");
     std::vector<Partner> partners;
     std::set<std::string> names;
     for (std::size_t index = 0; index < list->size(); ++index) {
         const auto item = list->getObject(static_cast<unsigned>(index));
         if (!item)
-            throw PartnerImportError("partner " + std::to_string(index + 1) + " must be a JSON object");
+            throw PartnerImportError(
+                "partner " + std::to_string(index + 1) + " must be a JSON object");
         auto partner = PartnerReader(*item, file.parent_path(), index + 1).read();
         if (!names.insert(partner.name).second)
             throw PartnerImportError("partner '" + partner.name + "' is listed twice");
@@ -276,20 +287,21 @@ std::vector<Partner> readPartnerFile(const fs::path& file)
     return partners;
 }
 
-void importPartners(storage::Database& database, const std::vector<Partner>& partners,
-    const std::string& now)
+void importPartners(
+    storage::Database& database, const std::vector<Partner>& partners, const std::string& now)
 {
     database.transaction([&] {
         for (const auto& partner : partners) {
             database
-                .prepare("INSERT INTO partners (name, kind, countries, endpoint, server_trust_pem, "
-                         "client_certificate_pem, client_key_pem, encryption_certificate_pem, "
-                         "receipt_certificate_pem, outcome_certificate_sha256, imported_at) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-                         "ON CONFLICT (name) DO UPDATE SET kind = ?2, countries = ?3, endpoint = ?4, "
-                         "server_trust_pem = ?5, client_certificate_pem = ?6, client_key_pem = ?7, "
-                         "encryption_certificate_pem = ?8, receipt_certificate_pem = ?9, "
-                         "outcome_certificate_sha256 = ?10, imported_at = ?11")
+                .prepare(
+                    "INSERT INTO partners (name, kind, countries, endpoint, server_trust_pem, "
+                    "client_certificate_pem, client_key_pem, encryption_certificate_pem, "
+                    "receipt_certificate_pem, outcome_certificate_sha256, imported_at) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                    "ON CONFLICT (name) DO UPDATE SET kind = ?2, countries = ?3, endpoint = ?4, "
+                    "server_trust_pem = ?5, client_certificate_pem = ?6, client_key_pem = ?7, "
+                    "encryption_certificate_pem = ?8, receipt_certificate_pem = ?9, "
+                    "outcome_certificate_sha256 = ?10, imported_at = ?11")
                 .bind(1, partner.name)
                 .bind(2, toString(partner.kind))
                 .bind(3, joined(partner.countries))
@@ -308,7 +320,8 @@ void importPartners(storage::Database& database, const std::vector<Partner>& par
 
 std::vector<Partner> listPartners(storage::Database& database)
 {
-    auto rows = database.prepare(std::string("SELECT ") + kPartnerColumns + " FROM partners ORDER BY name");
+    auto rows = database.prepare(
+        std::string("SELECT ") + kPartnerColumns + " FROM partners ORDER BY name");
     std::vector<Partner> partners;
     while (rows.step())
         partners.push_back(partnerFromRow(rows));
@@ -317,7 +330,8 @@ std::vector<Partner> listPartners(storage::Database& database)
 
 std::optional<Partner> findPartner(storage::Database& database, std::int64_t id)
 {
-    auto row = database.prepare(std::string("SELECT ") + kPartnerColumns + " FROM partners WHERE id = ?1");
+    auto row = database.prepare(
+        std::string("SELECT ") + kPartnerColumns + " FROM partners WHERE id = ?1");
     row.bind(1, id);
     if (!row.step())
         return std::nullopt;

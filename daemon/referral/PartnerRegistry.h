@@ -25,12 +25,12 @@ struct Partner {
     std::string name;
     PartnerKind kind = PartnerKind::Other;
     std::vector<std::string> countries; // ISO 3166-1 alpha-2, upper case
-    std::string endpoint;               // https://host[:port]/path of the receiver
-    std::string serverTrustPem;         // the CA of its server, or the pinned server certificate
-    std::string clientCertificatePem;   // what meldpuntd presents to it
+    std::string endpoint; // https://host[:port]/path of the receiver
+    std::string serverTrustPem; // the CA of its server, or the pinned server certificate
+    std::string clientCertificatePem; // what meldpuntd presents to it
     std::string clientKeyPem;
     std::string encryptionCertificatePem; // referrals are encrypted to it
-    std::string receiptCertificatePem;    // pinned: the only signer of its receipts
+    std::string receiptCertificatePem; // pinned: the only signer of its receipts
     std::string outcomeCertificateSha256; // the client certificate it posts outcomes with
 };
 
@@ -51,8 +51,8 @@ std::vector<Partner> readPartnerFile(const std::filesystem::path& file);
 // Stores the partners in one transaction, replacing a stored partner of
 // the same name, so a re-import updates certificates in place and keeps
 // the partner's referrals. Not thread-safe: callers serialise access.
-void importPartners(storage::Database& database, const std::vector<Partner>& partners,
-    const std::string& now);
+void importPartners(
+    storage::Database& database, const std::vector<Partner>& partners, const std::string& now);
 
 std::vector<Partner> listPartners(storage::Database& database);
 std::optional<Partner> findPartner(storage::Database& database, std::int64_t id);

@@ -28,8 +28,8 @@ SealedReferral sealReferral(Manifest manifest, const std::vector<AttachmentInput
     const HotlineSigner& signer, const Certificate& recipient)
 {
     if (attachments.size() > kMaxAttachments)
-        throw ReferralError("a referral may carry at most " + std::to_string(kMaxAttachments)
-            + " attachments");
+        throw ReferralError(
+            "a referral may carry at most " + std::to_string(kMaxAttachments) + " attachments");
     SealedReferral sealed;
     manifest.hotline = signer.organisation;
     manifest.attachments.clear();
@@ -45,7 +45,8 @@ SealedReferral sealReferral(Manifest manifest, const std::vector<AttachmentInput
                 + "' does not match its SHA-256 from intake; it was not sent");
         ManifestAttachment entry{"attachment-" + std::to_string(index + 1) + ".cms", input.name,
             input.mediaType, content.size(), hash};
-        sealed.files.push_back({entry.file, sealReferralFile(content, signer.certificate, *signer.key, recipient)});
+        sealed.files.push_back(
+            {entry.file, sealReferralFile(content, signer.certificate, *signer.key, recipient)});
         manifest.attachments.push_back(std::move(entry));
     }
     sealed.manifestJson = toJson(manifest);
@@ -53,7 +54,9 @@ SealedReferral sealReferral(Manifest manifest, const std::vector<AttachmentInput
     parseManifest(sealed.manifestJson);
     sealed.manifestSha256 = sha256Hex(asBytes(sealed.manifestJson));
     sealed.files.insert(sealed.files.begin(),
-        {"manifest.cms", sealReferralFile(asBytes(sealed.manifestJson), signer.certificate, *signer.key, recipient)});
+        {"manifest.cms",
+            sealReferralFile(
+                asBytes(sealed.manifestJson), signer.certificate, *signer.key, recipient)});
     sealed.manifest = std::move(manifest);
     return sealed;
 }

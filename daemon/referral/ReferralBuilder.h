@@ -28,7 +28,7 @@ struct HotlineSigner {
 
 struct SealedFile {
     std::string name; // "manifest.cms" or "attachment-N.cms"
-    Bytes content;    // DER AuthEnvelopedData
+    Bytes content; // DER AuthEnvelopedData
 };
 
 struct SealedReferral {

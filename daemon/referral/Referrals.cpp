@@ -20,9 +20,10 @@ struct ReportRow {
 
 std::optional<ReportRow> readReport(storage::Database& database, std::int64_t reportId)
 {
-    auto row = database.prepare("SELECT reference, received_at, language, category, country, place, "
-                                "occurred, what, anonymous, contact_name, contact_email, contact_phone "
-                                "FROM reports WHERE id = ?1");
+    auto row
+        = database.prepare("SELECT reference, received_at, language, category, country, place, "
+                           "occurred, what, anonymous, contact_name, contact_email, contact_phone "
+                           "FROM reports WHERE id = ?1");
     row.bind(1, reportId);
     if (!row.step())
         return std::nullopt;
@@ -50,14 +51,17 @@ void replaceAll(std::string& text, const std::string& passage)
 void checkRequest(const ReferralRequest& request)
 {
     const auto known = [](const std::string& name) {
-        return std::find(kReferableFields.begin(), kReferableFields.end(), name) != kReferableFields.end();
+        return std::find(kReferableFields.begin(), kReferableFields.end(), name)
+            != kReferableFields.end();
     };
     for (const auto& name : request.fields)
         if (!known(name))
-            throw ReferralRequestError("the field '" + name + "' cannot be referred; choose from the report's fields");
+            throw ReferralRequestError(
+                "the field '" + name + "' cannot be referred; choose from the report's fields");
     if (request.scope == ReferralScope::UrlsOnly) {
         if (!request.attachments.empty())
-            throw ReferralRequestError("a URL-only referral carries no files; remove the attachments");
+            throw ReferralRequestError(
+                "a URL-only referral carries no files; remove the attachments");
         if (request.urls.empty())
             throw ReferralRequestError("a URL-only referral needs at least one URL");
     }
@@ -184,7 +188,8 @@ QueuedReferral Referrals::refer(const ReferralRequest& request, const std::strin
         partner = findPartner(database_, request.partnerId);
     }
     if (!report)
-        throw ReferralRequestError("report " + std::to_string(request.reportId) + " does not exist");
+        throw ReferralRequestError(
+            "report " + std::to_string(request.reportId) + " does not exist");
     if (!partner)
         throw ReferralRequestError("partner " + std::to_string(request.partnerId)
             + " does not exist; import it into the partner registry first");
@@ -193,7 +198,8 @@ QueuedReferral Referrals::refer(const ReferralRequest& request, const std::strin
     queued.uuid = Uuid::generate().toString();
     SealedReferral sealed;
     try {
-        const auto recipient = Certificate::fromPem(partner->encryptionCertificatePem, "the encryption certificate");
+        const auto recipient
+            = Certificate::fromPem(partner->encryptionCertificatePem, "the encryption certificate");
         sealed = sealReferral(buildManifest(request, *report, *partner, queued.uuid, now),
             request.attachments, signer_, recipient);
     } catch (const ReferralError& error) {
@@ -217,13 +223,16 @@ RetractResult Referrals::retract(std::int64_t referralId, const std::string& now
         return RetractResult::BeingSent;
     database_.transaction([&] {
         database_
-            .prepare("UPDATE referrals SET state = 'retracted', next_attempt_at = NULL, finished_at = ?2 "
+            .prepare("UPDATE referrals SET state = 'retracted', next_attempt_at = NULL, "
+                     "finished_at = ?2 "
                      "WHERE id = ?1 AND state = 'queued' AND sending = 0")
             .bind(1, referralId)
             .bind(2, now)
             .run();
         // The sealed files are of no use once the referral cannot go.
-        database_.prepare("DELETE FROM referral_files WHERE referral_id = ?1").bind(1, referralId).run();
+        database_.prepare("DELETE FROM referral_files WHERE referral_id = ?1")
+            .bind(1, referralId)
+            .run();
     });
     return RetractResult::Retracted;
 }
@@ -232,10 +241,12 @@ std::vector<ReferralStatus> Referrals::listForReport(std::int64_t reportId)
 {
     std::lock_guard lock(databaseMutex_);
     auto rows = database_.prepare(
-        "SELECT r.id, r.uuid, p.name, r.state, r.created_at, r.attempts, r.next_attempt_at, r.last_error, "
+        "SELECT r.id, r.uuid, p.name, r.state, r.created_at, r.attempts, r.next_attempt_at, "
+        "r.last_error, "
         "r.delivered_at, EXISTS (SELECT 1 FROM referral_receipts WHERE referral_id = r.id), "
         "EXISTS (SELECT 1 FROM referral_alerts WHERE referral_id = r.id) "
-        "FROM referrals r JOIN partners p ON p.id = r.partner_id WHERE r.report_id = ?1 ORDER BY r.id");
+        "FROM referrals r JOIN partners p ON p.id = r.partner_id WHERE r.report_id = ?1 ORDER BY "
+        "r.id");
     rows.bind(1, reportId);
     std::vector<ReferralStatus> list;
     while (rows.step()) {
@@ -267,15 +278,17 @@ OutcomeResult Referrals::recordOutcome(const std::string& clientCertificateSha25
     const std::string& referralUuid, Outcome outcome, const std::string& now)
 {
     std::lock_guard lock(databaseMutex_);
-    auto row = database_.prepare("SELECT r.id, r.state FROM referrals r JOIN partners p ON p.id = r.partner_id "
-                                 "WHERE r.uuid = ?1 AND p.outcome_certificate_sha256 = ?2");
+    auto row = database_.prepare(
+        "SELECT r.id, r.state FROM referrals r JOIN partners p ON p.id = r.partner_id "
+        "WHERE r.uuid = ?1 AND p.outcome_certificate_sha256 = ?2");
     row.bind(1, referralUuid).bind(2, clientCertificateSha256);
     if (!row.step())
         return OutcomeResult::NotFound;
     if (row.columnText(1) != "delivered")
         return OutcomeResult::NotDelivered;
     database_
-        .prepare("INSERT INTO referral_outcomes (referral_id, outcome, recorded_at) VALUES (?1, ?2, ?3)")
+        .prepare(
+            "INSERT INTO referral_outcomes (referral_id, outcome, recorded_at) VALUES (?1, ?2, ?3)")
         .bind(1, row.columnInt(0))
         .bind(2, toString(outcome))
         .bind(3, now)

@@ -23,22 +23,24 @@ public:
 };
 
 enum class ReferralScope {
-    Full,     // the chosen fields and attachments
+    Full, // the chosen fields and attachments
     UrlsOnly, // online abuse material: URLs and the chosen fields, never a file
 };
 
 // The report fields a referral can carry. The contact_* fields are the
 // reporter's personal details.
-inline const std::vector<std::string> kReferableFields = {"received_at", "language", "category",
-    "country", "place", "occurred", "what", "anonymous", "contact_name", "contact_email", "contact_phone"};
+inline const std::vector<std::string> kReferableFields
+    = {"received_at", "language", "category", "country", "place", "occurred", "what", "anonymous",
+        "contact_name", "contact_email", "contact_phone"};
 
 struct ReferralRequest {
     std::int64_t reportId = 0;
     std::int64_t partnerId = 0;
     ReferralScope scope = ReferralScope::Full;
-    std::vector<std::string> fields;          // names from kReferableFields
-    std::vector<std::string> redactedFields;  // left out and named as redacted in the manifest
-    std::vector<std::string> redactedPassages; // exact passages replaced by "[redacted]" in the fields sent
+    std::vector<std::string> fields; // names from kReferableFields
+    std::vector<std::string> redactedFields; // left out and named as redacted in the manifest
+    std::vector<std::string>
+        redactedPassages; // exact passages replaced by "[redacted]" in the fields sent
     std::vector<AttachmentInput> attachments;
     std::vector<std::string> urls;
     std::string coverNote;
@@ -61,7 +63,7 @@ struct ReferralStatus {
     std::string createdAt;
     int attempts = 0;
     std::string nextAttemptAt; // empty unless queued
-    std::string lastError;     // why the last push failed; for failed, why it stopped
+    std::string lastError; // why the last push failed; for failed, why it stopped
     std::string deliveredAt;
     bool receiptStored = false;
     bool alertRaised = false;

@@ -59,7 +59,8 @@ void trust(SSL_CTX* context, const std::vector<Certificate>& trusted)
 bool isIpAddress(const std::string& host)
 {
     unsigned char buffer[16];
-    return inet_pton(AF_INET, host.c_str(), buffer) == 1 || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+    return inet_pton(AF_INET, host.c_str(), buffer) == 1
+        || inet_pton(AF_INET6, host.c_str(), buffer) == 1;
 }
 
 } // namespace
@@ -72,8 +73,9 @@ Poco::Net::Context::Ptr makeClientContext(const Certificate& certificate, const 
     useIdentity(raw, certificate, key);
     trust(raw, trusted);
     X509_VERIFY_PARAM* param = SSL_CTX_get0_param(raw);
-    const int named = isIpAddress(host) ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
-                                        : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    const int named = isIpAddress(host)
+        ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+        : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
     if (named != 1)
         fail("setting the expected server name '" + host + "'");
     // OpenSSL's own verification result decides; no Poco callback may

@@ -74,10 +74,12 @@ TEST_CASE("Referral store verifies and stores once", "[referral]")
         CHECK(fs::exists(folder / "manifest.cms"));
         CHECK(fs::exists(folder / "attachment-1.cms"));
         CHECK(fs::exists(folder / "receipt.cms"));
-        const auto verified = referral::verifySignedContent(accepted.receipt, {certificate("partner-receipt")});
+        const auto verified
+            = referral::verifySignedContent(accepted.receipt, {certificate("partner-receipt")});
         const auto receipt = referral::parseReceipt(referral::asText(verified.content));
         CHECK(receipt.referral == kUuid);
-        CHECK(receipt.manifestSha256 == referral::sha256Hex(referral::asBytes(referral::toJson(referral.manifest))));
+        CHECK(receipt.manifestSha256
+            == referral::sha256Hex(referral::asBytes(referral::toJson(referral.manifest))));
         for (const auto& item : fs::directory_iterator(scratch.path() / "store"))
             CHECK_FALSE(item.path().filename().string().starts_with(".incoming"));
     }
@@ -88,7 +90,9 @@ TEST_CASE("Referral store verifies and stores once", "[referral]")
         const auto second = store.accept(kUuid, referral.files);
         CHECK(second.duplicate);
         CHECK(second.receipt == first.receipt);
-        CHECK(std::distance(fs::directory_iterator(scratch.path() / "store"), fs::directory_iterator()) == 1);
+        CHECK(std::distance(
+                  fs::directory_iterator(scratch.path() / "store"), fs::directory_iterator())
+            == 1);
     }
 
     SECTION("an attachment of another size than the manifest gives is rejected")
@@ -113,7 +117,8 @@ TEST_CASE("Referral store verifies and stores once", "[referral]")
     SECTION("a missing attachment is rejected")
     {
         referral.files.erase("attachment-1.cms");
-        CHECK_THROWS_WITH(store.accept(kUuid, referral.files), ContainsSubstring("no attachment-1.cms"));
+        CHECK_THROWS_WITH(
+            store.accept(kUuid, referral.files), ContainsSubstring("no attachment-1.cms"));
     }
 
     SECTION("a file the manifest does not name is rejected")

@@ -27,7 +27,8 @@ referral::PrivateKey key(const std::string& name)
 void writeBytes(const std::filesystem::path& path, const referral::Bytes& bytes)
 {
     std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(
+        reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
 }
 
 int run(const std::string& command)
@@ -48,7 +49,8 @@ TEST_CASE("Referral file seals and opens", "[referral]")
 
     SECTION("it opens byte-identical and names its signer")
     {
-        const auto opened = referral::openReferralFile(sealed, recipient, key("partner-encrypt"), trusted);
+        const auto opened
+            = referral::openReferralFile(sealed, recipient, key("partner-encrypt"), trusted);
         CHECK(opened.content == content);
         CHECK(opened.signerFingerprint == signer.sha256Fingerprint());
         CHECK_THAT(opened.signerSubject, ContainsSubstring("Meldpunt test hotline referrals"));
@@ -63,10 +65,12 @@ TEST_CASE("Referral file seals and opens", "[referral]")
     SECTION("a flipped ciphertext byte is rejected")
     {
         // Every position in the second half lies in the encrypted content or its tag.
-        for (const std::size_t position : {sealed.size() / 2, sealed.size() * 3 / 4, sealed.size() - 1}) {
+        for (const std::size_t position :
+            {sealed.size() / 2, sealed.size() * 3 / 4, sealed.size() - 1}) {
             auto tampered = sealed;
             tampered[position] ^= 0x01;
-            CHECK_THROWS_AS(referral::openReferralFile(tampered, recipient, key("partner-encrypt"), trusted),
+            CHECK_THROWS_AS(
+                referral::openReferralFile(tampered, recipient, key("partner-encrypt"), trusted),
                 referral::ReferralError);
         }
     }
@@ -84,14 +88,17 @@ TEST_CASE("Referral file seals and opens", "[referral]")
 
     SECTION("a signer outside the trusted CA is rejected")
     {
-        const auto rogue = referral::sealReferralFile(content, certificate("rogue-sign"), key("rogue-sign"), recipient);
-        CHECK_THROWS_WITH(referral::openReferralFile(rogue, recipient, key("partner-encrypt"), trusted),
+        const auto rogue = referral::sealReferralFile(
+            content, certificate("rogue-sign"), key("rogue-sign"), recipient);
+        CHECK_THROWS_WITH(
+            referral::openReferralFile(rogue, recipient, key("partner-encrypt"), trusted),
             ContainsSubstring("verifying the signature"));
     }
 
     SECTION("another partner's key cannot open it")
     {
-        CHECK_THROWS_AS(referral::decryptContent(sealed, certificate("partner-receipt"), key("partner-receipt")),
+        CHECK_THROWS_AS(referral::decryptContent(
+                            sealed, certificate("partner-receipt"), key("partner-receipt")),
             referral::ReferralError);
     }
 
@@ -110,21 +117,22 @@ TEST_CASE("Referral file opens with the stock openssl cms command", "[referral]"
     for (std::size_t index = 0; index < text.size(); ++index)
         text[index] = static_cast<char>((index * 131) & 0xff);
     const referral::Bytes content(text.begin(), text.end());
-    const auto sealed = referral::sealReferralFile(content, certificate("hotline-sign"), key("hotline-sign"),
-        certificate("partner-encrypt"));
+    const auto sealed = referral::sealReferralFile(
+        content, certificate("hotline-sign"), key("hotline-sign"), certificate("partner-encrypt"));
     const auto folder = scratch.path();
     writeBytes(folder / "attachment-1.cms", sealed);
     const std::string quoted = "'" + folder.string() + "/";
 
     // Only the partner's key and certificate, and the hotline's CA.
-    const int decrypted = run("openssl cms -decrypt -binary -inform DER -in " + quoted + "attachment-1.cms' -recip '"
-        + pkiFile("partner-encrypt.pem").string() + "' -inkey '" + pkiFile("partner-encrypt.key").string()
-        + "' -out " + quoted + "signed.der'");
+    const int decrypted = run("openssl cms -decrypt -binary -inform DER -in " + quoted
+        + "attachment-1.cms' -recip '" + pkiFile("partner-encrypt.pem").string() + "' -inkey '"
+        + pkiFile("partner-encrypt.key").string() + "' -out " + quoted + "signed.der'");
     REQUIRE(decrypted == 0);
 
     SECTION("the signature verifies against the hotline's CA and the content is byte-identical")
     {
-        REQUIRE(run("openssl cms -verify -binary -inform DER -in " + quoted + "signed.der' -CAfile '"
+        REQUIRE(
+            run("openssl cms -verify -binary -inform DER -in " + quoted + "signed.der' -CAfile '"
                 + pkiFile("hotline-ca.pem").string() + "' -out " + quoted + "content'")
             == 0);
         CHECK(readFile(folder / "content") == text);
@@ -133,7 +141,7 @@ TEST_CASE("Referral file opens with the stock openssl cms command", "[referral]"
     SECTION("openssl rejects the signature against another CA")
     {
         CHECK(run("openssl cms -verify -binary -inform DER -in " + quoted + "signed.der' -CAfile '"
-                + pkiFile("rogue-ca.pem").string() + "' -out " + quoted + "content'")
+                  + pkiFile("rogue-ca.pem").string() + "' -out " + quoted + "content'")
             != 0);
     }
 
@@ -142,9 +150,10 @@ TEST_CASE("Referral file opens with the stock openssl cms command", "[referral]"
         auto tampered = sealed;
         tampered[tampered.size() / 2] ^= 0x01;
         writeBytes(folder / "tampered.cms", tampered);
-        CHECK(run("openssl cms -decrypt -binary -inform DER -in " + quoted + "tampered.cms' -recip '"
-                + pkiFile("partner-encrypt.pem").string() + "' -inkey '" + pkiFile("partner-encrypt.key").string()
-                + "' -out " + quoted + "tampered.der'")
+        CHECK(
+            run("openssl cms -decrypt -binary -inform DER -in " + quoted + "tampered.cms' -recip '"
+                + pkiFile("partner-encrypt.pem").string() + "' -inkey '"
+                + pkiFile("partner-encrypt.key").string() + "' -out " + quoted + "tampered.der'")
             != 0);
     }
 }
@@ -153,7 +162,10 @@ TEST_CASE("Certificate list reads PEM bundles", "[referral]")
 {
     SECTION("a bundle of two certificates gives two")
     {
-        CHECK(referral::certificatesFromPem(pkiText("hotline-ca.pem") + pkiText("partner-ca.pem"), "bundle").size() == 2);
+        CHECK(referral::certificatesFromPem(
+                  pkiText("hotline-ca.pem") + pkiText("partner-ca.pem"), "bundle")
+                  .size()
+            == 2);
     }
 
     SECTION("text without a certificate is rejected")

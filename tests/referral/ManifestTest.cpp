@@ -20,7 +20,8 @@ Manifest sampleManifest()
     manifest.fields = {{"what", "tekst met \t tab en ünïcode"}, {"country", "TH"}};
     manifest.redacted = {"contact_name"};
     manifest.urls = {"https://example.org/a?b=c"};
-    manifest.attachments = {{"attachment-1.cms", "foto.jpg", "image/jpeg", 1234, std::string(64, 'a')}};
+    manifest.attachments
+        = {{"attachment-1.cms", "foto.jpg", "image/jpeg", 1234, std::string(64, 'a')}};
     return manifest;
 }
 
@@ -44,7 +45,8 @@ TEST_CASE("Manifest round trip and validation", "[referral]")
 
     SECTION("another schema is rejected")
     {
-        CHECK_THROWS_WITH(parseManifest(replaced(json, "meldpunt-referral/1", "meldpunt-referral/2")),
+        CHECK_THROWS_WITH(
+            parseManifest(replaced(json, "meldpunt-referral/1", "meldpunt-referral/2")),
             ContainsSubstring("schema"));
     }
 
@@ -62,13 +64,15 @@ TEST_CASE("Manifest round trip and validation", "[referral]")
 
     SECTION("a file name with a path is rejected")
     {
-        CHECK_THROWS_WITH(parseManifest(replaced(json, "\"attachment-1.cms\"", "\"../attachment-1.cms\"")),
+        CHECK_THROWS_WITH(
+            parseManifest(replaced(json, "\"attachment-1.cms\"", "\"../attachment-1.cms\"")),
             ContainsSubstring("attachment-N.cms"));
     }
 
     SECTION("a negative size is rejected")
     {
-        CHECK_THROWS_WITH(parseManifest(replaced(json, "1234", "-5")), ContainsSubstring("negative"));
+        CHECK_THROWS_WITH(
+            parseManifest(replaced(json, "1234", "-5")), ContainsSubstring("negative"));
     }
 
     SECTION("a missing member is named")
@@ -79,7 +83,8 @@ TEST_CASE("Manifest round trip and validation", "[referral]")
 
     SECTION("a field that is not a string is rejected")
     {
-        CHECK_THROWS_WITH(parseManifest(replaced(json, "\"TH\"", "42")), ContainsSubstring("'country' must be a string"));
+        CHECK_THROWS_WITH(parseManifest(replaced(json, "\"TH\"", "42")),
+            ContainsSubstring("'country' must be a string"));
     }
 
     SECTION("text that is not JSON is rejected")
@@ -109,8 +114,9 @@ TEST_CASE("Attachment file names", "[referral]")
 
 TEST_CASE("Receipt round trip", "[referral]")
 {
-    Receipt receipt{"3f2b7c1e-9a4d-4e6f-8b1a-2c3d4e5f6a7b", std::string(64, 'b'), "2026-12-04T19:08:46Z",
-        {"attachment-1.cms", "manifest.cms"}};
+    Receipt receipt{"3f2b7c1e-9a4d-4e6f-8b1a-2c3d4e5f6a7b", std::string(64, 'b'),
+        "2026-12-04T19:08:46Z", {"attachment-1.cms", "manifest.cms"}};
     CHECK(parseReceipt(toJson(receipt)) == receipt);
-    CHECK_THROWS_AS(parseReceipt(replaced(toJson(receipt), "meldpunt-receipt/1", "x")), ReferralError);
+    CHECK_THROWS_AS(
+        parseReceipt(replaced(toJson(receipt), "meldpunt-receipt/1", "x")), ReferralError);
 }

@@ -23,8 +23,7 @@ namespace {
 
 // Runs `work` on the appliance's database while meldpuntd is stopped,
 // with the key unsealed from the TPM as meldpuntd does.
-template <typename Work>
-void withDatabase(Appliance& appliance, Work work)
+template <typename Work> void withDatabase(Appliance& appliance, Work work)
 {
     const auto file = tpm::SealedKeyFile::read(appliance.sealedKeyFile());
     tpm::Tpm tpm(appliance.tpm().tcti());
@@ -39,8 +38,9 @@ void configureReferrals(Appliance& appliance, unsigned short receiverPort)
 {
     const fs::path folder = appliance.root() / "referral";
     fs::create_directories(folder);
-    for (const auto& name : {"hotline-sign.pem", "hotline-sign.key", "hotline-client.pem", "hotline-client.key",
-             "partner-ca.pem", "partner-encrypt.pem", "partner-receipt.pem", "partner-client.pem"})
+    for (const auto& name :
+        {"hotline-sign.pem", "hotline-sign.key", "hotline-client.pem", "hotline-client.key",
+            "partner-ca.pem", "partner-encrypt.pem", "partner-receipt.pem", "partner-client.pem"})
         fs::copy_file(pkiFile(name), folder / name, fs::copy_options::overwrite_existing);
     PartnerOverrides overrides;
     overrides.pemFolder = folder;
@@ -48,17 +48,21 @@ void configureReferrals(Appliance& appliance, unsigned short receiverPort)
     if (Appliance::runsAsSeparateUsers()) {
         REQUIRE(::chown(folder.c_str(), Appliance::kDaemonUid, Appliance::kDaemonUid) == 0);
         for (const auto& item : fs::directory_iterator(folder))
-            REQUIRE(::chown(item.path().c_str(), Appliance::kDaemonUid, Appliance::kDaemonUid) == 0);
+            REQUIRE(
+                ::chown(item.path().c_str(), Appliance::kDaemonUid, Appliance::kDaemonUid) == 0);
     }
-    appliance.setDaemonExtraConfiguration("[referral]\nsigning_certificate = " + (folder / "hotline-sign.pem").string()
-        + "\nsigning_key = " + (folder / "hotline-sign.key").string() + "\npartners = " + partners.string()
-        + "\norganisation = Meldpunt test\ninterval_ms = 200\nfirst_retry_seconds = 1\nmax_retry_seconds = 2\n");
+    appliance.setDaemonExtraConfiguration("[referral]\nsigning_certificate = "
+        + (folder / "hotline-sign.pem").string() + "\nsigning_key = "
+        + (folder / "hotline-sign.key").string() + "\npartners = " + partners.string()
+        + "\norganisation = Meldpunt test\ninterval_ms = 200\nfirst_retry_seconds = "
+          "1\nmax_retry_seconds = 2\n");
 }
 
 // Sends one report through the public site and queues a referral of it.
 std::string referOneReport(Appliance& appliance)
 {
-    const auto receipt = appliance.publicClient().post("/en/report", formBody(validReport("seen at the hotel bar")));
+    const auto receipt = appliance.publicClient().post(
+        "/en/report", formBody(validReport("seen at the hotel bar")));
     REQUIRE(receipt.status == 200);
     REQUIRE(appliance.waitForEmptySpool());
     appliance.stopDaemon();
@@ -66,7 +70,8 @@ std::string referOneReport(Appliance& appliance)
     withDatabase(appliance, [&](storage::Database& database) {
         std::mutex mutex;
         referral::Referrals referrals(database, mutex, testSigner());
-        auto ids = database.prepare("SELECT (SELECT id FROM reports), (SELECT id FROM partners WHERE name = 'Politie')");
+        auto ids = database.prepare(
+            "SELECT (SELECT id FROM reports), (SELECT id FROM partners WHERE name = 'Politie')");
         REQUIRE(ids.step());
         referral::ReferralRequest request;
         request.reportId = ids.columnInt(0);
@@ -81,8 +86,9 @@ std::string referralState(Appliance& appliance, const std::string& uuid)
 {
     std::string state;
     withDatabase(appliance, [&](storage::Database& database) {
-        auto row = database.prepare("SELECT state, attempts, EXISTS (SELECT 1 FROM referral_receipts "
-                                    "WHERE referral_id = referrals.id) FROM referrals WHERE uuid = ?1");
+        auto row
+            = database.prepare("SELECT state, attempts, EXISTS (SELECT 1 FROM referral_receipts "
+                               "WHERE referral_id = referrals.id) FROM referrals WHERE uuid = ?1");
         row.bind(1, uuid);
         REQUIRE(row.step());
         state = row.columnText(0) + " after " + std::to_string(row.columnInt(1)) + " attempts"
@@ -107,9 +113,11 @@ TEST_CASE("Meldpuntd delivers referrals from its outbox", "[referral]")
         Receiver receiver(scratch.path() / "partner", {}, receiverPort);
         appliance.startDaemon();
         INFO(appliance.daemonLog());
-        REQUIRE(waitFor([&] { return receiver.storedReferrals().size() == 1; }, std::chrono::seconds(20)));
+        REQUIRE(waitFor(
+            [&] { return receiver.storedReferrals().size() == 1; }, std::chrono::seconds(20)));
         CHECK(receiver.storedReferrals()[0].filename() == uuid);
-        REQUIRE(waitFor([&] { return appliance.daemonLog().find("Delivered referral") != std::string::npos; },
+        REQUIRE(waitFor(
+            [&] { return appliance.daemonLog().find("Delivered referral") != std::string::npos; },
             std::chrono::seconds(10)));
         appliance.stopDaemon();
         CHECK(referralState(appliance, uuid) == "delivered after 1 attempts, receipt stored");
@@ -119,15 +127,20 @@ TEST_CASE("Meldpuntd delivers referrals from its outbox", "[referral]")
     {
         appliance.startDaemon();
         INFO(appliance.daemonLog());
-        REQUIRE(waitFor([&] { return appliance.daemonLog().find("Failed to push referral") != std::string::npos; },
+        REQUIRE(waitFor(
+            [&] {
+                return appliance.daemonLog().find("Failed to push referral") != std::string::npos;
+            },
             std::chrono::seconds(20)));
         appliance.stopDaemon();
         CHECK(referralState(appliance, uuid).starts_with("queued after "));
 
         Receiver receiver(scratch.path() / "partner", {}, receiverPort);
         appliance.startDaemon();
-        REQUIRE(waitFor([&] { return receiver.storedReferrals().size() == 1; }, std::chrono::seconds(20)));
-        REQUIRE(waitFor([&] { return appliance.daemonLog().find("Delivered referral") != std::string::npos; },
+        REQUIRE(waitFor(
+            [&] { return receiver.storedReferrals().size() == 1; }, std::chrono::seconds(20)));
+        REQUIRE(waitFor(
+            [&] { return appliance.daemonLog().find("Delivered referral") != std::string::npos; },
             std::chrono::seconds(10)));
         appliance.stopDaemon();
         CHECK(referralState(appliance, uuid).starts_with("delivered after "));

@@ -34,16 +34,19 @@ std::vector<TestAttachment> testAttachments()
     for (auto& byte : photo)
         byte = static_cast<char>(random() & 0xff);
     return {{"strand.jpg", "image/jpeg", photo},
-        {"notities.txt", "text/plain", "Kamer 12, tweede verdieping.\r\nNUL volgt: " + std::string(1, '\0') + " einde"}};
+        {"notities.txt", "text/plain",
+            "Kamer 12, tweede verdieping.\r\nNUL volgt: " + std::string(1, '\0') + " einde"}};
 }
 
 referral::ReferralRequest testRequest(HotlineDatabase& hotline, std::int64_t partnerId,
-    std::vector<std::unique_ptr<std::istringstream>>& streams, const std::vector<TestAttachment>& attachments)
+    std::vector<std::unique_ptr<std::istringstream>>& streams,
+    const std::vector<TestAttachment>& attachments)
 {
     referral::ReferralRequest request;
     request.reportId = hotline.reportId();
     request.partnerId = partnerId;
-    request.fields = {"category", "country", "place", "occurred", "what", "contact_name", "contact_email"};
+    request.fields
+        = {"category", "country", "place", "occurred", "what", "contact_name", "contact_email"};
     request.redactedFields = {"contact_name", "contact_email"};
     request.redactedPassages = {"Jan Jansen"};
     request.coverNote = "Graag met voorrang bekijken.";
@@ -60,7 +63,8 @@ referral::QueuedReferral queueReferral(HotlineDatabase& hotline, std::int64_t pa
 {
     referral::Referrals referrals(hotline.database(), hotline.mutex(), testSigner());
     std::vector<std::unique_ptr<std::istringstream>> streams;
-    return referrals.refer(testRequest(hotline, partnerId, streams, testAttachments()), referral::formatUtc(kNow));
+    return referrals.refer(
+        testRequest(hotline, partnerId, streams, testAttachments()), referral::formatUtc(kNow));
 }
 
 referral::ReferralStatus statusOf(HotlineDatabase& hotline, std::int64_t referralId)
@@ -74,8 +78,9 @@ referral::ReferralStatus statusOf(HotlineDatabase& hotline, std::int64_t referra
 
 std::string openWithReceiver(const Receiver& receiver, const fs::path& file, const fs::path& output)
 {
-    const std::string command = std::string("'") + MELDPUNT_BINARY_DIR + "/receiver/meldpunt-receive' open '"
-        + receiver.configuration().string() + "' '" + file.string() + "' '" + output.string() + "' 2>/dev/null";
+    const std::string command = std::string("'") + MELDPUNT_BINARY_DIR
+        + "/receiver/meldpunt-receive' open '" + receiver.configuration().string() + "' '"
+        + file.string() + "' '" + output.string() + "' 2>/dev/null";
     if (std::system(command.c_str()) != 0)
         return {};
     return readFile(output);
@@ -119,8 +124,8 @@ TEST_CASE("Outbox delivers a referral that decrypts byte-identical", "[referral]
 
     SECTION("the attachments decrypt byte-identical and match the manifest's hashes")
     {
-        const auto manifest = referral::parseManifest(
-            openWithReceiver(receiver, stored[0] / "manifest.cms", scratch.path() / "manifest.json"));
+        const auto manifest = referral::parseManifest(openWithReceiver(
+            receiver, stored[0] / "manifest.cms", scratch.path() / "manifest.json"));
         CHECK(manifest.referral == queued.uuid);
         const auto attachments = testAttachments();
         REQUIRE(manifest.attachments.size() == attachments.size());
@@ -138,10 +143,11 @@ TEST_CASE("Outbox delivers a referral that decrypts byte-identical", "[referral]
 
     SECTION("the fields arrive byte-exact, with the personal details redacted")
     {
-        const auto manifest = referral::parseManifest(
-            openWithReceiver(receiver, stored[0] / "manifest.cms", scratch.path() / "manifest.json"));
+        const auto manifest = referral::parseManifest(openWithReceiver(
+            receiver, stored[0] / "manifest.cms", scratch.path() / "manifest.json"));
         CHECK(manifest.fields.at("what")
-            == "Een man met een kind van ongeveer tien; [redacted] zag het vanaf de bar.\nÉtage 2 — 😟");
+            == "Een man met een kind van ongeveer tien; [redacted] zag het vanaf de bar.\nÉtage 2 "
+               "— 😟");
         CHECK(manifest.fields.at("country") == "TH");
         CHECK(manifest.fields.count("contact_name") == 0);
         CHECK(manifest.fields.count("contact_email") == 0);
@@ -193,7 +199,8 @@ TEST_CASE("Receiver rejects a wrong client certificate", "[referral]")
     HotlineDatabase hotline("referral-wrong-client-db");
     PartnerOverrides overrides;
     overrides.clientIdentity = "rogue-client";
-    const auto partnerId = hotline.importPartner("Politie Eenheid Test", receiver.port(), overrides);
+    const auto partnerId
+        = hotline.importPartner("Politie Eenheid Test", receiver.port(), overrides);
     const auto queued = queueReferral(hotline, partnerId);
     referral::Outbox outbox(hotline.database(), hotline.mutex(), fastSettings(), noJitter());
 
@@ -203,8 +210,11 @@ TEST_CASE("Receiver rejects a wrong client certificate", "[referral]")
     CHECK(events[0].kind == referral::OutboxEventKind::Retrying);
     const auto status = statusOf(hotline, queued.id);
     CHECK(status.state == referral::ReferralState::Queued);
-    // The receiver ends the handshake with an alert.
-    CHECK_THAT(status.lastError, ContainsSubstring("TLS handshake"));
+    // With TLS 1.3 the client may finish its side of the handshake before
+    // the receiver rejects the certificate, so the failure shows either as
+    // a handshake error or as a connection closed before any HTTP answer.
+    CHECK_FALSE(status.lastError.empty());
+    CHECK(status.lastError.find("the partner answered") == std::string::npos);
     CHECK(receiver.storedReferrals().empty());
 }
 
@@ -216,7 +226,8 @@ TEST_CASE("Outbox delivers once after the receiver comes back", "[referral]")
     const auto partnerId = hotline.importPartner("Politie Eenheid Test", receiver.port());
     const auto queued = queueReferral(hotline, partnerId);
     receiver.stop();
-    auto outbox = std::make_unique<referral::Outbox>(hotline.database(), hotline.mutex(), fastSettings(), noJitter());
+    auto outbox = std::make_unique<referral::Outbox>(
+        hotline.database(), hotline.mutex(), fastSettings(), noJitter());
 
     const auto failed = outbox->runOnce(kNow);
     REQUIRE(failed.size() == 1);
@@ -248,7 +259,8 @@ TEST_CASE("Outbox delivers once after the receiver comes back", "[referral]")
     {
         outbox.reset();
         hotline.reopen();
-        outbox = std::make_unique<referral::Outbox>(hotline.database(), hotline.mutex(), fastSettings(), noJitter());
+        outbox = std::make_unique<referral::Outbox>(
+            hotline.database(), hotline.mutex(), fastSettings(), noJitter());
         CHECK(statusOf(hotline, queued.id).nextAttemptAt == waiting.nextAttemptAt);
         receiver.start();
         CHECK(outbox->runOnce(kNow + std::chrono::seconds(14)).empty());
@@ -269,13 +281,16 @@ TEST_CASE("Receiver stores a repeated referral once", "[referral]")
     const auto partner = referral::findPartner(hotline.database(), partnerId);
     REQUIRE(partner);
     std::vector<referral::SealedFile> files;
-    auto rows = hotline.database().prepare("SELECT name, content FROM referral_files WHERE referral_id = ?1 ORDER BY position");
+    auto rows = hotline.database().prepare(
+        "SELECT name, content FROM referral_files WHERE referral_id = ?1 ORDER BY position");
     rows.bind(1, queued.id);
     while (rows.step())
         files.push_back({rows.columnText(0), rows.columnBlob(1)});
 
-    const auto first = referral::pushReferral(*partner, queued.uuid, files, std::chrono::seconds(10));
-    const auto second = referral::pushReferral(*partner, queued.uuid, files, std::chrono::seconds(10));
+    const auto first
+        = referral::pushReferral(*partner, queued.uuid, files, std::chrono::seconds(10));
+    const auto second
+        = referral::pushReferral(*partner, queued.uuid, files, std::chrono::seconds(10));
 
     INFO(first.reason << second.reason);
     CHECK(first.status == 201);
@@ -290,8 +305,10 @@ TEST_CASE("Receiver stores a repeated referral once", "[referral]")
         auto flipped = files;
         flipped[1].content[flipped[1].content.size() / 2] ^= 0x01;
         auto otherPartner = *partner;
-        otherPartner.endpoint = "https://localhost:" + std::to_string(other.port()) + "/v1/referrals";
-        const auto result = referral::pushReferral(otherPartner, queued.uuid, flipped, std::chrono::seconds(10));
+        otherPartner.endpoint
+            = "https://localhost:" + std::to_string(other.port()) + "/v1/referrals";
+        const auto result
+            = referral::pushReferral(otherPartner, queued.uuid, flipped, std::chrono::seconds(10));
         CHECK(result.status == 400);
         CHECK(result.outcome == referral::PushOutcome::Rejected);
         CHECK_THAT(result.reason, ContainsSubstring("attachment-1.cms"));
@@ -300,8 +317,8 @@ TEST_CASE("Receiver stores a repeated referral once", "[referral]")
 
     SECTION("an Idempotency-Key that differs from the manifest is rejected")
     {
-        const auto result = referral::pushReferral(*partner, "00000000-0000-4000-8000-000000000000", files,
-            std::chrono::seconds(10));
+        const auto result = referral::pushReferral(
+            *partner, "00000000-0000-4000-8000-000000000000", files, std::chrono::seconds(10));
         CHECK(result.status == 400);
         CHECK(receiver.storedReferrals().size() == 1);
     }
@@ -314,7 +331,8 @@ TEST_CASE("Outbox rejects a receipt from another signer", "[referral]")
     HotlineDatabase hotline("referral-receipt-db");
     PartnerOverrides overrides;
     overrides.receiptCertificate = "rogue-sign.pem";
-    const auto partnerId = hotline.importPartner("Politie Eenheid Test", receiver.port(), overrides);
+    const auto partnerId
+        = hotline.importPartner("Politie Eenheid Test", receiver.port(), overrides);
     const auto queued = queueReferral(hotline, partnerId);
     referral::Outbox outbox(hotline.database(), hotline.mutex(), fastSettings(), noJitter());
 
@@ -336,10 +354,12 @@ TEST_CASE("Referrals record outcomes and retractions", "[referral]")
     const auto partnerId = hotline.importPartner("Politie Eenheid Test", receiver.port());
     const auto queued = queueReferral(hotline, partnerId);
     referral::Referrals referrals(hotline.database(), hotline.mutex(), testSigner());
-    const auto partnerClient = referral::Certificate::fromPem(pkiText("partner-client.pem"), "partner-client")
-                                   .sha256Fingerprint();
-    const auto rogueClient = referral::Certificate::fromPem(pkiText("rogue-client.pem"), "rogue-client")
-                                 .sha256Fingerprint();
+    const auto partnerClient
+        = referral::Certificate::fromPem(pkiText("partner-client.pem"), "partner-client")
+              .sha256Fingerprint();
+    const auto rogueClient
+        = referral::Certificate::fromPem(pkiText("rogue-client.pem"), "rogue-client")
+              .sha256Fingerprint();
     const std::string now = referral::formatUtc(kNow);
 
     SECTION("an outcome before delivery is refused")
@@ -354,7 +374,8 @@ TEST_CASE("Referrals record outcomes and retractions", "[referral]")
         REQUIRE(outbox.runOnce(kNow).at(0).kind == referral::OutboxEventKind::Delivered);
         CHECK(referrals.recordOutcome(partnerClient, queued.uuid, referral::Outcome::Received, now)
             == referral::OutcomeResult::Recorded);
-        CHECK(referrals.recordOutcome(partnerClient, queued.uuid, referral::Outcome::InvestigationOpened, now)
+        CHECK(referrals.recordOutcome(
+                  partnerClient, queued.uuid, referral::Outcome::InvestigationOpened, now)
             == referral::OutcomeResult::Recorded);
         const auto status = statusOf(hotline, queued.id);
         CHECK(status.outcomes == std::vector<std::string>{"received", "investigation_opened"});

@@ -39,13 +39,16 @@ TEST_CASE("Outcome endpoint stores outcomes of delivered referrals", "[referral]
     request.fields = {"category", "country"};
     const auto queued = referrals.refer(request, "2026-12-04T10:00:00Z");
     referral::Outbox outbox(hotline.database(), hotline.mutex(), {});
-    REQUIRE(outbox.runOnce(referral::Clock::now()).at(0).kind == referral::OutboxEventKind::Delivered);
-    const std::string body = "{\"referral\": \"" + queued.uuid + "\", \"outcome\": \"investigation_opened\"}";
+    REQUIRE(
+        outbox.runOnce(referral::Clock::now()).at(0).kind == referral::OutboxEventKind::Delivered);
+    const std::string body
+        = "{\"referral\": \"" + queued.uuid + "\", \"outcome\": \"investigation_opened\"}";
     const std::string now = "2026-12-05T10:00:00Z";
 
     SECTION("an outcome from the partner's certificate is stored on the referral")
     {
-        const auto result = referral::handleOutcomePost(&referrals, escapedCertificate("partner-client.pem"), body, now);
+        const auto result = referral::handleOutcomePost(
+            &referrals, escapedCertificate("partner-client.pem"), body, now);
         CHECK(result.status == 204);
         const auto list = referrals.listForReport(hotline.reportId());
         REQUIRE(list.size() == 1);
@@ -54,7 +57,10 @@ TEST_CASE("Outcome endpoint stores outcomes of delivered referrals", "[referral]
 
     SECTION("another certificate finds no referral")
     {
-        CHECK(referral::handleOutcomePost(&referrals, escapedCertificate("rogue-client.pem"), body, now).status == 404);
+        CHECK(referral::handleOutcomePost(
+                  &referrals, escapedCertificate("rogue-client.pem"), body, now)
+                  .status
+            == 404);
         CHECK(referrals.listForReport(hotline.reportId()).at(0).outcomes.empty());
     }
 
@@ -65,21 +71,26 @@ TEST_CASE("Outcome endpoint stores outcomes of delivered referrals", "[referral]
 
     SECTION("an unknown outcome names the allowed ones")
     {
-        const auto result = referral::handleOutcomePost(&referrals, escapedCertificate("partner-client.pem"),
-            "{\"referral\": \"" + queued.uuid + "\", \"outcome\": \"solved\"}", now);
+        const auto result
+            = referral::handleOutcomePost(&referrals, escapedCertificate("partner-client.pem"),
+                "{\"referral\": \"" + queued.uuid + "\", \"outcome\": \"solved\"}", now);
         CHECK(result.status == 400);
         CHECK_THAT(result.message, ContainsSubstring("investigation_opened"));
     }
 
     SECTION("a body that is not JSON is rejected")
     {
-        CHECK(referral::handleOutcomePost(&referrals, escapedCertificate("partner-client.pem"), "outcome=closed", now)
+        CHECK(referral::handleOutcomePost(
+                  &referrals, escapedCertificate("partner-client.pem"), "outcome=closed", now)
                   .status
             == 400);
     }
 
     SECTION("a locked database asks to post again later")
     {
-        CHECK(referral::handleOutcomePost(nullptr, escapedCertificate("partner-client.pem"), body, now).status == 503);
+        CHECK(referral::handleOutcomePost(
+                  nullptr, escapedCertificate("partner-client.pem"), body, now)
+                  .status
+            == 503);
     }
 }

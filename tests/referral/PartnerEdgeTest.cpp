@@ -33,7 +33,8 @@ public:
     {
     }
 
-    void handleRequest(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override
+    void handleRequest(
+        Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) override
     {
         const std::string certificate = request.get(referral::kPartnerCertificateHeader, "");
         if (request.getURI() != referral::kOutcomePath) {
@@ -42,7 +43,8 @@ public:
         }
         std::string body;
         Poco::StreamCopier::copyToString(request.stream(), body);
-        const auto result = referral::handleOutcomePost(&referrals_, certificate, body, "2026-12-05T10:00:00Z");
+        const auto result
+            = referral::handleOutcomePost(&referrals_, certificate, body, "2026-12-05T10:00:00Z");
         response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(result.status));
         if (result.status == 204) {
             response.setContentLength(0);
@@ -62,7 +64,8 @@ public:
         : referrals_(referrals)
     {
     }
-    Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override
+    Poco::Net::HTTPRequestHandler* createRequestHandler(
+        const Poco::Net::HTTPServerRequest&) override
     {
         return new OutcomeHandler(referrals_);
     }
@@ -79,7 +82,8 @@ struct CurlResult {
 CurlResult curl(const std::string& arguments)
 {
     const std::string command = "curl --silent --show-error --noproxy '*' --max-time 10 --cacert '"
-        + pkiFile("hotline-ca.pem").string() + "' --write-out '\\n%{http_code}' " + arguments + " 2>&1";
+        + pkiFile("hotline-ca.pem").string() + "' --write-out '\\n%{http_code}' " + arguments
+        + " 2>&1";
     CurlResult result;
     FILE* pipe = ::popen(command.c_str(), "r");
     REQUIRE(pipe != nullptr);
@@ -97,12 +101,13 @@ std::string lastLine(const std::string& text)
 
 void renderPartnerBlock(const Edge& edge, unsigned short port, const fs::path& socket)
 {
-    const std::string command = std::string("'") + MELDPUNT_SOURCE_DIR + "/tools/render-edge-conf' '"
-        + MELDPUNT_SOURCE_DIR + "/rootfs/etc/meldpunt/nginx-partner.conf.in' '"
-        + (edge.prefix() / "partner-outcomes.conf").string() + "' PARTNER_LISTEN=127.0.0.1:" + std::to_string(port)
-        + " CERTIFICATE=" + pkiFile("hotline-edge.pem").string() + " CERTIFICATE_KEY="
-        + pkiFile("hotline-edge.key").string() + " PARTNER_CLIENT_CAS=" + pkiFile("partner-ca.pem").string()
-        + " UPSTREAM_SOCKET=" + socket.string();
+    const std::string command = std::string("'") + MELDPUNT_SOURCE_DIR
+        + "/tools/render-edge-conf' '" + MELDPUNT_SOURCE_DIR
+        + "/rootfs/etc/meldpunt/nginx-partner.conf.in' '"
+        + (edge.prefix() / "partner-outcomes.conf").string() + "' PARTNER_LISTEN=127.0.0.1:"
+        + std::to_string(port) + " CERTIFICATE=" + pkiFile("hotline-edge.pem").string()
+        + " CERTIFICATE_KEY=" + pkiFile("hotline-edge.key").string() + " PARTNER_CLIENT_CAS="
+        + pkiFile("partner-ca.pem").string() + " UPSTREAM_SOCKET=" + socket.string();
     REQUIRE(std::system(command.c_str()) == 0);
 }
 
@@ -121,7 +126,8 @@ TEST_CASE("Partner edge passes only verified outcome posts", "[referral]")
     request.fields = {"country"};
     const auto queued = referrals.refer(request, "2026-12-04T10:00:00Z");
     referral::Outbox outbox(hotline.database(), hotline.mutex(), {});
-    REQUIRE(outbox.runOnce(referral::Clock::now()).at(0).kind == referral::OutboxEventKind::Delivered);
+    REQUIRE(
+        outbox.runOnce(referral::Clock::now()).at(0).kind == referral::OutboxEventKind::Delivered);
 
     UnixHttpServerOptions serverOptions;
     serverOptions.socketPath = scratch.path() / "upstream.sock";
@@ -141,11 +147,17 @@ TEST_CASE("Partner edge passes only verified outcome posts", "[referral]")
     const unsigned short partnerPort = freeLoopbackPort();
     renderPartnerBlock(edge, partnerPort, serverOptions.socketPath);
     REQUIRE(::kill(edge.pid(), SIGHUP) == 0);
-    REQUIRE(waitFor([&] { return curl("https://localhost:" + std::to_string(partnerPort) + "/").exitStatus == 0; },
+    REQUIRE(waitFor(
+        [&] {
+            return curl("https://localhost:" + std::to_string(partnerPort) + "/").exitStatus == 0;
+        },
         std::chrono::seconds(10)));
-    const std::string url = "'https://localhost:" + std::to_string(partnerPort) + "/partner/v1/outcomes'";
-    const std::string body = "--data '{\"referral\": \"" + queued.uuid + "\", \"outcome\": \"closed\"}' ";
-    const auto outcomes = [&] { return referrals.listForReport(hotline.reportId()).at(0).outcomes; };
+    const std::string url
+        = "'https://localhost:" + std::to_string(partnerPort) + "/partner/v1/outcomes'";
+    const std::string body
+        = "--data '{\"referral\": \"" + queued.uuid + "\", \"outcome\": \"closed\"}' ";
+    const auto outcomes
+        = [&] { return referrals.listForReport(hotline.reportId()).at(0).outcomes; };
 
     SECTION("the partner's client certificate posts an outcome that shows on the case")
     {

@@ -45,7 +45,8 @@ TEST_CASE("Partner file import", "[referral]")
         CHECK(partners[0].countries == std::vector<std::string>{"NL", "BE"});
         CHECK(partners[0].endpoint == "https://localhost:9445/v1/referrals");
         CHECK(partners[0].outcomeCertificateSha256
-            == referral::Certificate::fromPem(pkiText("partner-client.pem"), "").sha256Fingerprint());
+            == referral::Certificate::fromPem(pkiText("partner-client.pem"), "")
+                   .sha256Fingerprint());
     }
 
     SECTION("an unknown kind is rejected with the allowed values")
@@ -58,31 +59,36 @@ TEST_CASE("Partner file import", "[referral]")
     SECTION("a plain http endpoint is rejected")
     {
         const auto file = editedPartnerFile(scratch.path(), "https://", "http://");
-        CHECK_THROWS_WITH(referral::readPartnerFile(file), ContainsSubstring("must be an https:// URL"));
+        CHECK_THROWS_WITH(
+            referral::readPartnerFile(file), ContainsSubstring("must be an https:// URL"));
     }
 
     SECTION("an endpoint with a user name is rejected")
     {
         const auto file = editedPartnerFile(scratch.path(), "https://", "https://user:secret@");
-        CHECK_THROWS_WITH(referral::readPartnerFile(file), ContainsSubstring("must not contain a user name"));
+        CHECK_THROWS_WITH(
+            referral::readPartnerFile(file), ContainsSubstring("must not contain a user name"));
     }
 
     SECTION("a lower-case country code is rejected")
     {
         const auto file = editedPartnerFile(scratch.path(), "\"NL\"", "\"nl\"");
-        CHECK_THROWS_WITH(referral::readPartnerFile(file), ContainsSubstring("two upper-case letters"));
+        CHECK_THROWS_WITH(
+            referral::readPartnerFile(file), ContainsSubstring("two upper-case letters"));
     }
 
     SECTION("a client key of another certificate is rejected")
     {
-        const auto file = editedPartnerFile(scratch.path(), "hotline-client.key", "rogue-client.key");
+        const auto file
+            = editedPartnerFile(scratch.path(), "hotline-client.key", "rogue-client.key");
         CHECK_THROWS_WITH(referral::readPartnerFile(file),
             ContainsSubstring("'client_key' does not belong to 'client_certificate'"));
     }
 
     SECTION("a key in place of a certificate is rejected")
     {
-        const auto file = editedPartnerFile(scratch.path(), "partner-encrypt.pem", "partner-encrypt.key");
+        const auto file
+            = editedPartnerFile(scratch.path(), "partner-encrypt.pem", "partner-encrypt.key");
         CHECK_THROWS_WITH(referral::readPartnerFile(file),
             ContainsSubstring("'encryption_certificate' does not contain a certificate"));
     }

@@ -73,8 +73,8 @@ public:
 
     // Writes a partner file for a receiver on `port` and imports it;
     // returns the partner's id.
-    std::int64_t importPartner(const std::string& name, unsigned short port,
-        PartnerOverrides overrides = {});
+    std::int64_t importPartner(
+        const std::string& name, unsigned short port, PartnerOverrides overrides = {});
 
     // Closes and opens the database again with the same key, as a
     // restarted meldpuntd would.
@@ -89,7 +89,7 @@ private:
 };
 
 // Writes a partner file whose members name files of the test PKI.
-std::filesystem::path writePartnerFile(const std::filesystem::path& folder,
-    const std::string& name, unsigned short port, const PartnerOverrides& overrides);
+std::filesystem::path writePartnerFile(const std::filesystem::path& folder, const std::string& name,
+    unsigned short port, const PartnerOverrides& overrides);
 
 } // namespace meldpunt::test
