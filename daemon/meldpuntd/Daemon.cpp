@@ -3,9 +3,11 @@
 #include "IntakeKeys.h"
 #include "KeySealer.h"
 #include "Log.h"
+#include "PartnerRegistry.h"
 #include "Publisher.h"
 #include "RecoveryWrap.h"
 #include "Service.h"
+#include "FileSystem.h"
 
 #include <Poco/DateTime.h>
 #include <Poco/DateTimeFormat.h>
@@ -24,6 +26,9 @@ constexpr const char* kUnsealFailedId = "8d0c6a3f2b7e4e51a9f0c1d2e3b4a596";
 constexpr const char* kKeyCreatedId = "3e5b1c7d9a2f4b60b8c4d2e6f1a3c5e7";
 constexpr const char* kRecoveredId = "5a7c2e9b1d3f4a6c8e0b2d4f6a8c0e13";
 constexpr const char* kRecoveryRejectedId = "b1d3f5a7c9e24b6d8f0a2c4e6b8d0f25";
+constexpr const char* kReferralDeliveredId = "c4e6a8b0d2f44c1e9a3b5d7f9e1c3a57";
+constexpr const char* kReferralFailedId = "d5f7b9c1e3a54d2f8b4c6e8a0f2d4b68";
+constexpr const char* kReferralAlertId = "e6a8c0d2f4b64e3a9c5d7f9b1a3e5c79";
 
 constexpr std::chrono::seconds kMaxRecoveryWait{15 * 60};
 
@@ -63,6 +68,8 @@ Daemon::~Daemon()
         ingestThread_.join();
     if (backupThread_.joinable())
         backupThread_.join();
+    if (outboxThread_.joinable())
+        outboxThread_.join();
 }
 
 void Daemon::start()
@@ -119,6 +126,7 @@ void Daemon::open(keys::UnlockOutcome outcome)
     ingestThread_ = std::thread([this] { ingestLoop(); });
     if (!settings_.backupFolder.empty())
         backupThread_ = std::thread([this] { backupLoop(); });
+    startOutbox();
     if (outcome.tpmWarning.empty()) {
         service::notifyReady("Database open; ingesting the spool");
     } else {
@@ -213,6 +221,79 @@ void Daemon::backupOnce()
     log::info("Wrote the scheduled backup '" + output.filename().string() + "' in "
         + std::to_string(seconds.count()) + " ms; " + std::to_string(std::min<std::ptrdiff_t>(
             static_cast<std::ptrdiff_t>(backups.size()), settings_.backupsKept)) + " kept");
+}
+
+// Called by open() with mutex_ held. A partner file or signing key that
+// cannot be used leaves the database open and the outbox off, because
+// reports must still be ingested.
+void Daemon::startOutbox()
+{
+    const auto& config = settings_.referral;
+    if (config.signingCertificate.empty())
+        return;
+    try {
+        if (!config.partnersFile.empty()) {
+            const auto partners = referral::readPartnerFile(config.partnersFile);
+            std::lock_guard databaseLock(databaseMutex_);
+            referral::importPartners(*database_, partners, utcNow());
+            log::info("Imported " + std::to_string(partners.size()) + " partners from '"
+                + config.partnersFile.string() + "'");
+        }
+        referral::HotlineSigner signer{config.organisation,
+            referral::Certificate::fromPem(fsutil::readSmallFile(config.signingCertificate, 256 * 1024),
+                "'" + config.signingCertificate.string() + "'"),
+            std::make_shared<referral::PrivateKey>(referral::PrivateKey::fromPem(
+                fsutil::readSmallFile(config.signingKey, 256 * 1024), "'" + config.signingKey.string() + "'"))};
+        if (!signer.key->matches(signer.certificate))
+            throw std::runtime_error("the signing key does not belong to the signing certificate");
+        referrals_ = std::make_unique<referral::Referrals>(*database_, databaseMutex_, std::move(signer));
+        outbox_ = std::make_unique<referral::Outbox>(*database_, databaseMutex_, config.outbox);
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to start the referral outbox: ") + error.what());
+        referrals_.reset();
+        return;
+    }
+    outboxThread_ = std::thread([this] { outboxLoop(); });
+    log::info("Started the referral outbox");
+}
+
+void Daemon::outboxLoop()
+{
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        std::vector<referral::OutboxEvent> events;
+        try {
+            events = outbox_->runOnce(referral::Clock::now());
+        } catch (const std::exception& error) {
+            log::error(std::string("Failed to run the referral outbox: ") + error.what());
+        }
+        for (const auto& event : events) {
+            const std::string subject = "referral " + std::to_string(event.referralId) + " to '" + event.partnerName + "'";
+            switch (event.kind) {
+            case referral::OutboxEventKind::Delivered:
+                log::securityEvent(kReferralDeliveredId, "Delivered " + subject + " and stored its receipt");
+                break;
+            case referral::OutboxEventKind::Retrying:
+                log::warning("Failed to push " + subject + ": " + event.detail);
+                break;
+            case referral::OutboxEventKind::Failed:
+                log::securityEvent(kReferralFailedId, "Gave up " + subject + ": " + event.detail);
+                break;
+            case referral::OutboxEventKind::Alert:
+                log::securityEvent(kReferralAlertId, "Raised an alert for " + subject + ": " + event.detail);
+                break;
+            }
+        }
+        lock.lock();
+        wake_.wait_for(lock, settings_.referral.outboxInterval, [this] { return stopping_; });
+    }
+}
+
+referral::Referrals* Daemon::referrals()
+{
+    std::lock_guard lock(mutex_);
+    return referrals_.get();
 }
 
 StaffStatus Daemon::status()

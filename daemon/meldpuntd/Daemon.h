@@ -3,6 +3,8 @@
 #include "Ingester.h"
 #include "KeyUnlock.h"
 #include "Retention.h"
+#include "Outbox.h"
+#include "Referrals.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +18,16 @@
 
 namespace meldpunt::daemon {
 
+// The outbox runs only when a signing certificate and key are set.
+struct ReferralSettings {
+    std::string organisation = "Meldpunt"; // named as the sender in each manifest
+    std::filesystem::path signingCertificate;
+    std::filesystem::path signingKey;
+    std::filesystem::path partnersFile; // empty: keep the stored registry
+    referral::OutboxSettings outbox;
+    std::chrono::milliseconds outboxInterval{5000};
+};
+
 struct DaemonSettings {
     keys::KeySettings keys;
     std::filesystem::path spoolFolder;
@@ -26,6 +38,7 @@ struct DaemonSettings {
     std::chrono::minutes backupInterval{24 * 60};
     int backupsKept = 7;
     RetentionPeriods retention;
+    ReferralSettings referral;
 };
 
 struct StaffStatus {
@@ -66,12 +79,19 @@ public:
     // locked, when there is no ingester to wait for).
     bool ingestionHealthy();
 
+    // The referral calls of the case page and the partner outcome
+    // endpoint; null while the database is locked or no signing key is
+    // configured. The object lives as long as the daemon.
+    referral::Referrals* referrals();
+
 private:
     void open(keys::UnlockOutcome outcome);
     void retryLoop();
     void ingestLoop();
     void backupLoop();
     void backupOnce();
+    void startOutbox();
+    void outboxLoop();
 
     DaemonSettings settings_;
     std::optional<keys::StateLock> stateLock_;
@@ -95,6 +115,9 @@ private:
     std::thread retryThread_;
     std::thread ingestThread_;
     std::thread backupThread_;
+    std::unique_ptr<referral::Referrals> referrals_;
+    std::unique_ptr<referral::Outbox> outbox_;
+    std::thread outboxThread_;
 };
 
 } // namespace meldpunt::daemon

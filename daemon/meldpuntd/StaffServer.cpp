@@ -1,6 +1,8 @@
 #include "StaffServer.h"
 
 #include "FormData.h"
+#include "OutcomeEndpoint.h"
+#include "Outbox.h"
 #include "Pages.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -18,6 +20,7 @@ using Poco::Net::HTTPServerRequest;
 using Poco::Net::HTTPServerResponse;
 
 constexpr std::size_t kMaxRecoveryBody = 4096;
+constexpr std::size_t kMaxOutcomeBody = 4096;
 
 std::string page(const std::string& body)
 {
@@ -71,6 +74,8 @@ public:
                 statusBody(status, {}));
         } else if (uri == "/recovery" && request.getMethod() == "POST") {
             handleRecovery(request, response);
+        } else if (uri == referral::kOutcomePath && request.getMethod() == "POST") {
+            handlePartnerOutcome(request, response);
         } else {
             send(response, HTTPResponse::HTTP_NOT_FOUND, "<p>This page does not exist.</p>");
         }
@@ -84,6 +89,27 @@ private:
     {
         const std::string site = request.get("Sec-Fetch-Site", "");
         return !site.empty() && site != "same-origin" && site != "none";
+    }
+
+    void handlePartnerOutcome(HTTPServerRequest& request, HTTPServerResponse& response)
+    {
+        std::string body;
+        std::istream& in = request.stream();
+        char buffer[1024];
+        while (in && body.size() <= kMaxOutcomeBody) {
+            in.read(buffer, sizeof buffer);
+            body.append(buffer, static_cast<std::size_t>(in.gcount()));
+        }
+        const auto result = referral::handleOutcomePost(daemon_.referrals(),
+            request.get(referral::kPartnerCertificateHeader, ""), body, referral::formatUtc(referral::Clock::now()));
+        response.setStatus(static_cast<HTTPResponse::HTTPStatus>(result.status));
+        if (result.status == HTTPResponse::HTTP_NO_CONTENT) {
+            response.setContentLength(0);
+            response.send();
+            return;
+        }
+        response.setContentType("text/plain; charset=utf-8");
+        response.send() << result.message << '\n';
     }
 
     void handleRecovery(HTTPServerRequest& request, HTTPServerResponse& response)

@@ -38,6 +38,15 @@ int run(int argc, char** argv)
     settings.backupInterval = std::chrono::minutes(config->getInt("backup.interval_minutes", 24 * 60));
     settings.backupsKept = config->getInt("backup.keep", 7);
     settings.retention = retentionFromConfig(*config);
+    settings.referral.organisation = config->getString("referral.organisation", "Meldpunt");
+    settings.referral.signingCertificate = config->getString("referral.signing_certificate", "");
+    settings.referral.signingKey = config->getString("referral.signing_key", "");
+    settings.referral.partnersFile = config->getString("referral.partners", "");
+    settings.referral.outboxInterval = std::chrono::milliseconds(config->getInt("referral.interval_ms", 5000));
+    settings.referral.outbox.firstRetry = std::chrono::seconds(config->getInt("referral.first_retry_seconds", 30));
+    settings.referral.outbox.maxRetry = std::chrono::seconds(config->getInt("referral.max_retry_seconds", 6 * 3600));
+    settings.referral.outbox.alertAfter = std::chrono::seconds(config->getInt("referral.alert_after_minutes", 240) * 60);
+    settings.referral.outbox.giveUpAfter = std::chrono::seconds(config->getInt("referral.give_up_after_days", 14) * 86400);
     daemon::Daemon daemon(settings);
 
     // The staff listener comes up first, so that a locked box can show why

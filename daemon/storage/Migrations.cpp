@@ -115,6 +115,80 @@ CREATE TABLE report_details (
     found_via TEXT NOT NULL
 ) STRICT;
 )SQL"},
+        {9, "partners, referrals, the outbox and outcomes", R"SQL(
+-- The partners that referrals go to. Certificates and the client key are
+-- PEM text; the key is as safe as the database itself.
+CREATE TABLE partners (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL CHECK (kind IN ('police', 'hotline', 'other')),
+    countries TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    server_trust_pem TEXT NOT NULL,
+    client_certificate_pem TEXT NOT NULL,
+    client_key_pem TEXT NOT NULL,
+    encryption_certificate_pem TEXT NOT NULL,
+    receipt_certificate_pem TEXT NOT NULL,
+    outcome_certificate_sha256 TEXT NOT NULL CHECK (length(outcome_certificate_sha256) = 64),
+    imported_at TEXT NOT NULL
+) STRICT;
+
+-- One row per referral; the outbox is the rows in state 'queued'.
+-- next_attempt_at holds the retry schedule, so it survives restarts.
+CREATE TABLE referrals (
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    partner_id INTEGER NOT NULL REFERENCES partners (id),
+    state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'failed', 'retracted')),
+    manifest_sha256 TEXT NOT NULL CHECK (length(manifest_sha256) = 64),
+    created_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT NOT NULL DEFAULT '',
+    -- 1 while the outbox pushes it, so a retraction cannot race a push.
+    sending INTEGER NOT NULL DEFAULT 0 CHECK (sending IN (0, 1)),
+    delivered_at TEXT,
+    finished_at TEXT
+) STRICT;
+CREATE INDEX referrals_due ON referrals (state, next_attempt_at);
+CREATE INDEX referrals_report ON referrals (report_id);
+
+-- The sealed files of a referral, exactly as they are sent.
+CREATE TABLE referral_files (
+    referral_id INTEGER NOT NULL REFERENCES referrals (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (referral_id, position)
+) STRICT;
+
+-- The partner's signed receipt, stored after it verified.
+CREATE TABLE referral_receipts (
+    referral_id INTEGER PRIMARY KEY REFERENCES referrals (id) ON DELETE CASCADE,
+    receipt BLOB NOT NULL,
+    received_at TEXT NOT NULL,
+    stored_at TEXT NOT NULL
+) STRICT;
+
+-- What came of a referral, as the partner posted it back.
+CREATE TABLE referral_outcomes (
+    id INTEGER PRIMARY KEY,
+    referral_id INTEGER NOT NULL REFERENCES referrals (id) ON DELETE CASCADE,
+    outcome TEXT NOT NULL
+        CHECK (outcome IN ('received', 'investigation_opened', 'no_action', 'closed')),
+    recorded_at TEXT NOT NULL
+) STRICT;
+
+-- Content-free alerts for the coordinator: a referral that is still not
+-- delivered long after it was queued. One per referral.
+CREATE TABLE referral_alerts (
+    id INTEGER PRIMARY KEY,
+    referral_id INTEGER NOT NULL UNIQUE REFERENCES referrals (id) ON DELETE CASCADE,
+    raised_at TEXT NOT NULL,
+    queued_at TEXT NOT NULL
+) STRICT;
+)SQL"},
     };
     return list;
 }

@@ -226,7 +226,7 @@ TEST_CASE("The privacy statement shows the live retention periods", "[site]")
     SECTION("A changed period shows after meldpuntd restarts, without restarting the site")
     {
         appliance.stopDaemon();
-        appliance.setExtraDaemonConfig("[retention]\nreports_after_closing_days = 200\n");
+        appliance.setDaemonExtraConfiguration("[retention]\nreports_after_closing_days = 200\n");
         appliance.startDaemon();
         const auto page = client.get("/en/privacy");
         CHECK(page.body.find("<td>200</td>") != std::string::npos);

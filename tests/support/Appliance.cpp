@@ -162,6 +162,11 @@ std::string Appliance::edgeLanguages(std::string languages)
     return languages;
 }
 
+void Appliance::setDaemonExtraConfiguration(const std::string& sections)
+{
+    options_.extraDaemonConfig = sections;
+}
+
 void Appliance::writeConfigurations()
 {
     const std::string webui = webuiFolder().string();

@@ -123,10 +123,12 @@ public:
     // Overrides the TCTI that meldpuntd is configured with (to point it at
     // a TPM that is not there, say). Takes effect at the next start.
     void setDaemonTcti(const std::string& tcti);
-    // Replaces Options::extraDaemonConfig. Takes effect at the next start.
-    void setExtraDaemonConfig(const std::string& text) { options_.extraDaemonConfig = text; }
     // Overrides the spool folder of meldpunt-public (a full tmpfs, say).
     void setPublicSpool(const std::filesystem::path& spool);
+    // Replaces Options::extraDaemonConfig, the INI sections appended to
+    // meldpuntd's configuration (a [referral] section, say). Takes effect
+    // at the next start.
+    void setDaemonExtraConfiguration(const std::string& sections);
 
 private:
     std::filesystem::path webuiFolder() const;

@@ -1,0 +1,151 @@
+// The outbox inside the real meldpuntd, against swtpm and the real
+// meldpunt-receive: a report sent through the public site is referred and
+// delivered from meldpuntd's own outbox thread.
+
+#include "Appliance.h"
+#include "Database.h"
+#include "KeySealer.h"
+#include "Outbox.h"
+#include "ReferralFixture.h"
+#include "Referrals.h"
+#include "Reports.h"
+#include "SealedKeyFile.h"
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <unistd.h>
+
+using namespace meldpunt;
+using namespace meldpunt::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs `work` on the appliance's database while meldpuntd is stopped,
+// with the key unsealed from the TPM as meldpuntd does.
+template <typename Work> void withDatabase(Appliance& appliance, Work work)
+{
+    const auto file = tpm::SealedKeyFile::read(appliance.sealedKeyFile());
+    tpm::Tpm tpm(appliance.tpm().tcti());
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(appliance.databaseFile(), key.span(), storage::OpenMode::MustExist);
+    work(database);
+}
+
+// Copies the hotline's signing identity and a partner file into a folder
+// that meldpuntd's user may read, and configures meldpuntd to use them.
+void configureReferrals(Appliance& appliance, unsigned short receiverPort)
+{
+    const fs::path folder = appliance.root() / "referral";
+    fs::create_directories(folder);
+    for (const auto& name :
+        {"hotline-sign.pem", "hotline-sign.key", "hotline-client.pem", "hotline-client.key",
+            "partner-ca.pem", "partner-encrypt.pem", "partner-receipt.pem", "partner-client.pem"})
+        fs::copy_file(pkiFile(name), folder / name, fs::copy_options::overwrite_existing);
+    PartnerOverrides overrides;
+    overrides.pemFolder = folder;
+    const auto partners = writePartnerFile(folder, "Politie", receiverPort, overrides);
+    if (Appliance::runsAsSeparateUsers()) {
+        REQUIRE(::chown(folder.c_str(), Appliance::kDaemonUid, Appliance::kDaemonUid) == 0);
+        for (const auto& item : fs::directory_iterator(folder))
+            REQUIRE(
+                ::chown(item.path().c_str(), Appliance::kDaemonUid, Appliance::kDaemonUid) == 0);
+    }
+    appliance.setDaemonExtraConfiguration("[referral]\nsigning_certificate = "
+        + (folder / "hotline-sign.pem").string() + "\nsigning_key = "
+        + (folder / "hotline-sign.key").string() + "\npartners = " + partners.string()
+        + "\norganisation = Meldpunt test\ninterval_ms = 200\nfirst_retry_seconds = "
+          "1\nmax_retry_seconds = 2\n");
+}
+
+// Sends one report through the public site and queues a referral of it.
+std::string referOneReport(Appliance& appliance)
+{
+    const auto receipt = appliance.publicClient().post(
+        "/en/report", formBody(validReport("seen at the hotel bar")));
+    REQUIRE(receipt.status == 200);
+    REQUIRE(appliance.waitForEmptySpool());
+    appliance.stopDaemon();
+    std::string uuid;
+    withDatabase(appliance, [&](storage::Database& database) {
+        std::mutex mutex;
+        referral::Referrals referrals(database, mutex, testSigner());
+        auto ids = database.prepare(
+            "SELECT (SELECT id FROM reports), (SELECT id FROM partners WHERE name = 'Politie')");
+        REQUIRE(ids.step());
+        referral::ReferralRequest request;
+        request.reportId = ids.columnInt(0);
+        request.partnerId = ids.columnInt(1);
+        request.fields = {"country", "what"};
+        uuid = referrals.refer(request, referral::formatUtc(referral::Clock::now())).uuid;
+    });
+    return uuid;
+}
+
+std::string referralState(Appliance& appliance, const std::string& uuid)
+{
+    std::string state;
+    withDatabase(appliance, [&](storage::Database& database) {
+        auto row
+            = database.prepare("SELECT state, attempts, EXISTS (SELECT 1 FROM referral_receipts "
+                               "WHERE referral_id = referrals.id) FROM referrals WHERE uuid = ?1");
+        row.bind(1, uuid);
+        REQUIRE(row.step());
+        state = row.columnText(0) + " after " + std::to_string(row.columnInt(1)) + " attempts"
+            + (row.columnInt(2) != 0 ? ", receipt stored" : "");
+    });
+    return state;
+}
+
+} // namespace
+
+TEST_CASE("Meldpuntd delivers referrals from its outbox", "[referral]")
+{
+    ScratchFolder scratch("referral-daemon");
+    const unsigned short receiverPort = freeLoopbackPort();
+    Appliance appliance("referral-daemon");
+    configureReferrals(appliance, receiverPort);
+    appliance.startAll();
+    const std::string uuid = referOneReport(appliance);
+
+    SECTION("the referral is delivered once and its receipt stored")
+    {
+        Receiver receiver(scratch.path() / "partner", {}, receiverPort);
+        appliance.startDaemon();
+        INFO(appliance.daemonLog());
+        REQUIRE(waitFor(
+            [&] { return receiver.storedReferrals().size() == 1; }, std::chrono::seconds(20)));
+        CHECK(receiver.storedReferrals()[0].filename() == uuid);
+        REQUIRE(waitFor(
+            [&] { return appliance.daemonLog().find("Delivered referral") != std::string::npos; },
+            std::chrono::seconds(10)));
+        appliance.stopDaemon();
+        CHECK(referralState(appliance, uuid) == "delivered after 1 attempts, receipt stored");
+    }
+
+    SECTION("meldpuntd restarted mid-retry still delivers once")
+    {
+        appliance.startDaemon();
+        INFO(appliance.daemonLog());
+        REQUIRE(waitFor(
+            [&] {
+                return appliance.daemonLog().find("Failed to push referral") != std::string::npos;
+            },
+            std::chrono::seconds(20)));
+        appliance.stopDaemon();
+        CHECK(referralState(appliance, uuid).starts_with("queued after "));
+
+        Receiver receiver(scratch.path() / "partner", {}, receiverPort);
+        appliance.startDaemon();
+        REQUIRE(waitFor(
+            [&] { return receiver.storedReferrals().size() == 1; }, std::chrono::seconds(20)));
+        REQUIRE(waitFor(
+            [&] { return appliance.daemonLog().find("Delivered referral") != std::string::npos; },
+            std::chrono::seconds(10)));
+        appliance.stopDaemon();
+        CHECK(referralState(appliance, uuid).starts_with("delivered after "));
+        CHECK(receiver.storedReferrals().size() == 1);
+        // The log names the referral and the partner, never the report.
+        CHECK(appliance.daemonLog().find("seen at the hotel bar") == std::string::npos);
+    }
+}
