@@ -1,7 +1,10 @@
 #pragma once
 
+#include "Catalog.h"
 #include "Ingester.h"
 #include "KeyUnlock.h"
+#include "Pages.h"
+#include "StaffApp.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -24,6 +27,10 @@ struct DaemonSettings {
     std::filesystem::path backupFolder;   // empty: no scheduled backups
     std::chrono::minutes backupInterval{24 * 60};
     int backupsKept = 7;
+    // The web files (templates/staff, locale); empty: no staff interface,
+    // only the status page.
+    std::filesystem::path webuiFolder;
+    staff::StaffSettings staff;
 };
 
 struct StaffStatus {
@@ -64,8 +71,13 @@ public:
     // locked, when there is no ingester to wait for).
     bool ingestionHealthy();
 
+    // The staff interface, once the database is open; nullptr before, or
+    // without a web folder. It lives as long as the daemon.
+    staff::StaffApp* staffApp();
+
 private:
     void open(keys::UnlockOutcome outcome);
+    void announceSetupCode(const std::string& code);
     void retryLoop();
     void ingestLoop();
     void backupLoop();
@@ -80,6 +92,9 @@ private:
     std::unique_ptr<storage::Database> database_;
     std::mutex databaseMutex_;
     std::unique_ptr<storage::Ingester> ingester_;
+    std::unique_ptr<Catalog> staffCatalog_;
+    std::unique_ptr<Pages> staffPages_;
+    std::unique_ptr<staff::StaffApp> staffApp_;
     std::chrono::steady_clock::time_point lastPass_ = std::chrono::steady_clock::now();
 
     struct RecoveryLimit {

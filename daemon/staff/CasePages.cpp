@@ -195,7 +195,9 @@ StaffResponse StaffApp::casePage(Context& context, bool revealed, const std::str
     data.set("anonymous", detail->anonymous);
     data.set("revealed", revealed);
     data.set("status", pages_.catalog().translate("en", label(statusLabels(), detail->summary.status)));
-    data.set("outcome", detail->outcome.empty() ? std::string() : label(outcomeLabels(), detail->outcome));
+    // Mustache treats an empty string as true, so an absent outcome stays unset.
+    if (!detail->outcome.empty())
+        data.set("outcome", pages_.catalog().translate("en", label(outcomeLabels(), detail->outcome)));
     PageData statuses{PageData::type::list};
     for (const auto& value : caseStatuses()) {
         PageData item;

@@ -183,8 +183,9 @@ StaffResponse StaffApp::dispatch(Context& context)
 
     switch (route.id) {
     case RouteId::Home:
+        // The start page is the login page until a login is complete.
         if (!context.session || context.session->stage != SessionStage::Full || !context.account)
-            return redirect("/login");
+            return loginPage(context, {}, 200, {});
         if (context.account->role == Role::Admin)
             return redirect("/accounts");
         if (context.account->role == Role::Auditor)
