@@ -158,7 +158,8 @@ void Appliance::writeConfigurations()
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgeStaffUid) : "") << "\n"
                  << "[tpm]\ntcti = " << tcti_ << "\npcrs = " << options_.pcrs << "\nretry_seconds = 1\n"
                  << "[ingest]\ninterval_ms = " << options_.ingestIntervalMs << "\n"
-                 << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n";
+                 << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n"
+                 << "[staff]\nsetup_code_file = " << setupCodeFile().string() << "\n";
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
                  << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()
