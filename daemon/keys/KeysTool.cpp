@@ -8,12 +8,15 @@
 //   meldpunt-keys rotate --config FILE
 //   meldpunt-keys backup --config FILE OUTPUT
 //   meldpunt-keys restore --config FILE BACKUP    (reads the recovery key)
+//   meldpunt-keys new-admin-code --config FILE    (reads the recovery key)
+//   meldpunt-keys verify-audit --config FILE
 
 #include "DaemonRuntime.h"
 #include "KeySealer.h"
 #include "KeyUnlock.h"
 #include "Log.h"
 #include "RecoveryWrap.h"
+#include "StaffConsole.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,7 +40,9 @@ constexpr const char* kUsage =
     "  new-recovery-key   replace the recovery key (the old one stops working)\n"
     "  rotate             re-encrypt the database under a new data key (stop meldpuntd first)\n"
     "  backup OUTPUT      write an encrypted backup that only the recovery key opens\n"
-    "  restore BACKUP     restore a backup onto a box that is not set up (reads the recovery key)\n";
+    "  restore BACKUP     restore a backup onto a box that is not set up (reads the recovery key)\n"
+    "  new-admin-code     make a one-time code that creates a staff admin (reads the recovery key)\n"
+    "  verify-audit       verify the audit log's hash chain and name the first broken entry\n";
 
 keys::KeySettings settingsFrom(const std::string& configFile)
 {
@@ -163,6 +168,10 @@ int main(int argc, char** argv)
         const std::string operand = argc == 5 ? argv[4] : "";
         if (command == "new-recovery-key")
             return newRecoveryKey(settings);
+        if (command == "new-admin-code")
+            return staff::printNewAdminCode(settings, keys::RecoveryKey::parse(readRecoveryKey()), std::cout);
+        if (command == "verify-audit")
+            return staff::verifyAuditChain(settings, std::cout);
         if (command == "rotate") {
             keys::settlePendingRotation(settings);
             keys::rotateDataKey(settings);

@@ -47,12 +47,28 @@ void showOnTerminal(const keys::RecoveryKey& key)
     [[maybe_unused]] const auto written = ::write(STDERR_FILENO, text.data(), text.size());
 }
 
+// Shows the one-time setup code for the first admin on the terminal, the
+// same way as the recovery key, never in the log.
+void showSetupCodeOnTerminal(const std::string& code)
+{
+    const std::string text = "\nSetup code for the first staff admin. Type it on the staff page /setup:\n\n    "
+        + code + "\n\n";
+    [[maybe_unused]] const auto written = ::write(STDERR_FILENO, text.data(), text.size());
+}
+
 } // namespace
 
 Daemon::Daemon(DaemonSettings settings)
     : settings_(std::move(settings))
 {
     status_.lockedReason = "starting";
+    if (!settings_.webuiFolder.empty()) {
+        // The staff interface is in English; its text still goes through
+        // the catalog, so that translations can follow.
+        staffCatalog_ = std::make_unique<Catalog>(settings_.webuiFolder / "locale",
+            "/usr/share/iso-codes/json/iso_3166-1.json", "/usr/share/locale", std::vector<std::string>{"en"});
+        staffPages_ = std::make_unique<Pages>(settings_.webuiFolder / "templates" / "staff", *staffCatalog_);
+    }
 }
 
 Daemon::~Daemon()
@@ -115,8 +131,15 @@ void Daemon::open(keys::UnlockOutcome outcome)
     publisher.publish(intakeKey, utcNow());
     log::info("Published the intake key");
 
+    std::unique_ptr<staff::StaffApp> staffApp;
+    if (staffPages_) {
+        staffApp = std::make_unique<staff::StaffApp>(database, databaseMutex_, *staffPages_, settings_.staff);
+        announceSetupCode(staffApp->prepareFirstSetup());
+    }
+
     std::lock_guard lock(mutex_);
     database_ = std::move(outcome.database);
+    staffApp_ = std::move(staffApp);
     ingester_ = std::make_unique<storage::Ingester>(*database_, databaseMutex_, settings_.spoolFolder,
         settings_.spoolFolder / "quarantine");
     status_.locked = false;
@@ -134,6 +157,19 @@ void Daemon::open(keys::UnlockOutcome outcome)
             + "; the data key is not affected, but check what failed authorisations");
         service::notifyReady("Database open; ingesting the spool; " + outcome.tpmWarning);
     }
+}
+
+void Daemon::announceSetupCode(const std::string& code)
+{
+    if (code.empty())
+        return;
+    if (::isatty(STDERR_FILENO) == 1)
+        showSetupCodeOnTerminal(code);
+    if (!settings_.staff.setupCodeFile.empty())
+        log::notice("No staff account exists yet; the setup code for the first admin is in '"
+            + settings_.staff.setupCodeFile.string() + "'");
+    else
+        log::notice("No staff account exists yet; run 'meldpunt-keys new-admin-code' on the console for a setup code");
 }
 
 void Daemon::retryLoop()
@@ -300,6 +336,12 @@ StaffStatus Daemon::status()
 {
     std::lock_guard lock(mutex_);
     return status_;
+}
+
+staff::StaffApp* Daemon::staffApp()
+{
+    std::lock_guard lock(mutex_);
+    return staffApp_.get();
 }
 
 bool Daemon::ingestionHealthy()

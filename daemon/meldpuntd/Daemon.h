@@ -1,10 +1,13 @@
 #pragma once
 
+#include "Catalog.h"
 #include "Ingester.h"
 #include "KeyUnlock.h"
 #include "Retention.h"
 #include "Outbox.h"
 #include "Referrals.h"
+#include "Pages.h"
+#include "StaffApp.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -39,6 +42,10 @@ struct DaemonSettings {
     int backupsKept = 7;
     RetentionPeriods retention;
     ReferralSettings referral;
+    // The web files (templates/staff, locale); empty: no staff interface,
+    // only the status page.
+    std::filesystem::path webuiFolder;
+    staff::StaffSettings staff;
 };
 
 struct StaffStatus {
@@ -83,9 +90,13 @@ public:
     // endpoint; null while the database is locked or no signing key is
     // configured. The object lives as long as the daemon.
     referral::Referrals* referrals();
+    // The staff interface, once the database is open; nullptr before, or
+    // without a web folder. It lives as long as the daemon.
+    staff::StaffApp* staffApp();
 
 private:
     void open(keys::UnlockOutcome outcome);
+    void announceSetupCode(const std::string& code);
     void retryLoop();
     void ingestLoop();
     void backupLoop();
@@ -102,6 +113,9 @@ private:
     std::unique_ptr<storage::Database> database_;
     std::mutex databaseMutex_;
     std::unique_ptr<storage::Ingester> ingester_;
+    std::unique_ptr<Catalog> staffCatalog_;
+    std::unique_ptr<Pages> staffPages_;
+    std::unique_ptr<staff::StaffApp> staffApp_;
     std::chrono::steady_clock::time_point lastPass_ = std::chrono::steady_clock::now();
 
     struct RecoveryLimit {

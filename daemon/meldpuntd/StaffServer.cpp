@@ -9,6 +9,8 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 
+#include <Poco/String.h>
+
 #include <istream>
 
 namespace meldpunt::daemon {
@@ -21,6 +23,53 @@ using Poco::Net::HTTPServerResponse;
 
 constexpr std::size_t kMaxRecoveryBody = 4096;
 constexpr std::size_t kMaxOutcomeBody = 4096;
+// The largest staff form body read; StaffApp rejects anything larger.
+constexpr std::size_t kMaxStaffBody = 64 * 1024;
+
+staff::StaffRequest staffRequest(HTTPServerRequest& request)
+{
+    staff::StaffRequest converted;
+    converted.method = request.getMethod();
+    const std::string& uri = request.getURI();
+    const auto question = uri.find('?');
+    converted.path = uri.substr(0, question);
+    if (question != std::string::npos)
+        converted.query = uri.substr(question + 1);
+    for (const auto& [name, value] : request) {
+        std::string lower = Poco::toLower(name);
+        // Repeated headers (Cookie from HTTP/2) are joined as RFC 9110 allows.
+        auto [item, inserted] = converted.headers.emplace(lower, value);
+        if (!inserted)
+            item->second += (lower == "cookie" ? "; " : ", ") + value;
+    }
+    converted.address = request.get("X-Real-IP", "");
+    if (converted.method == "POST") {
+        std::istream& in = request.stream();
+        char buffer[4096];
+        while (in && converted.body.size() <= kMaxStaffBody) {
+            in.read(buffer, sizeof buffer);
+            converted.body.append(buffer, static_cast<std::size_t>(in.gcount()));
+        }
+    }
+    return converted;
+}
+
+void sendStaffResponse(HTTPServerResponse& response, const staff::StaffResponse& answer, bool headOnly)
+{
+    response.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(answer.status));
+    for (const auto& [name, value] : answer.headers) {
+        if (name == "Set-Cookie")
+            response.add(name, value);
+        else
+            response.set(name, value);
+    }
+    response.setContentType(answer.contentType);
+    response.setContentLength(static_cast<std::streamsize>(answer.body.size()));
+    if (headOnly)
+        response.send();
+    else
+        response.send() << answer.body;
+}
 
 std::string page(const std::string& body)
 {
@@ -65,6 +114,15 @@ public:
     {
         response.set("Cache-Control", "no-store");
         const std::string& uri = request.getURI();
+        // The partner outcome endpoint is not a staff page: only the partner
+        // edge reaches it, with a verified client certificate.
+        const bool staffPage = uri != "/healthz" && uri != referral::kOutcomePath;
+        if (staffPage && (uri != "/recovery" || !daemon_.status().locked)) {
+            if (staff::StaffApp* app = daemon_.staffApp()) {
+                sendStaffResponse(response, app->handle(staffRequest(request)), request.getMethod() == "HEAD");
+                return;
+            }
+        }
         if (uri == "/healthz") {
             response.setContentType("text/plain");
             response.send() << "ok\n";

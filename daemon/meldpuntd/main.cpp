@@ -16,6 +16,28 @@ using namespace meldpunt;
 
 namespace {
 
+// The [staff] section: session timeouts and the organisation's calendar
+// for triage deadlines.
+staff::StaffSettings staffSettings(const Poco::Util::AbstractConfiguration& config)
+{
+    staff::StaffSettings settings;
+    settings.sessions.idle = std::chrono::minutes(config.getInt("staff.idle_minutes", 30));
+    settings.sessions.absolute = std::chrono::hours(config.getInt("staff.absolute_hours", 12));
+    settings.calendar.timeZone = config.getString("staff.time_zone", "Europe/Amsterdam");
+    settings.calendar.workingDays.clear();
+    for (const auto& day : splitList(config.getString("staff.working_days", "1,2,3,4,5")))
+        settings.calendar.workingDays.insert(std::stoi(day));
+    for (const auto& holiday : splitList(config.getString("staff.holidays", "")))
+        settings.calendar.holidays.insert(holiday);
+    const std::string end = config.getString("staff.end_of_working_day", "17:00");
+    if (end.size() != 5 || end[2] != ':')
+        throw std::runtime_error("staff.end_of_working_day '" + end + "' is not of the form HH:MM");
+    settings.calendar.endOfDayMinutes = std::stoi(end.substr(0, 2)) * 60 + std::stoi(end.substr(3, 2));
+    settings.dueSoon = std::chrono::hours(config.getInt("staff.due_soon_hours", 8));
+    settings.setupCodeFile = config.getString("staff.setup_code_file", "");
+    return settings;
+}
+
 int run(int argc, char** argv)
 {
     auto config = loadConfiguration(argc, argv, "meldpuntd");
@@ -47,6 +69,8 @@ int run(int argc, char** argv)
     settings.referral.outbox.maxRetry = std::chrono::seconds(config->getInt("referral.max_retry_seconds", 6 * 3600));
     settings.referral.outbox.alertAfter = std::chrono::seconds(config->getInt("referral.alert_after_minutes", 240) * 60);
     settings.referral.outbox.giveUpAfter = std::chrono::seconds(config->getInt("referral.give_up_after_days", 14) * 86400);
+    settings.webuiFolder = config->getString("paths.webui", "");
+    settings.staff = staffSettings(*config);
     daemon::Daemon daemon(settings);
 
     // The staff listener comes up first, so that a locked box can show why

@@ -115,6 +115,114 @@ CREATE TABLE report_details (
     found_via TEXT NOT NULL
 ) STRICT;
 )SQL"},
+        {8, "staff accounts, sessions, audit log and case work", R"SQL(
+-- Staff members. The password is an Argon2id hash in the encoded form
+-- of libargon2. The TOTP secret is enrolled at the first login and only
+-- then confirmed; totp_last_step rejects a code used twice.
+CREATE TABLE staff_accounts (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'coordinator', 'caseworker', 'auditor')),
+    password_hash TEXT NOT NULL,
+    totp_secret BLOB,
+    totp_confirmed INTEGER NOT NULL DEFAULT 0 CHECK (totp_confirmed IN (0, 1)),
+    totp_last_step INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    disabled_at TEXT
+) STRICT;
+
+-- One-time recovery codes for a lost second factor, as SHA-256 hashes.
+CREATE TABLE staff_recovery_codes (
+    account_id INTEGER NOT NULL REFERENCES staff_accounts (id) ON DELETE CASCADE,
+    code_hash BLOB NOT NULL CHECK (length(code_hash) = 32),
+    PRIMARY KEY (account_id, code_hash)
+) STRICT;
+
+-- One-time codes that let whoever holds them create an admin: the first
+-- one at the first start, later ones from the recovery key on the console.
+CREATE TABLE staff_setup_codes (
+    code_hash BLOB PRIMARY KEY CHECK (length(code_hash) = 32),
+    created_at TEXT NOT NULL
+) STRICT;
+
+-- Sessions by the SHA-256 of their cookie value, so that a copy of the
+-- database does not hand out live sessions. Times are Unix seconds.
+CREATE TABLE staff_sessions (
+    id_hash BLOB PRIMARY KEY CHECK (length(id_hash) = 32),
+    account_id INTEGER NOT NULL REFERENCES staff_accounts (id) ON DELETE CASCADE,
+    stage TEXT NOT NULL CHECK (stage IN ('second_factor', 'enrol', 'full')),
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL
+) STRICT;
+CREATE INDEX staff_sessions_account ON staff_sessions (account_id);
+
+-- The audit log: ids and action names only. Each entry's hash covers its
+-- fields and the previous entry's hash. Entries cannot be changed, and
+-- only entries up to the newest checkpoint can be deleted.
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    account_id INTEGER,
+    username TEXT NOT NULL,
+    address TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    previous_hash BLOB NOT NULL CHECK (length(previous_hash) = 32),
+    hash BLOB NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+CREATE TABLE audit_checkpoints (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    last_entry_id INTEGER NOT NULL,
+    last_entry_hash BLOB NOT NULL CHECK (length(last_entry_hash) = 32)
+) STRICT;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+CREATE TRIGGER audit_log_prune_only BEFORE DELETE ON audit_log
+WHEN OLD.id > (SELECT coalesce(max(last_entry_id), 0) FROM audit_checkpoints)
+BEGIN
+    SELECT RAISE(ABORT, 'audit entries after the newest checkpoint cannot be deleted');
+END;
+
+-- Case work beside each report: who has it, what came of it, and when a
+-- caseworker acknowledged it (which meets the triage deadline).
+CREATE TABLE case_state (
+    report_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+    assignee_id INTEGER REFERENCES staff_accounts (id) ON DELETE SET NULL,
+    outcome TEXT NOT NULL DEFAULT '',
+    acknowledged_at TEXT,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE case_notes (
+    id INTEGER PRIMARY KEY,
+    report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES staff_accounts (id),
+    at TEXT NOT NULL,
+    text TEXT NOT NULL
+) STRICT;
+CREATE INDEX case_notes_report ON case_notes (report_id);
+
+-- Full-text search over the report text. secure-delete makes a deleted
+-- report's words leave the index's pages too, not only its lookups.
+CREATE VIRTUAL TABLE report_search USING fts5(reference, category, country, place, occurred, what);
+INSERT INTO report_search (report_search, rank) VALUES ('secure-delete', 1);
+INSERT INTO report_search (rowid, reference, category, country, place, occurred, what)
+    SELECT id, reference, category, country, place, occurred, what FROM reports;
+CREATE TRIGGER report_search_insert AFTER INSERT ON reports
+BEGIN
+    INSERT INTO report_search (rowid, reference, category, country, place, occurred, what)
+        VALUES (NEW.id, NEW.reference, NEW.category, NEW.country, NEW.place, NEW.occurred, NEW.what);
+END;
+CREATE TRIGGER report_search_delete AFTER DELETE ON reports
+BEGIN
+    DELETE FROM report_search WHERE rowid = OLD.id;
+END;
+)SQL"},
         {9, "partners, referrals, the outbox and outcomes", R"SQL(
 -- The partners that referrals go to. Certificates and the client key are
 -- PEM text; the key is as safe as the database itself.

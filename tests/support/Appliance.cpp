@@ -178,6 +178,7 @@ void Appliance::writeConfigurations()
                  << "[tpm]\ntcti = " << tcti_ << "\npcrs = " << options_.pcrs << "\nretry_seconds = 1\n"
                  << "[ingest]\ninterval_ms = " << options_.ingestIntervalMs << "\n"
                  << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n"
+                 << "[staff]\nsetup_code_file = " << setupCodeFile().string() << "\n"
                  << options_.extraDaemonConfig;
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()

@@ -98,6 +98,8 @@ public:
     std::filesystem::path publishFolder() const { return root() / "publish"; }
     std::filesystem::path databaseFile() const { return stateFolder() / "meldpunt.db"; }
     std::filesystem::path sealedKeyFile() const { return stateFolder() / "sealed-key.json"; }
+    // Where meldpuntd writes the first admin's setup code (mode 0600).
+    std::filesystem::path setupCodeFile() const { return stateFolder() / "setup-code"; }
     std::filesystem::path caFile() const { return root() / "pki" / "ca.pem"; }
     // The TMPDIR both daemons get.
     std::filesystem::path temporaryFolder() const { return root() / "tmp"; }

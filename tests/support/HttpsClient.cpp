@@ -88,6 +88,8 @@ HttpResponse HttpsClient::run(std::vector<std::string> arguments) const
         std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         std::string value = line.substr(colon + 1);
         value.erase(0, value.find_first_not_of(' '));
+        if (name == "set-cookie")
+            response.setCookies.push_back(value);
         response.headers[name] = value;
     }
     return response;

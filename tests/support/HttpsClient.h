@@ -10,6 +10,7 @@ namespace meldpunt::test {
 struct HttpResponse {
     int status = 0;
     std::map<std::string, std::string> headers; // names in lower case
+    std::vector<std::string> setCookies;        // every Set-Cookie value, in order
     std::string body;
 
     std::string header(const std::string& name) const;

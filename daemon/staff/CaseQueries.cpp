@@ -1,0 +1,270 @@
+#include "CaseQueries.h"
+
+#include "FormData.h"
+
+#include <algorithm>
+#include <charconv>
+#include <regex>
+
+namespace meldpunt::staff {
+
+namespace {
+
+constexpr std::size_t kMaxNoteBytes = 20000;
+constexpr std::size_t kMaxSearchWords = 16;
+
+struct ReportColumn {
+    const char* name;
+    const char* label;
+};
+
+// The report fields shown on the case page, in order. Contact details are
+// kept apart, because they stay hidden until revealed.
+const std::vector<ReportColumn>& reportFields()
+{
+    static const std::vector<ReportColumn> list = {
+        {"reference", "Reference"},
+        {"received_at", "Received (UTC)"},
+        {"language", "Language of the form"},
+        {"channel", "Channel"},
+        {"category", "Category"},
+        {"country", "Country"},
+        {"place", "Where"},
+        {"occurred", "When"},
+        {"what", "What happened"},
+        {"consent", "Consent given"},
+    };
+    return list;
+}
+
+const std::vector<ReportColumn>& contactFields()
+{
+    static const std::vector<ReportColumn> list = {
+        {"contact_name", "Name"},
+        {"contact_email", "E-mail address"},
+        {"contact_phone", "Phone number"},
+    };
+    return list;
+}
+
+bool isDate(const std::string& text)
+{
+    static const std::regex pattern("[0-9]{4}-[0-9]{2}-[0-9]{2}");
+    return std::regex_match(text, pattern);
+}
+
+constexpr const char* kSummaryColumns =
+    "r.id, r.reference, r.received_at, r.status, r.category, r.channel, r.country, "
+    "coalesce(c.assignee_id, 0), coalesce(a.username, ''), c.acknowledged_at IS NOT NULL";
+
+CaseSummary readSummary(const storage::Statement& row)
+{
+    CaseSummary summary;
+    summary.id = row.columnInt(0);
+    summary.reference = row.columnText(1);
+    summary.receivedAt = parseUtc(row.columnText(2));
+    summary.status = row.columnText(3);
+    summary.category = row.columnText(4);
+    summary.channel = row.columnText(5);
+    summary.country = row.columnText(6);
+    summary.assigneeId = row.columnInt(7);
+    summary.assigneeName = row.columnText(8);
+    summary.acknowledged = row.columnInt(9) == 1 || summary.status != "new";
+    return summary;
+}
+
+// A filter as SQL conditions with their values, bound in order.
+struct Conditions {
+    std::string sql;
+    std::vector<std::string> values;
+
+    void add(const std::string& condition, const std::string& value)
+    {
+        sql += " AND " + condition;
+        values.push_back(value);
+    }
+};
+
+Conditions conditionsFor(const CaseFilter& filter)
+{
+    Conditions conditions;
+    if (filter.status.empty())
+        conditions.sql += " AND r.status <> 'closed'";
+    else if (filter.status != "all") {
+        if (std::find(caseStatuses().begin(), caseStatuses().end(), filter.status) == caseStatuses().end())
+            throw CaseError("The status '" + filter.status + "' does not exist. Choose one from the list.");
+        conditions.add("r.status = ?", filter.status);
+    }
+    if (!filter.category.empty())
+        conditions.add("r.category = ?", filter.category);
+    if (!filter.channel.empty())
+        conditions.add("r.channel = ?", filter.channel);
+    if (!filter.country.empty())
+        conditions.add("r.country = ?", filter.country);
+    if (filter.assignee == "none")
+        conditions.sql += " AND c.assignee_id IS NULL";
+    else if (!filter.assignee.empty()) {
+        std::int64_t id = 0;
+        const auto [end, error] = std::from_chars(filter.assignee.data(), filter.assignee.data() + filter.assignee.size(), id);
+        if (error != std::errc() || end != filter.assignee.data() + filter.assignee.size())
+            throw CaseError("The assignee filter is invalid. Choose a staff member from the list.");
+        conditions.add("c.assignee_id = ?", filter.assignee);
+    }
+    for (const auto& [date, condition] : {std::pair{filter.receivedFrom, "r.received_at >= ?"},
+             std::pair{filter.receivedTo, "r.received_at < date(?, '+1 day')"}}) {
+        if (date.empty())
+            continue;
+        if (!isDate(date))
+            throw CaseError("The date '" + date + "' is invalid. Use the form YYYY-MM-DD.");
+        conditions.add(condition, date);
+    }
+    if (const std::string query = ftsQuery(filter.search); !query.empty())
+        conditions.add("r.id IN (SELECT rowid FROM report_search WHERE report_search MATCH ?)", query);
+    return conditions;
+}
+
+} // namespace
+
+std::string ftsQuery(const std::string& typed)
+{
+    std::string query;
+    std::size_t words = 0;
+    std::size_t position = 0;
+    while (position < typed.size() && words < kMaxSearchWords) {
+        const auto start = typed.find_first_not_of(" \t\r\n", position);
+        if (start == std::string::npos)
+            break;
+        const auto end = std::min(typed.find_first_of(" \t\r\n", start), typed.size());
+        std::string word = typed.substr(start, end - start);
+        std::string quoted = "\"";
+        for (char c : word) {
+            quoted += c;
+            if (c == '"')
+                quoted += '"';
+        }
+        query += (query.empty() ? "" : " ") + quoted + "\"";
+        ++words;
+        position = end;
+    }
+    return query;
+}
+
+CaseQueries::CaseQueries(storage::Database& database, Clock clock)
+    : database_(database)
+    , clock_(std::move(clock))
+{
+}
+
+std::vector<CaseSummary> CaseQueries::list(const CaseFilter& filter)
+{
+    const Conditions conditions = conditionsFor(filter);
+    auto query = database_.prepare(std::string("SELECT ") + kSummaryColumns
+        + " FROM reports r LEFT JOIN case_state c ON c.report_id = r.id "
+          "LEFT JOIN staff_accounts a ON a.id = c.assignee_id WHERE 1 = 1"
+        + conditions.sql + " ORDER BY r.received_at, r.id");
+    for (std::size_t index = 0; index < conditions.values.size(); ++index)
+        query.bind(static_cast<int>(index + 1), conditions.values[index]);
+    std::vector<CaseSummary> cases;
+    while (query.step())
+        cases.push_back(readSummary(query));
+    return cases;
+}
+
+std::optional<CaseDetail> CaseQueries::find(std::int64_t id)
+{
+    auto summaryQuery = database_.prepare(std::string("SELECT ") + kSummaryColumns
+        + ", r.anonymous, coalesce(c.outcome, '') FROM reports r LEFT JOIN case_state c ON c.report_id = r.id "
+          "LEFT JOIN staff_accounts a ON a.id = c.assignee_id WHERE r.id = ?");
+    summaryQuery.bind(1, id);
+    if (!summaryQuery.step())
+        return std::nullopt;
+    CaseDetail detail;
+    detail.summary = readSummary(summaryQuery);
+    detail.anonymous = summaryQuery.columnInt(10) == 1;
+    detail.outcome = summaryQuery.columnText(11);
+
+    for (const auto* fields : {&reportFields(), &contactFields()}) {
+        for (const auto& column : *fields) {
+            auto value = database_.prepare(std::string("SELECT coalesce(") + column.name + ", '') FROM reports WHERE id = ?");
+            value.bind(1, id);
+            value.step();
+            auto& target = fields == &reportFields() ? detail.fields : detail.contact;
+            target.push_back({column.name, column.label, value.columnText(0)});
+        }
+    }
+    auto notes = database_.prepare("SELECT n.id, n.at, coalesce(a.username, ''), n.text FROM case_notes n "
+                                   "LEFT JOIN staff_accounts a ON a.id = n.account_id WHERE n.report_id = ? ORDER BY n.id");
+    notes.bind(1, id);
+    while (notes.step())
+        detail.notes.push_back({notes.columnInt(0), notes.columnText(1), notes.columnText(2), notes.columnText(3)});
+    return detail;
+}
+
+void CaseQueries::ensureState(std::int64_t id)
+{
+    database_.prepare("INSERT OR IGNORE INTO case_state (report_id, updated_at) VALUES (?, ?)")
+        .bind(1, id)
+        .bind(2, formatUtc(clock_()))
+        .run();
+}
+
+void CaseQueries::setStatus(std::int64_t id, const std::string& status, const std::string& outcome)
+{
+    if (std::find(caseStatuses().begin(), caseStatuses().end(), status) == caseStatuses().end())
+        throw CaseError("The status '" + status + "' does not exist. Choose one from the list.");
+    const bool closing = status == "closed";
+    if (closing && std::find(caseOutcomes().begin(), caseOutcomes().end(), outcome) == caseOutcomes().end())
+        throw CaseError("A case is closed with an outcome. Choose what came of it from the list.");
+    const std::string now = formatUtc(clock_());
+    database_.transaction([&] {
+        ensureState(id);
+        database_.prepare("UPDATE reports SET status = ? WHERE id = ?").bind(1, status).bind(2, id).run();
+        auto update = database_.prepare("UPDATE case_state SET outcome = ?, updated_at = ?, "
+                                        "acknowledged_at = CASE WHEN ? <> 'new' THEN coalesce(acknowledged_at, ?) "
+                                        "ELSE acknowledged_at END WHERE report_id = ?");
+        update.bind(1, closing ? outcome : std::string()).bind(2, now).bind(3, status).bind(4, now).bind(5, id).run();
+    });
+}
+
+void CaseQueries::assign(std::int64_t id, std::int64_t accountId)
+{
+    database_.transaction([&] {
+        ensureState(id);
+        auto update = database_.prepare("UPDATE case_state SET assignee_id = ?, updated_at = ? WHERE report_id = ?");
+        if (accountId == 0)
+            update.bindNull(1);
+        else
+            update.bind(1, accountId);
+        update.bind(2, formatUtc(clock_())).bind(3, id).run();
+    });
+}
+
+void CaseQueries::addNote(std::int64_t id, std::int64_t accountId, const std::string& text)
+{
+    if (!hasVisibleText(text))
+        throw CaseError("The note is empty. Write the note, then save it.");
+    if (text.size() > kMaxNoteBytes)
+        throw CaseError("The note is too long. Keep it under " + std::to_string(kMaxNoteBytes) + " bytes, or split it.");
+    if (!isValidUtf8(text) || hasForbiddenControl(text))
+        throw CaseError("The note contains control characters. Remove them and save again.");
+    database_.prepare("INSERT INTO case_notes (report_id, account_id, at, text) VALUES (?, ?, ?, ?)")
+        .bind(1, id)
+        .bind(2, accountId)
+        .bind(3, formatUtc(clock_()))
+        .bind(4, text)
+        .run();
+}
+
+std::vector<std::string> CaseQueries::distinctValues(const std::string& column)
+{
+    static const std::vector<std::string> allowed = {"category", "channel", "country"};
+    if (std::find(allowed.begin(), allowed.end(), column) == allowed.end())
+        throw std::invalid_argument("no filter on the column '" + column + "'");
+    auto query = database_.prepare("SELECT DISTINCT " + column + " FROM reports WHERE " + column + " <> '' ORDER BY 1");
+    std::vector<std::string> values;
+    while (query.step())
+        values.push_back(query.columnText(0));
+    return values;
+}
+
+} // namespace meldpunt::staff

@@ -1,0 +1,112 @@
+#pragma once
+
+#include "Clock.h"
+#include "Database.h"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace meldpunt::staff {
+
+struct CaseSummary {
+    std::int64_t id = 0;
+    std::string reference;
+    TimePoint receivedAt{};
+    std::string status; // new, acknowledged, in_progress, referred, closed
+    std::string category;
+    std::string channel;
+    std::string country;
+    std::int64_t assigneeId = 0; // 0: nobody
+    std::string assigneeName;
+    bool acknowledged = false;
+};
+
+struct CaseField {
+    std::string name;  // the column, such as "what"
+    std::string label; // English, looked up in the catalog when shown
+    std::string value;
+};
+
+struct CaseNote {
+    std::int64_t id = 0;
+    std::string at;
+    std::string author;
+    std::string text;
+};
+
+struct CaseDetail {
+    CaseSummary summary;
+    std::vector<CaseField> fields;  // every stored report field but the contact details
+    bool anonymous = true;
+    std::vector<CaseField> contact; // shown only after a reveal
+    std::string outcome;
+    std::vector<CaseNote> notes;
+};
+
+struct CaseFilter {
+    std::string status;   // empty: every status but closed; "all": every status
+    std::string category;
+    std::string channel;
+    std::string country;
+    std::string assignee;     // "", "none" or an account id
+    std::string receivedFrom; // YYYY-MM-DD, UTC
+    std::string receivedTo;   // YYYY-MM-DD, UTC, inclusive
+    std::string search;       // words, all of which must occur
+};
+
+inline const std::vector<std::string>& caseStatuses()
+{
+    static const std::vector<std::string> list = {"new", "acknowledged", "in_progress", "referred", "closed"};
+    return list;
+}
+
+// What came of a closed case.
+inline const std::vector<std::string>& caseOutcomes()
+{
+    static const std::vector<std::string> list = {"referred_to_police", "referred_to_partner", "advice_given",
+        "no_action_possible", "outside_remit", "duplicate"};
+    return list;
+}
+
+class CaseError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Reads and changes cases: the reports table and the case work beside
+// it. Every read of a report goes through here, so a new report column
+// needs one line in reportFields(). Not thread-safe: the caller holds the
+// database's lock.
+class CaseQueries {
+public:
+    CaseQueries(storage::Database& database, Clock clock);
+
+    // Throws CaseError for a malformed filter value (a date, an assignee).
+    std::vector<CaseSummary> list(const CaseFilter& filter);
+    std::optional<CaseDetail> find(std::int64_t id);
+
+    // Throws CaseError for an unknown status, or a closing without a known
+    // outcome. Any status but "new" counts as the acknowledgement.
+    void setStatus(std::int64_t id, const std::string& status, const std::string& outcome);
+    void assign(std::int64_t id, std::int64_t accountId); // 0 to unassign
+    // Throws CaseError for an empty or invalid note.
+    void addNote(std::int64_t id, std::int64_t accountId, const std::string& text);
+
+    // The distinct values in use, for the filter menus.
+    std::vector<std::string> distinctValues(const std::string& column);
+
+private:
+    void ensureState(std::int64_t id);
+
+    storage::Database& database_;
+    Clock clock_;
+};
+
+// Turns typed words into an FTS5 query that matches reports holding all
+// of them, with every word quoted, so that FTS5 operators in the input
+// are searched for as text.
+std::string ftsQuery(const std::string& typed);
+
+} // namespace meldpunt::staff

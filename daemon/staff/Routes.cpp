@@ -1,0 +1,93 @@
+#include "Routes.h"
+
+#include <charconv>
+
+namespace meldpunt::staff {
+
+namespace {
+
+// Case content is for the people who work cases. Admins run the box and
+// auditors read the audit log; neither sees what a reporter wrote.
+const std::set<Role> kCaseRoles = {Role::Caseworker, Role::Coordinator};
+const std::set<Role> kAdmin = {Role::Admin};
+const std::set<Role> kAuditor = {Role::Auditor};
+const std::set<Role> kEveryRole = {Role::Admin, Role::Coordinator, Role::Caseworker, Role::Auditor};
+
+std::optional<std::int64_t> matchPattern(const std::string& pattern, const std::string& path)
+{
+    const auto slot = pattern.find("{id}");
+    if (slot == std::string::npos)
+        return pattern == path ? std::optional<std::int64_t>(0) : std::nullopt;
+    const std::string prefix = pattern.substr(0, slot);
+    const std::string suffix = pattern.substr(slot + 4);
+    if (path.size() <= prefix.size() + suffix.size() || !path.starts_with(prefix) || !path.ends_with(suffix))
+        return std::nullopt;
+    const std::string digits = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
+    if (digits.empty() || digits.size() > 15 || digits.front() == '0')
+        return std::nullopt;
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (error != std::errc() || end != digits.data() + digits.size())
+        return std::nullopt;
+    return value;
+}
+
+} // namespace
+
+const std::vector<Route>& routeTable()
+{
+    static const std::vector<Route> table = {
+        {RouteId::Home, "GET", "/", Access::Anyone, {}},
+        {RouteId::LoginPage, "GET", "/login", Access::Anyone, {}},
+        {RouteId::Login, "POST", "/login", Access::Anyone, {}},
+        {RouteId::SetupPage, "GET", "/setup", Access::Anyone, {}},
+        {RouteId::Setup, "POST", "/setup", Access::Anyone, {}},
+        {RouteId::SecondFactorPage, "GET", "/second-factor", Access::PendingLogin, {}},
+        {RouteId::SecondFactor, "POST", "/second-factor", Access::PendingLogin, {}},
+        {RouteId::EnrolPage, "GET", "/enrol", Access::PendingLogin, {}},
+        {RouteId::EnrolQrCode, "GET", "/enrol/qr.svg", Access::PendingLogin, {}},
+        {RouteId::Enrol, "POST", "/enrol", Access::PendingLogin, {}},
+        {RouteId::Logout, "POST", "/logout", Access::Roles, kEveryRole},
+        {RouteId::LogoutEverywhere, "POST", "/logout-everywhere", Access::Roles, kEveryRole},
+        {RouteId::OwnAccount, "GET", "/account", Access::Roles, kEveryRole},
+        {RouteId::NewRecoveryCodes, "POST", "/account/recovery-codes", Access::Roles, kEveryRole},
+        {RouteId::Inbox, "GET", "/inbox", Access::Roles, kCaseRoles},
+        {RouteId::CasePage, "GET", "/cases/{id}", Access::Roles, kCaseRoles},
+        {RouteId::CaseStatus, "POST", "/cases/{id}/status", Access::Roles, kCaseRoles},
+        {RouteId::CaseAssign, "POST", "/cases/{id}/assign", Access::Roles, kCaseRoles},
+        {RouteId::CaseNote, "POST", "/cases/{id}/notes", Access::Roles, kCaseRoles},
+        {RouteId::CaseReveal, "POST", "/cases/{id}/reveal", Access::Roles, kCaseRoles},
+        {RouteId::AccountList, "GET", "/accounts", Access::Roles, kAdmin},
+        {RouteId::AccountCreate, "POST", "/accounts", Access::Roles, kAdmin},
+        {RouteId::AccountDisable, "POST", "/accounts/{id}/disable", Access::Roles, kAdmin},
+        {RouteId::AccountEnable, "POST", "/accounts/{id}/enable", Access::Roles, kAdmin},
+        {RouteId::AccountResetSecondFactor, "POST", "/accounts/{id}/reset-second-factor", Access::Roles, kAdmin},
+        {RouteId::AuditPage, "GET", "/audit", Access::Roles, kAuditor},
+        {RouteId::AuditExport, "GET", "/audit/export", Access::Roles, kAuditor},
+    };
+    return table;
+}
+
+RouteLookup findRoute(const std::string& method, const std::string& path)
+{
+    RouteLookup lookup;
+    for (const auto& route : routeTable()) {
+        const auto id = matchPattern(route.pattern, path);
+        if (!id)
+            continue;
+        lookup.pathExists = true;
+        // HEAD is answered as GET, as HTTP requires.
+        if (route.method == method || (method == "HEAD" && route.method == "GET")) {
+            lookup.match = RouteMatch{&route, *id};
+            return lookup;
+        }
+    }
+    return lookup;
+}
+
+bool roleMay(const Route& route, Role role)
+{
+    return route.access != Access::Roles || route.roles.contains(role);
+}
+
+} // namespace meldpunt::staff

@@ -1,0 +1,530 @@
+#include "StaffApp.h"
+#include "StaffContext.h"
+
+#include "FileSystem.h"
+#include "FormData.h"
+#include "Log.h"
+#include "PasswordHash.h"
+#include "QrCode.h"
+#include "Totp.h"
+
+#include "Crypto.h"
+
+#include <openssl/crypto.h>
+
+
+
+namespace meldpunt::staff {
+
+
+namespace {
+
+constexpr std::size_t kMaxBodyBytes = 64 * 1024;
+constexpr const char* kContentSecurityPolicy =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'";
+
+std::map<std::string, std::string> parseCookies(const std::string& header)
+{
+    std::map<std::string, std::string> cookies;
+    std::size_t position = 0;
+    while (position < header.size()) {
+        const auto end = std::min(header.find(';', position), header.size());
+        const std::string pair = header.substr(position, end - position);
+        const auto equals = pair.find('=');
+        if (equals != std::string::npos) {
+            const auto nameStart = pair.find_first_not_of(' ');
+            const std::string name = pair.substr(nameStart, equals - nameStart);
+            // The first cookie of a name wins; browsers send the most
+            // specific one first.
+            cookies.emplace(name, pair.substr(equals + 1));
+        }
+        position = end + 1;
+    }
+    return cookies;
+}
+
+std::string sessionCookie(const std::string& value)
+{
+    return std::string(StaffApp::kSessionCookie) + "=" + value + "; Path=/; Secure; HttpOnly; SameSite=Strict";
+}
+
+std::string expiredCookie(const char* name)
+{
+    return std::string(name) + "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0";
+}
+
+bool sameToken(const std::string& expected, const std::string& given)
+{
+    return !expected.empty() && expected.size() == given.size()
+        && CRYPTO_memcmp(expected.data(), given.data(), expected.size()) == 0;
+}
+
+std::string randomToken()
+{
+    std::string text = crypto::toBase64(crypto::randomBytes(32));
+    for (char& c : text) {
+        if (c == '+')
+            c = '-';
+        else if (c == '/')
+            c = '_';
+    }
+    std::erase(text, '=');
+    return text;
+}
+
+} // namespace
+
+std::string StaffRequest::header(const std::string& name) const
+{
+    const auto found = headers.find(name);
+    return found == headers.end() ? std::string() : found->second;
+}
+
+StaffApp::StaffApp(storage::Database& database, std::mutex& databaseMutex, const Pages& pages, StaffSettings settings,
+    Clock clock)
+    : database_(database)
+    , databaseMutex_(databaseMutex)
+    , pages_(pages)
+    , settings_(std::move(settings))
+    , clock_(std::move(clock))
+    , accounts_(database_, clock_)
+    , sessions_(database_, clock_, settings_.sessions)
+    , audit_(database_, clock_)
+    , cases_(database_, clock_)
+    , deadlines_(settings_.calendar, settings_.zoneInfoFolder)
+    , limiter_(clock_, settings_.logins)
+    // A login with an unknown name is checked against this hash, so that
+    // it takes as long as one with a known name.
+    , dummyHash_(hashPassword(randomToken()))
+{
+}
+
+std::string StaffApp::prepareFirstSetup()
+{
+    std::lock_guard lock(databaseMutex_);
+    if (!accounts_.list().empty())
+        return {};
+    database_.exec("DELETE FROM staff_setup_codes");
+    const std::string code = accounts_.newSetupCode();
+    if (!settings_.setupCodeFile.empty()) {
+        const std::string text = code + "\n";
+        fsutil::writeFileAtomically(settings_.setupCodeFile, crypto::asBytes(text), 0600);
+    }
+    return code;
+}
+
+StaffResponse StaffApp::handle(const StaffRequest& request)
+{
+    std::unique_lock lock(databaseMutex_);
+    Context context{request, lock, {}, parseCookies(request.header("cookie")), {}, {}, {}, {}};
+    StaffResponse response;
+    try {
+        response = dispatch(context);
+    } catch (const MalformedFormError&) {
+        response = message(context, 400, "The form could not be read", "Go back, check what you typed and send it again.");
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to answer a staff request: ") + error.what());
+        response = message(context, 500, "Something went wrong", "The request failed. Try again; if it fails again, tell an admin.");
+    }
+    for (auto& header : context.extraHeaders)
+        response.headers.push_back(std::move(header));
+    response.headers.emplace_back("Cache-Control", "no-store");
+    response.headers.emplace_back("Content-Security-Policy", kContentSecurityPolicy);
+    response.headers.emplace_back("X-Frame-Options", "DENY");
+    response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    response.headers.emplace_back("Referrer-Policy", "no-referrer");
+    return response;
+}
+
+StaffResponse StaffApp::dispatch(Context& context)
+{
+    const StaffRequest& request = context.request;
+    const RouteLookup lookup = findRoute(request.method, request.path);
+    if (!lookup.match) {
+        if (lookup.pathExists)
+            return message(context, 405, "Method not allowed", "This page cannot be used this way.");
+        return message(context, 404, "Page not found", "This page does not exist.");
+    }
+    context.match = *lookup.match;
+    const Route& route = *context.match.route;
+    const bool isPost = request.method == "POST";
+    if (isPost) {
+        if (request.body.size() > kMaxBodyBytes)
+            return message(context, 413, "The form is too large", "Shorten what you typed and send it again.");
+        context.form = parseUrlEncoded(request.body);
+    }
+    context.session = sessions_.find(context.cookies[kSessionCookie]);
+    if (context.session)
+        context.account = accounts_.find(context.session->accountId);
+
+    if (route.access == Access::Anyone) {
+        if (isPost && !sameToken(context.cookies[kLoginCookie], context.form.get("csrf")))
+            return message(context, 403, "The form has expired", "Open the page again and send the form from there.");
+    } else if (route.access == Access::PendingLogin) {
+        const bool enrolRoute = route.pattern.starts_with("/enrol");
+        const SessionStage expected = enrolRoute ? SessionStage::Enrol : SessionStage::SecondFactor;
+        if (!context.session || context.session->stage != expected)
+            return isPost ? message(context, 403, "Log in first", "Your login has expired. Log in again.")
+                          : redirect("/login");
+        if (isPost && !sameToken(context.session->csrfToken, context.form.get("csrf")))
+            return message(context, 403, "The form has expired", "Open the page again and send the form from there.");
+    } else {
+        if (!context.session || context.session->stage != SessionStage::Full || !context.account)
+            return isPost ? message(context, 403, "Log in first", "Your session has ended. Log in again.")
+                          : redirect("/login");
+        if (!roleMay(route, context.account->role)) {
+            audit(context, "access.denied", "route", route.pattern);
+            return message(context, 403, "Not allowed", "Your role does not give access to this page.");
+        }
+        if (isPost && !sameToken(context.session->csrfToken, context.form.get("csrf")))
+            return message(context, 403, "The form has expired", "Open the page again and send the form from there.");
+    }
+
+    switch (route.id) {
+    case RouteId::Home:
+        // The start page is the login page until a login is complete.
+        if (!context.session || context.session->stage != SessionStage::Full || !context.account)
+            return loginPage(context, {}, 200, {});
+        if (context.account->role == Role::Admin)
+            return redirect("/accounts");
+        if (context.account->role == Role::Auditor)
+            return redirect("/audit");
+        return redirect("/inbox");
+    case RouteId::LoginPage:
+        return loginPage(context, {}, 200, {});
+    case RouteId::Login:
+        return login(context);
+    case RouteId::SetupPage:
+        return setupPage(context, {}, 200, {});
+    case RouteId::Setup:
+        return setup(context);
+    case RouteId::SecondFactorPage:
+        return secondFactorPage(context, {}, 200);
+    case RouteId::SecondFactor:
+        return secondFactor(context);
+    case RouteId::EnrolPage:
+        return enrolPage(context, {}, 200);
+    case RouteId::EnrolQrCode:
+        return enrolQrCode(context);
+    case RouteId::Enrol:
+        return enrol(context);
+    case RouteId::Logout:
+        return logout(context, false);
+    case RouteId::LogoutEverywhere:
+        return logout(context, true);
+    case RouteId::OwnAccount:
+        return ownAccount(context, {});
+    case RouteId::NewRecoveryCodes:
+        return newRecoveryCodes(context);
+    case RouteId::Inbox:
+        return inbox(context);
+    case RouteId::CasePage:
+        return casePage(context, false, {}, 200);
+    case RouteId::CaseStatus:
+    case RouteId::CaseAssign:
+    case RouteId::CaseNote:
+    case RouteId::CaseReveal:
+        return caseChange(context);
+    case RouteId::AccountList:
+        return accountList(context, {}, 200, {});
+    case RouteId::AccountCreate:
+    case RouteId::AccountDisable:
+    case RouteId::AccountEnable:
+    case RouteId::AccountResetSecondFactor:
+        return accountChange(context);
+    case RouteId::AuditPage:
+        return auditPage(context);
+    case RouteId::AuditExport:
+        return auditExport(context);
+    }
+    return message(context, 404, "Page not found", "This page does not exist.");
+}
+
+Actor StaffApp::actorFor(const Context& context) const
+{
+    Actor actor;
+    actor.address = context.request.address.empty() ? "unknown" : context.request.address;
+    if (context.account) {
+        actor.accountId = context.account->id;
+        actor.username = context.account->username;
+    } else {
+        actor.username = "(not logged in)";
+    }
+    return actor;
+}
+
+void StaffApp::audit(const Context& context, const std::string& action, const std::string& objectType,
+    const std::string& objectId)
+{
+    audit_.record(actorFor(context), action, objectType, objectId);
+}
+
+bool StaffApp::passwordMatches(Context& context, const std::string& password, const std::string& hash)
+{
+    // The database is free for other requests while Argon2id runs.
+    context.lock.unlock();
+    bool matches = false;
+    {
+        std::lock_guard hashing(hashingMutex_);
+        matches = verifyPassword(password, hash.empty() ? dummyHash_ : hash);
+    }
+    context.lock.lock();
+    return matches;
+}
+
+StaffResponse StaffApp::render(Context& context, const std::string& page, const std::string& title, PageData data,
+    const std::string& notice, int status)
+{
+    const std::string language = "en";
+    data.set("title", pages_.catalog().translate(language, title));
+    if (!notice.empty())
+        data.set("notice", pages_.catalog().translate(language, notice));
+    const bool signedIn = context.session && context.session->stage == SessionStage::Full && context.account;
+    if (signedIn) {
+        data.set("signed_in", true);
+        data.set("username", context.account->username);
+        data.set("role", std::string(roleName(context.account->role)));
+        data.set("csrf", context.session->csrfToken);
+        const Role role = context.account->role;
+        data.set("may_cases", role == Role::Caseworker || role == Role::Coordinator);
+        data.set("may_accounts", role == Role::Admin);
+        data.set("may_audit", role == Role::Auditor);
+    }
+    StaffResponse response;
+    response.status = status;
+    response.body = pages_.render(page, language, std::move(data));
+    return response;
+}
+
+StaffResponse StaffApp::message(Context& context, int status, const std::string& heading, const std::string& text)
+{
+    PageData data;
+    data.set("heading", pages_.catalog().translate("en", heading));
+    data.set("message", pages_.catalog().translate("en", text));
+    if (status == 403 || status == 404) {
+        data.set("link", "/");
+        data.set("link_text", pages_.catalog().translate("en", "Go to the start page"));
+    }
+    return render(context, "message", heading, std::move(data), {}, status);
+}
+
+StaffResponse StaffApp::loginPage(Context& context, const std::string& notice, int status, const std::string& username)
+{
+    const std::string token = randomToken();
+    context.extraHeaders.emplace_back("Set-Cookie",
+        std::string(kLoginCookie) + "=" + token + "; Path=/; Secure; HttpOnly; SameSite=Strict");
+    PageData data;
+    data.set("csrf", token);
+    data.set("username", username);
+    data.set("no_accounts", accounts_.list().empty());
+    context.session.reset();
+    context.account.reset();
+    return render(context, "login", "Log in", std::move(data), notice, status);
+}
+
+StaffResponse StaffApp::login(Context& context)
+{
+    const std::string username = context.form.get("username");
+    const std::string password = context.form.get("password");
+    const std::string address = context.request.address;
+    if (const auto wait = limiter_.waitFor("account:" + username, address)) {
+        context.extraHeaders.emplace_back("Retry-After", std::to_string(wait->count()));
+        return loginPage(context, "Too many failed logins. Try again in " + std::to_string(wait->count()) + " seconds.",
+            429, username);
+    }
+    const auto account = accounts_.findByName(username);
+    const bool matches = passwordMatches(context, password, account ? account->passwordHash : std::string());
+    if (!account || !matches || account->disabled) {
+        limiter_.recordFailure("account:" + username, address);
+        // A name that is not an account may be a password typed into the
+        // wrong field, so only a known account's id is recorded.
+        context.account = account;
+        audit(context, "login.failed", "account", account ? std::to_string(account->id) : "");
+        log::securityEvent(kLoginFailedMessageId,
+            account ? "Rejected a staff login for account " + std::to_string(account->id)
+                    : std::string("Rejected a staff login for an unknown user name"));
+        context.account.reset();
+        return loginPage(context, "The user name or the password is wrong, or the account is disabled.", 403, username);
+    }
+    if (context.session)
+        sessions_.end(context.session->cookieValue);
+    const SessionStage stage = account->totpConfirmed ? SessionStage::SecondFactor : SessionStage::Enrol;
+    const Session pending = sessions_.create(account->id, stage);
+    context.account = account;
+    audit(context, "login.password_accepted", "account", std::to_string(account->id));
+    context.extraHeaders.emplace_back("Set-Cookie", sessionCookie(pending.cookieValue));
+    context.extraHeaders.emplace_back("Set-Cookie", expiredCookie(kLoginCookie));
+    return redirect(stage == SessionStage::Enrol ? "/enrol" : "/second-factor");
+}
+
+StaffResponse StaffApp::setupPage(Context& context, const std::string& notice, int status, const std::string& username)
+{
+    const std::string token = randomToken();
+    context.extraHeaders.emplace_back("Set-Cookie",
+        std::string(kLoginCookie) + "=" + token + "; Path=/; Secure; HttpOnly; SameSite=Strict");
+    PageData data;
+    data.set("csrf", token);
+    data.set("username", username);
+    context.session.reset();
+    context.account.reset();
+    return render(context, "setup", "Create an admin account", std::move(data), notice, status);
+}
+
+StaffResponse StaffApp::setup(Context& context)
+{
+    const std::string username = context.form.get("username");
+    const std::string password = context.form.get("password");
+    const std::string address = context.request.address;
+    if (const auto wait = limiter_.waitFor("setup", address)) {
+        context.extraHeaders.emplace_back("Retry-After", std::to_string(wait->count()));
+        return setupPage(context, "Too many wrong setup codes. Try again in " + std::to_string(wait->count()) + " seconds.",
+            429, username);
+    }
+    if (password != context.form.get("password_again"))
+        return setupPage(context, "The two passwords differ. Type the same password twice.", 400, username);
+    std::int64_t id = 0;
+    bool codeAccepted = false;
+    try {
+        // The code is used up only together with the new account: a
+        // rejected user name or password leaves it valid.
+        database_.transaction([&] {
+            codeAccepted = accounts_.useSetupCode(context.form.get("setup_code"));
+            if (codeAccepted)
+                id = accounts_.create(username, Role::Admin, password);
+        });
+    } catch (const AccountError& error) {
+        return setupPage(context, error.what(), 400, username);
+    }
+    if (!codeAccepted) {
+        limiter_.recordFailure("setup", address);
+        audit(context, "setup.failed", "setup_code", "");
+        return setupPage(context, "The setup code is wrong or was used already. Type it again, or make a new one "
+                                  "with meldpunt-keys new-admin-code on the console.", 403, username);
+    }
+    if (!settings_.setupCodeFile.empty()) {
+        std::error_code ignored;
+        std::filesystem::remove(settings_.setupCodeFile, ignored);
+    }
+    context.account = accounts_.find(id);
+    audit(context, "account.created_with_setup_code", "account", std::to_string(id));
+    log::securityEvent(kAccountChangedMessageId, "Created admin account " + std::to_string(id) + " with a setup code");
+    context.account.reset();
+    return loginPage(context, "The admin account exists. Log in to set up its second factor.", 200, username);
+}
+
+StaffResponse StaffApp::secondFactorPage(Context& context, const std::string& notice, int status)
+{
+    PageData data;
+    data.set("csrf", context.session->csrfToken);
+    return render(context, "second-factor", "Second factor", std::move(data), notice, status);
+}
+
+StaffResponse StaffApp::secondFactor(Context& context)
+{
+    const std::string code = context.form.get("code");
+    const std::string key = "account:" + (context.account ? context.account->username : std::string());
+    if (const auto wait = limiter_.waitFor(key, context.request.address)) {
+        context.extraHeaders.emplace_back("Retry-After", std::to_string(wait->count()));
+        return secondFactorPage(context, "Too many wrong codes. Try again in " + std::to_string(wait->count()) + " seconds.", 429);
+    }
+    const std::int64_t id = context.session->accountId;
+    const bool byTotp = accounts_.checkTotp(id, code, clock_());
+    const bool byRecoveryCode = !byTotp && code.size() > totp::kDigits && accounts_.useRecoveryCode(id, code);
+    if (!byTotp && !byRecoveryCode) {
+        limiter_.recordFailure(key, context.request.address);
+        audit(context, "login.second_factor_failed", "account", std::to_string(id));
+        log::securityEvent(kLoginFailedMessageId, "Rejected a second factor for staff account " + std::to_string(id));
+        return secondFactorPage(context, "The code is wrong or was used already. Type the current code from the app.", 403);
+    }
+    limiter_.recordSuccess(key);
+    if (byRecoveryCode)
+        audit(context, "login.recovery_code_used", "account", std::to_string(id));
+    return completeLogin(context, {});
+}
+
+StaffResponse StaffApp::completeLogin(Context& context, const std::vector<std::string>& recoveryCodes)
+{
+    // The session gets a new id now that it is fully logged in.
+    sessions_.end(context.session->cookieValue);
+    context.session = sessions_.create(context.session->accountId, SessionStage::Full);
+    audit(context, "login", "account", std::to_string(context.session->accountId));
+    context.extraHeaders.emplace_back("Set-Cookie", sessionCookie(context.session->cookieValue));
+    if (recoveryCodes.empty())
+        return redirect("/");
+    PageData data;
+    PageData list{PageData::type::list};
+    for (const auto& code : recoveryCodes)
+        list.push_back(PageData(code));
+    data.set("codes", list);
+    return render(context, "recovery-codes", "Your recovery codes", std::move(data));
+}
+
+StaffResponse StaffApp::enrolPage(Context& context, const std::string& notice, int status)
+{
+    auto account = accounts_.find(context.session->accountId);
+    if (account->totpSecret.empty()) {
+        accounts_.startEnrolment(account->id, totp::newSecret());
+        account = accounts_.find(account->id);
+    }
+    PageData data;
+    data.set("csrf", context.session->csrfToken);
+    data.set("secret", totp::base32(account->totpSecret));
+    return render(context, "enrol", "Set up your second factor", std::move(data), notice, status);
+}
+
+StaffResponse StaffApp::enrolQrCode(Context& context)
+{
+    const auto account = accounts_.find(context.session->accountId);
+    if (!account || account->totpSecret.empty())
+        return message(context, 404, "Page not found", "Open the set-up page first.");
+    StaffResponse response;
+    response.contentType = "image/svg+xml";
+    response.body = qrCodeSvg(totp::provisioningUri(account->totpSecret, settings_.totpIssuer, account->username));
+    return response;
+}
+
+StaffResponse StaffApp::enrol(Context& context)
+{
+    const std::int64_t id = context.session->accountId;
+    if (!accounts_.checkTotp(id, context.form.get("code"), clock_())) {
+        audit(context, "second_factor.enrolment_failed", "account", std::to_string(id));
+        return enrolPage(context, "The code is wrong. Check that the app shows this box's key and type its current code.", 403);
+    }
+    audit(context, "second_factor.enrolled", "account", std::to_string(id));
+    return completeLogin(context, accounts_.newRecoveryCodes(id));
+}
+
+StaffResponse StaffApp::logout(Context& context, bool everywhere)
+{
+    if (everywhere) {
+        sessions_.endAll(context.account->id);
+        audit(context, "logout.everywhere", "account", std::to_string(context.account->id));
+    } else {
+        sessions_.end(context.session->cookieValue);
+        audit(context, "logout", "account", std::to_string(context.account->id));
+    }
+    context.extraHeaders.emplace_back("Set-Cookie", expiredCookie(kSessionCookie));
+    return redirect("/login");
+}
+
+StaffResponse StaffApp::ownAccount(Context& context, const std::string& notice)
+{
+    audit(context, "account.view_own", "account", std::to_string(context.account->id));
+    PageData data;
+    data.set("codes_left", std::to_string(accounts_.recoveryCodesLeft(context.account->id)));
+    return render(context, "account", "My account", std::move(data), notice);
+}
+
+StaffResponse StaffApp::newRecoveryCodes(Context& context)
+{
+    audit(context, "recovery_codes.replaced", "account", std::to_string(context.account->id));
+    PageData data;
+    PageData list{PageData::type::list};
+    for (const auto& code : accounts_.newRecoveryCodes(context.account->id))
+        list.push_back(PageData(code));
+    data.set("codes", list);
+    return render(context, "recovery-codes", "Your recovery codes", std::move(data));
+}
+
+} // namespace meldpunt::staff
