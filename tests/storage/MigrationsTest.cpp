@@ -80,11 +80,15 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
     Database database(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
     const int newest = migrations().back().version;
 
-    SECTION("The migrations are numbered from 1 without gaps")
+    // Numbers are reserved per feature, so a build may lack some of them;
+    // migrate() applies whatever is newer than the database, in order.
+    SECTION("The migrations are numbered from 1 in increasing order")
     {
-        int expected = 1;
+        int previous = 0;
+        CHECK(migrations().front().version == 1);
         for (const auto& migration : migrations()) {
-            CHECK(migration.version == expected++);
+            CHECK(migration.version > previous);
+            previous = migration.version;
             CHECK_FALSE(migration.name.empty());
         }
     }
@@ -94,7 +98,8 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
         CHECK(schemaVersion(database) == 0);
         CHECK(migrate(database) == static_cast<int>(migrations().size()));
         CHECK(schemaVersion(database) == newest);
-        const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints", "visit_counts"};
+        const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints", "visit_counts",
+            "report_keys", "attachments"};
         CHECK(tableNames(database) == expected);
     }
 

@@ -29,6 +29,12 @@ public:
         bool scheduledBackups = false; // meldpuntd writes backups into backupFolder()
         // Reports one address may send at once; tests send many from one.
         unsigned reportBurst = 10000;
+        // Attachments: per file, per report, files per report, and the
+        // seconds an unsent form's files are kept.
+        std::uint64_t maxFileBytes = 8 * 1024 * 1024;
+        std::uint64_t maxUploadBytes = 16 * 1024 * 1024;
+        unsigned maxFiles = 20;
+        unsigned uploadHoldSeconds = 3600;
     };
 
     // Ids used when running as root. They match no account on the host.
@@ -89,6 +95,8 @@ public:
     std::filesystem::path spoolFolder() const { return root() / "spool"; }
     std::filesystem::path quarantineFolder() const { return root() / "spool" / "quarantine"; }
     std::filesystem::path publishFolder() const { return root() / "publish"; }
+    std::filesystem::path uploadsFolder() const { return root() / "uploads"; }
+    std::filesystem::path attachmentsFolder() const { return stateFolder() / "attachments"; }
     std::filesystem::path databaseFile() const { return stateFolder() / "meldpunt.db"; }
     std::filesystem::path sealedKeyFile() const { return stateFolder() / "sealed-key.json"; }
     std::filesystem::path caFile() const { return root() / "pki" / "ca.pem"; }
