@@ -48,8 +48,8 @@ public:
             value_.clear();
             return;
         }
-        // Browsers send an empty part with an empty name for a file input
-        // left empty.
+        // Browsers send a file input left empty as an empty part with an
+        // empty file name.
         if (headers.fileName->empty())
             return;
         fileName_ = sanitizeFileName(*headers.fileName);
