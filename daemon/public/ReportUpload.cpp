@@ -32,6 +32,10 @@ struct TextTooLarge {};
 // Collects the text fields of a multipart report form and streams its
 // files into the held-upload store, checking each against the limits and
 // its type as it arrives.
+// NOTE: the limits apply per form, and anyone can open many forms, so a
+// flood of uploads can fill the disk until the sweep removes them; a full
+// disk then gets the "not stored" message. A per-address cap on held bytes
+// would close this.
 class ReportReceiver : public MultipartHandler {
 public:
     explicit ReportReceiver(PublicSite& site)
