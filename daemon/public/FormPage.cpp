@@ -34,6 +34,62 @@ mustache::data countryList(const PublicSite& site, const std::string& language, 
     return list;
 }
 
+const char* uploadProblemKey(UploadProblem problem)
+{
+    switch (problem) {
+    case UploadProblem::TooLarge: return "too_large";
+    case UploadProblem::ReportFull: return "report_full";
+    case UploadProblem::TooManyFiles: return "too_many_files";
+    case UploadProblem::NotAllowed: return "not_allowed";
+    case UploadProblem::Mismatch: return "mismatch";
+    case UploadProblem::Empty: return "empty";
+    case UploadProblem::NotStored: return "not_stored";
+    }
+    return "not_stored";
+}
+
+// Sizes as reporters read them on a phone: whole kilobytes below a
+// megabyte, megabytes with one decimal above.
+std::string sizeText(std::uint64_t bytes)
+{
+    constexpr std::uint64_t kMib = 1024 * 1024;
+    if (bytes < kMib)
+        return std::to_string((bytes + 1023) / 1024) + " KB";
+    const std::uint64_t tenths = (bytes * 10 + kMib / 2) / kMib;
+    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " MB";
+}
+
+void setUploadData(mustache::data& data, const PublicSite& site, const FormState& state)
+{
+    mustache::data held{mustache::data::type::list};
+    if (HeldUploads::isValidToken(state.uploadToken)) {
+        data.set("upload_token", state.uploadToken);
+        for (const auto& file : site.heldUploads().list(state.uploadToken)) {
+            mustache::data item;
+            item.set("id", file.id);
+            item.set("name", file.displayName);
+            item.set("size", sizeText(file.size));
+            held.push_back(item);
+        }
+    }
+    data.set("has_held_files", !held.is_empty_list());
+    data.set("held_files", held);
+    mustache::data notices{mustache::data::type::list};
+    for (const auto& notice : state.uploadNotices) {
+        mustache::data item;
+        item.set("name", notice.fileName);
+        item.set(std::string("problem_") + uploadProblemKey(notice.problem), true);
+        notices.push_back(item);
+    }
+    data.set("has_upload_notices", !state.uploadNotices.empty());
+    data.set("upload_notices", notices);
+    const auto& config = site.config();
+    data.set("max_file_size", sizeText(config.maxFileBytes));
+    data.set("max_upload_size", sizeText(config.maxUploadBytes));
+    data.set("max_files", std::to_string(config.maxFiles));
+    data.set("upload_hold_hours", std::to_string(std::max<long>(1, config.uploadHoldTime.count() / 3600)));
+}
+
 mustache::data languageSwitch(const PublicSite& site, const std::string& current)
 {
     mustache::data list{mustache::data::type::list};
@@ -91,6 +147,7 @@ std::string renderForm(const PublicSite& site, const std::string& language, cons
     data.set("form_page", true);
     data.set("page_path", "report");
     data.set("max_report_kib", std::to_string(site.config().maxReportBytes / 1024));
+    setUploadData(data, site, state);
     return site.pages().render("form", language, data);
 }
 

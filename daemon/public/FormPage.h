@@ -3,6 +3,7 @@
 #include "FormData.h"
 #include "Pages.h"
 #include "ReportForm.h"
+#include "ReportUpload.h"
 
 #include <Poco/Net/HTTPServerResponse.h>
 
@@ -19,6 +20,9 @@ struct FormState {
     FormData values;
     std::map<std::string, FieldProblem> problems;
     std::string notice; // "try_again_shortly", "not_saved" or empty
+    // The form's held files are listed from the store by this token.
+    std::string uploadToken;
+    std::vector<UploadNotice> uploadNotices;
 };
 
 std::string renderForm(const PublicSite& site, const std::string& language, const FormState& state);

@@ -60,16 +60,13 @@ bool endsWithFormEnd(const FormData& form)
     return !fields.empty() && fields.back().first == "form_end" && fields.back().second == "1";
 }
 
-// Browsers send "Origin: null" for our own form, because the site's
-// referrer policy is no-referrer. Any other origin means another website
-// made the visitor's browser post here.
+} // namespace
+
 bool isForeignOrigin(const Poco::Net::HTTPServerRequest& request, const std::string& origin)
 {
     const std::string sender = request.get("Origin", "null");
     return sender != "null" && sender != origin;
 }
-
-} // namespace
 
 std::optional<FormData> readPostedForm(PublicSite& site, const std::string& language,
     Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)

@@ -21,6 +21,12 @@ class PublicSite;
 std::optional<FormData> readPostedForm(PublicSite& site, const std::string& language,
     Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
 
+// Returns true when the request's Origin names another website, which
+// means that website made the visitor's browser post here. Browsers send
+// "Origin: null" for the site's own forms, because its referrer policy is
+// no-referrer.
+bool isForeignOrigin(const Poco::Net::HTTPServerRequest& request, const std::string& origin);
+
 enum class SpoolResult { Written, NoIntakeKey, Failed };
 
 // Encrypts `json` as one spool entry of `kind` to the published intake key

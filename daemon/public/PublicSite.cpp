@@ -247,6 +247,7 @@ PublicSite::PublicSite(PublicSiteConfig config, const Pages& pages)
     , pages_(pages)
     , intakeKeys_(config_.publishFolder)
     , reportLimiter_(config_.reportBurst, std::chrono::seconds(config_.reportRefillSeconds))
+    , heldUploads_(config_.uploadsFolder, config_.uploadHoldTime)
 {
     countryCodes_.insert("unknown");
     for (const auto& country : pages_.catalog().countries(pages_.catalog().defaultLanguage()))

@@ -1,6 +1,8 @@
 #pragma once
 
 #include "Catalog.h"
+#include "FileType.h"
+#include "HeldUploads.h"
 #include "IntakeKeyFile.h"
 #include "Pages.h"
 #include "RateLimiter.h"
@@ -8,6 +10,7 @@
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -28,6 +31,15 @@ struct PublicSiteConfig {
     // mobile network address share these, so they are generous.
     unsigned reportBurst = 10;
     unsigned reportRefillSeconds = 180;
+
+    // Attachments: files held for a form not sent yet, and the limits.
+    // maxUploadBytes is the sum of one report's files; the edge's request
+    // limit for the report path is it plus maxReportBytes.
+    std::filesystem::path uploadsFolder;
+    std::uint64_t maxFileBytes = 200ull * 1024 * 1024;
+    std::uint64_t maxUploadBytes = 500ull * 1024 * 1024;
+    std::size_t maxFiles = 20;
+    std::chrono::seconds uploadHoldTime{24 * 3600};
 };
 
 // The public report site: the form, the privacy statement and receipts.
@@ -44,6 +56,9 @@ public:
     IntakeKeySource& intakeKeys() { return intakeKeys_; }
     RateLimiter& reportLimiter() { return reportLimiter_; }
     VisitCounter& visits() { return visits_; }
+    HeldUploads& heldUploads() { return heldUploads_; }
+    const HeldUploads& heldUploads() const { return heldUploads_; }
+    FileTypeChecker& fileTypes() { return fileTypes_; }
 
     // Returns the page rendered by `render` for `key`, rendering it only
     // the first time: pages without a visitor's input (the empty form, the
@@ -62,6 +77,8 @@ private:
     IntakeKeySource intakeKeys_;
     RateLimiter reportLimiter_;
     VisitCounter visits_;
+    HeldUploads heldUploads_;
+    FileTypeChecker fileTypes_;
     std::mutex pageCacheMutex_;
     std::map<std::string, std::string> pageCache_;
     std::set<std::string> countryCodes_;

@@ -3,6 +3,7 @@
 #include "FormPage.h"
 #include "FormRequest.h"
 #include "PublicSite.h"
+#include "ReportUpload.h"
 
 #include "Log.h"
 #include "Spool.h"
@@ -12,6 +13,7 @@
 #include <Poco/DateTimeFormatter.h>
 #include <Poco/String.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <istream>
 #include <system_error>
@@ -36,10 +38,34 @@ void handleReportPost(PublicSite& site, const std::string& language,
     Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
 {
     FormState state;
-    auto posted = readPostedForm(site, language, request, response);
+    auto posted = readReportPost(site, language, request, response);
     if (!posted)
         return;
-    state.values = std::move(*posted);
+    state.values = std::move(posted->values);
+    state.uploadToken = posted->uploadToken;
+    state.uploadNotices = std::move(posted->notices);
+
+    // Attachments: a body that stopped early, a skipped file, and the
+    // attach and remove buttons all bring the form back unsent, with
+    // everything typed and every held file still in it.
+    if (posted->stoppedEarly) {
+        // The rest of the body was not read, so the connection cannot
+        // carry another request.
+        response.setKeepAlive(false);
+        const bool serverProblem = std::any_of(state.uploadNotices.begin(), state.uploadNotices.end(),
+            [](const UploadNotice& notice) { return notice.problem == UploadProblem::NotStored; });
+        if (serverProblem)
+            response.set("Retry-After", "300");
+        return sendPage(response,
+            serverProblem ? HTTPResponse::HTTP_SERVICE_UNAVAILABLE : HTTPResponse::HTTP_REQUESTENTITYTOOLARGE,
+            renderForm(site, language, state));
+    }
+    if (state.values.has("remove_upload") && !state.uploadToken.empty())
+        site.heldUploads().remove(state.uploadToken, state.values.get("remove_upload"));
+    if (state.values.has("remove_upload") || state.values.has("attach_files"))
+        return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site, language, state));
+    if (!state.uploadNotices.empty())
+        return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
 
     // The language switch is a submit button of the form itself, so that
     // nothing typed is lost; it skips validation.
@@ -68,7 +94,7 @@ void handleReportPost(PublicSite& site, const std::string& language,
 
     Uuid uuid;
     const std::string json = ReportForm::toJson(state.values, language, utcNow());
-    switch (writeSpoolEntry(site, spool::EntryKind::Report, json, uuid)) {
+    switch (writeReportEntry(site, json, state.uploadToken, uuid)) {
     case SpoolResult::NoIntakeKey:
         state.notice = "try_again_shortly";
         response.set("Retry-After", "60");

@@ -11,6 +11,7 @@
 #include "Spool.h"
 #include "UnixHttpServer.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -58,8 +59,15 @@ int run(int argc, char** argv)
     siteConfig.maxReportBytes = config->getUInt64("limits.max_report_bytes", 1024 * 1024);
     siteConfig.reportBurst = config->getUInt("limits.report_burst", 10);
     siteConfig.reportRefillSeconds = config->getUInt("limits.report_refill_seconds", 180);
+    siteConfig.uploadsFolder = config->getString("paths.uploads");
+    siteConfig.maxFileBytes = config->getUInt64("limits.max_file_bytes", siteConfig.maxFileBytes);
+    siteConfig.maxUploadBytes = config->getUInt64("limits.max_upload_bytes", siteConfig.maxUploadBytes);
+    siteConfig.maxFiles = config->getUInt("limits.max_files", static_cast<unsigned>(siteConfig.maxFiles));
+    siteConfig.uploadHoldTime = std::chrono::seconds(config->getUInt64("limits.upload_hold_seconds", 24 * 3600));
     removePartialEntries(siteConfig.spoolFolder);
     site::PublicSite site(siteConfig, pages);
+    // No upload runs yet, so every unfinished held file is a remnant.
+    site.heldUploads().removeUnfinished();
 
     // Sixteen workers serve the site while a few slow uploads stream in.
     // Up to 256 connections wait beyond them: a burst from the edge (500
@@ -87,6 +95,20 @@ int run(int argc, char** argv)
         while (!flushWake.wait_for(lock, flushInterval, [&] { return stopping; }))
             site.flushVisitCounts();
     });
+    // Held uploads of forms not used for the hold time are removed every
+    // minute, or sooner with a short hold time.
+    const auto sweepInterval = std::clamp<std::chrono::seconds>(
+        siteConfig.uploadHoldTime, std::chrono::seconds(1), std::chrono::seconds(60));
+    std::thread sweeper([&] {
+        std::unique_lock lock(flushMutex);
+        while (!flushWake.wait_for(lock, sweepInterval, [&] { return stopping; })) {
+            lock.unlock();
+            const std::size_t removed = site.heldUploads().sweep(std::chrono::system_clock::now());
+            lock.lock();
+            if (removed > 0)
+                log::info("Removed the held uploads of " + std::to_string(removed) + " expired forms");
+        }
+    });
 
     const int signalNumber = waitForTermination();
     log::info("Stopping on signal " + std::to_string(signalNumber));
@@ -98,6 +120,7 @@ int run(int argc, char** argv)
     }
     flushWake.notify_all();
     flusher.join();
+    sweeper.join();
     site.flushVisitCounts();
     return 0;
 }

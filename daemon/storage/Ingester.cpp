@@ -2,6 +2,7 @@
 
 #include "FaultPoint.h"
 #include "FileSystem.h"
+#include "FormData.h"
 #include "Log.h"
 #include "ReportForm.h"
 #include "Uuid.h"
@@ -19,6 +20,7 @@
 
 #include <array>
 #include <cerrno>
+#include <set>
 #include <cstring>
 #include <system_error>
 
@@ -86,7 +88,63 @@ void storeDetails(Database& database, std::int64_t reportId, const Poco::JSON::O
     insert.run();
 }
 
+Poco::JSON::Object::Ptr parseObject(const std::vector<std::uint8_t>& payload, const char* what)
+{
+    try {
+        Poco::JSON::Parser parser;
+        auto object = parser.parse(std::string(payload.begin(), payload.end())).extract<Poco::JSON::Object::Ptr>();
+        if (!object)
+            throw spool::FormatError(std::string(what) + " is not a JSON object");
+        return object;
+    } catch (const spool::FormatError&) {
+        throw;
+    } catch (const std::exception& error) {
+        throw spool::FormatError(std::string(what) + " is not valid JSON: " + error.what());
+    }
+}
+
+template <typename T>
+T member(const Poco::JSON::Object& object, const char* name, const char* what)
+{
+    try {
+        return object.getValue<T>(name);
+    } catch (const std::exception&) {
+        throw spool::FormatError(std::string(what) + " lacks a valid \"" + name + "\"");
+    }
+}
+
 } // namespace
+
+// A report entry as read so far. Attachment files written for it are
+// removed again unless the report's transaction committed.
+struct Ingester::ReceivedReport {
+    struct Attachment {
+        std::string name;
+        std::string mediaType;
+        std::string uploadedAt;
+        std::array<std::uint8_t, 32> sha256{};
+        std::unique_ptr<AttachmentStore::Writer> file;
+    };
+
+    explicit ReceivedReport(const AttachmentStore& attachmentStore)
+        : store(attachmentStore)
+    {
+    }
+    ~ReceivedReport()
+    {
+        if (committed)
+            return;
+        for (const auto& attachment : attachments)
+            store.remove(attachment.file->fileId());
+    }
+    ReceivedReport(const ReceivedReport&) = delete;
+    ReceivedReport& operator=(const ReceivedReport&) = delete;
+
+    const AttachmentStore& store;
+    std::optional<ReportRecord> fields;
+    std::vector<Attachment> attachments;
+    bool committed = false;
+};
 
 Ingester::Ingester(Database& database, std::mutex& databaseMutex, fs::path spoolFolder,
     fs::path quarantineFolder)
@@ -95,7 +153,17 @@ Ingester::Ingester(Database& database, std::mutex& databaseMutex, fs::path spool
     , intakeKeys_(database)
     , spoolFolder_(std::move(spoolFolder))
     , quarantineFolder_(std::move(quarantineFolder))
+    , attachments_(database.path().parent_path() / "attachments")
 {
+    // No ingestion has started, so a file that no row names was written
+    // for a transaction that never committed.
+    std::set<std::string> known;
+    auto query = database_.prepare("SELECT file_id FROM attachments");
+    while (query.step())
+        known.insert(query.columnText(0));
+    const std::size_t removed = attachments_.removeOrphans(known);
+    if (removed > 0)
+        log::info("Removed " + std::to_string(removed) + " attachment files left by an interrupted ingestion");
 }
 
 IngestCounts Ingester::runOnce()
@@ -145,14 +213,14 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
     if (header.kind != spool::EntryKind::Report)
         return Outcome::Deferred;
 
-    std::optional<ReportRecord> report;
-    while (auto record = reader.next()) {
-        if (record->type != spool::RecordType::Fields || report)
-            throw spool::FormatError("report entry has an unexpected record");
-        report = parseFields(record->payload, true);
+    ReceivedReport received(attachments_);
+    readReport(reader, received);
+    const auto& report = received.fields;
+    if (!received.attachments.empty()) {
+        // The files' names must be durable before a row can name them.
+        attachments_.syncFolder();
+        faultPoint("ingest-after-attachment-files");
     }
-    if (!report)
-        throw spool::FormatError("report entry has no fields");
 
     const auto& fields = *report->fields;
     auto text = [&](const char* name) { return fields.optValue<std::string>(name, ""); };
@@ -181,10 +249,92 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         insert.bind(16, std::int64_t{text("consent") == "yes" ? 1 : 0});
         insert.run();
         storeDetails(database_, database_.lastInsertId(), fields);
+        storeAttachments(database_.lastInsertId(), received);
     });
+    received.committed = true;
     faultPoint("ingest-after-commit");
     removeEntry(entry);
     return Outcome::Ingested;
+}
+
+void Ingester::readReport(spool::Reader& reader, ReceivedReport& report)
+{
+    while (auto record = reader.next()) {
+        if (record->type == spool::RecordType::Fields && !report.fields)
+            report.fields = parseFields(record->payload, true);
+        else if (record->type == spool::RecordType::AttachmentBegin && report.fields)
+            receiveAttachment(reader, record->payload, report);
+        else
+            throw spool::FormatError("report entry has an unexpected record");
+    }
+    if (!report.fields)
+        throw spool::FormatError("report entry has no fields");
+}
+
+// Re-encrypts one attachment, from its begin record to its end record,
+// into a new file, checking its declared size and SHA-256.
+void Ingester::receiveAttachment(spool::Reader& reader, const std::vector<std::uint8_t>& begin,
+    ReceivedReport& report)
+{
+    const auto metadata = parseObject(begin, "attachment metadata");
+    ReceivedReport::Attachment attachment;
+    attachment.name = member<std::string>(*metadata, "name", "attachment metadata");
+    attachment.mediaType = member<std::string>(*metadata, "type", "attachment metadata");
+    attachment.uploadedAt = member<std::string>(*metadata, "uploaded_at", "attachment metadata");
+    const auto declared = member<Poco::UInt64>(*metadata, "size", "attachment metadata");
+    if (!isValidUtf8(attachment.name) || hasForbiddenControl(attachment.name))
+        throw spool::FormatError("attachment name is not clean UTF-8");
+
+    attachment.file = attachments_.create();
+    for (;;) {
+        auto record = reader.next();
+        if (!record)
+            throw spool::FormatError("entry ends inside an attachment");
+        if (record->type == spool::RecordType::AttachmentData) {
+            if (attachment.file->size() + record->payload.size() > declared)
+                throw spool::FormatError("attachment is longer than declared");
+            attachment.file->write(record->payload);
+            continue;
+        }
+        if (record->type != spool::RecordType::AttachmentEnd)
+            throw spool::FormatError("attachment has an unexpected record");
+        const auto end = parseObject(record->payload, "attachment end");
+        attachment.sha256 = attachment.file->sha256();
+        const bool sizeMatches = member<Poco::UInt64>(*end, "size", "attachment end") == declared
+            && attachment.file->size() == declared;
+        if (!sizeMatches || member<std::string>(*end, "sha256", "attachment end") != crypto::toHex(attachment.sha256))
+            throw spool::FormatError("attachment does not match its size or SHA-256");
+        attachment.file->finish();
+        report.attachments.push_back(std::move(attachment));
+        return;
+    }
+}
+
+void Ingester::storeAttachments(std::int64_t reportId, ReceivedReport& report)
+{
+    if (report.attachments.empty())
+        return;
+    const SecretBytes reportKey = SecretBytes::random(crypto::kAes256KeySize);
+    database_.prepare("INSERT INTO report_keys (report_id, key) VALUES (?, ?)")
+        .bind(1, reportId)
+        .bind(2, reportKey.span())
+        .run();
+    for (std::size_t position = 0; position < report.attachments.size(); ++position) {
+        const auto& attachment = report.attachments[position];
+        const auto wrapped = wrapFileKey(reportKey.span(), attachment.file->fileKey().span(), attachment.file->fileId());
+        database_.prepare("INSERT INTO attachments (report_id, position, file_id, name, media_type, size, sha256, "
+                          "wrapped_key, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            .bind(1, reportId)
+            .bind(2, static_cast<std::int64_t>(position))
+            .bind(3, attachment.file->fileId())
+            .bind(4, attachment.name)
+            .bind(5, attachment.mediaType)
+            .bind(6, static_cast<std::int64_t>(attachment.file->size()))
+            .bind(7, attachment.sha256)
+            .bind(8, wrapped)
+            .bind(9, attachment.uploadedAt)
+            .run();
+    }
 }
 
 Ingester::Outcome Ingester::ingestComplaint(const fs::path& entry, spool::Reader& reader)

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "AttachmentStore.h"
 #include "Database.h"
 #include "IntakeKeys.h"
 
@@ -27,6 +28,12 @@ struct IngestCounts {
 // Damaged, tampered, truncated or foreign entries are moved to the
 // quarantine folder, never deleted. `databaseMutex` serialises database
 // access with other threads.
+//
+// A report's attachments are re-encrypted into the attachments folder
+// beside the database as the entry is read, synced, and only then
+// recorded in the report's transaction, so a row never lacks its file. A
+// crash before the commit leaves files without rows; the constructor
+// removes those, because no ingestion runs before it.
 class Ingester {
 public:
     Ingester(Database& database, std::mutex& databaseMutex, std::filesystem::path spoolFolder,
@@ -40,6 +47,10 @@ private:
     Outcome ingestComplaint(const std::filesystem::path& entry, spool::Reader& reader);
     Outcome ingestVisitCounts(const std::filesystem::path& entry, spool::Reader& reader);
     void storeVisitCounts(const spool::Header& header, const Poco::JSON::Array& counts);
+    struct ReceivedReport;
+    void readReport(spool::Reader& reader, ReceivedReport& report);
+    void receiveAttachment(spool::Reader& reader, const std::vector<std::uint8_t>& begin, ReceivedReport& report);
+    void storeAttachments(std::int64_t reportId, ReceivedReport& report);
     void quarantine(const std::filesystem::path& entry, const std::string& reason);
     void removeEntry(const std::filesystem::path& entry);
 
@@ -48,6 +59,7 @@ private:
     IntakeKeys intakeKeys_;
     std::filesystem::path spoolFolder_;
     std::filesystem::path quarantineFolder_;
+    AttachmentStore attachments_;
 };
 
 } // namespace meldpunt::storage

@@ -115,6 +115,34 @@ CREATE TABLE report_details (
     found_via TEXT NOT NULL
 ) STRICT;
 )SQL"},
+        {7, "attachments and their keys", R"SQL(
+-- One random key per report with attachments. It wraps the file key of
+-- each attachment, so deleting this row makes every file of the report
+-- unreadable, wherever copies of the files remain.
+CREATE TABLE report_keys (
+    report_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+    key BLOB NOT NULL CHECK (length(key) = 32)
+) STRICT;
+
+-- The attachments' metadata. The bytes live in the state's attachments
+-- folder as <file_id>.att, encrypted under the file key that wrapped_key
+-- holds (nonce, sealed key, tag). sha256 is of the original as the
+-- reporter's browser sent it, taken by meldpunt-public while it streamed
+-- in and checked again at ingestion, for the chain of custody.
+CREATE TABLE attachments (
+    id INTEGER PRIMARY KEY,
+    report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL CHECK (position >= 0),
+    file_id TEXT NOT NULL UNIQUE CHECK (length(file_id) = 32),
+    name TEXT NOT NULL,
+    media_type TEXT NOT NULL,
+    size INTEGER NOT NULL CHECK (size >= 0),
+    sha256 BLOB NOT NULL CHECK (length(sha256) = 32),
+    wrapped_key BLOB NOT NULL CHECK (length(wrapped_key) = 60),
+    uploaded_at TEXT NOT NULL,
+    UNIQUE (report_id, position)
+) STRICT;
+)SQL"},
         {8, "staff accounts, sessions, audit log and case work", R"SQL(
 -- Staff members. The password is an Argon2id hash in the encoded form
 -- of libargon2. The TOTP secret is enrolled at the first login and only

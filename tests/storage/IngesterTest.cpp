@@ -1,3 +1,4 @@
+#include "AttachmentStore.h"
 #include "Ingester.h"
 #include "Migrations.h"
 #include "Process.h"
@@ -422,7 +423,7 @@ TEST_CASE("Ingester quarantines damaged entries", "[ingester]")
         bench.checkQuarantined(entry, bytes, counts);
     }
 
-    SECTION("A report with an attachment record is quarantined")
+    SECTION("A report with an attachment without metadata is quarantined")
     {
         const auto entry = bench.writeEntry({{spool::RecordType::Fields, reportJson(reportForm("x"))},
             {spool::RecordType::AttachmentBegin, "{}"}});
@@ -536,5 +537,182 @@ TEST_CASE("Ingester keeps earlier quarantined files", "[ingester]")
         CHECK(quarantined.size() == 2);
         CHECK(std::find(quarantined.begin(), quarantined.end(), first) != quarantined.end());
         CHECK(std::find(quarantined.begin(), quarantined.end(), second) != quarantined.end());
+    }
+}
+
+namespace {
+
+struct Attachment {
+    std::string name;
+    Bytes content;
+};
+
+std::string attachmentBegin(const Attachment& attachment, std::uint64_t declaredSize)
+{
+    return "{\"schema\":1,\"name\":\"" + attachment.name + "\",\"type\":\"image/jpeg\",\"size\":"
+        + std::to_string(declaredSize) + ",\"uploaded_at\":\"2026-07-14T16:29:00Z\"}";
+}
+
+std::string attachmentEnd(std::uint64_t size, const std::string& sha256)
+{
+    return "{\"size\":" + std::to_string(size) + ",\"sha256\":\"" + sha256 + "\"}";
+}
+
+std::string sha256Hex(const Bytes& content)
+{
+    crypto::Sha256 hash;
+    hash.update(content);
+    return crypto::toHex(hash.finish());
+}
+
+// The records meldpunt-public writes for a report with attachments: the
+// fields, then per file its begin record, data in pieces and end record.
+std::vector<std::pair<spool::RecordType, std::string>> reportWithAttachments(
+    const std::vector<Attachment>& attachments)
+{
+    std::vector<std::pair<spool::RecordType, std::string>> records = {
+        {spool::RecordType::Fields, reportJson(reportForm("met bijlagen"))}};
+    for (const auto& attachment : attachments) {
+        records.emplace_back(spool::RecordType::AttachmentBegin, attachmentBegin(attachment, attachment.content.size()));
+        for (std::size_t offset = 0; offset < attachment.content.size(); offset += 1000) {
+            const auto end = std::min(attachment.content.size(), offset + 1000);
+            records.emplace_back(spool::RecordType::AttachmentData,
+                std::string(attachment.content.begin() + static_cast<std::ptrdiff_t>(offset),
+                    attachment.content.begin() + static_cast<std::ptrdiff_t>(end)));
+        }
+        records.emplace_back(spool::RecordType::AttachmentEnd,
+            attachmentEnd(attachment.content.size(), sha256Hex(attachment.content)));
+    }
+    return records;
+}
+
+std::vector<fs::path> filesIn(const fs::path& folder)
+{
+    std::vector<fs::path> files;
+    for (const auto& item : fs::directory_iterator(folder))
+        files.push_back(item.path());
+    return files;
+}
+
+} // namespace
+
+TEST_CASE("Ingester stores attachments under their own keys", "[ingester]")
+{
+    IngestBench bench;
+    const fs::path attachmentsFolder = bench.scratch.path() / "attachments";
+    meldpunt::storage::AttachmentStore store(attachmentsFolder);
+    const std::vector<Attachment> attachments = {
+        {"strand.jpg", crypto::randomBytes(5000)}, {"leeg-bijna.jpg", crypto::randomBytes(1)}};
+
+    auto readAttachment = [&](const std::string& fileId) {
+        Bytes out;
+        meldpunt::storage::readStoredAttachment(*bench.database, store, fileId,
+            [&](std::span<const std::uint8_t> piece) { out.insert(out.end(), piece.begin(), piece.end()); });
+        return out;
+    };
+    auto fileIds = [&] {
+        std::vector<std::string> ids;
+        auto query = bench.database->prepare("SELECT file_id FROM attachments ORDER BY position");
+        while (query.step())
+            ids.push_back(query.columnText(0));
+        return ids;
+    };
+
+    SECTION("each attachment is stored byte-identical with its metadata and SHA-256")
+    {
+        bench.writeEntry(reportWithAttachments(attachments));
+        CHECK(bench.ingester->runOnce().ingested == 1);
+        CHECK(bench.count("report_keys") == 1);
+        auto query = bench.database->prepare(
+            "SELECT name, media_type, size, sha256, file_id FROM attachments ORDER BY position");
+        for (const auto& attachment : attachments) {
+            REQUIRE(query.step());
+            CHECK(query.columnText(0) == attachment.name);
+            CHECK(query.columnText(1) == "image/jpeg");
+            CHECK(query.columnInt(2) == static_cast<std::int64_t>(attachment.content.size()));
+            CHECK(crypto::toHex(query.columnBlob(3)) == sha256Hex(attachment.content));
+            CHECK(readAttachment(query.columnText(4)) == attachment.content);
+        }
+        CHECK_FALSE(query.step());
+        CHECK(filesIn(attachmentsFolder).size() == 2);
+    }
+    SECTION("the stored file does not contain the plaintext")
+    {
+        bench.writeEntry(reportWithAttachments(attachments));
+        bench.ingester->runOnce();
+        const Bytes stored = readBytes(attachmentsFolder / (fileIds().at(0) + ".att"));
+        const auto& content = attachments[0].content;
+        CHECK(std::search(stored.begin(), stored.end(), content.begin(), content.begin() + 32) == stored.end());
+    }
+    SECTION("deleting the report key row makes every file unreadable")
+    {
+        bench.writeEntry(reportWithAttachments(attachments));
+        bench.ingester->runOnce();
+        const auto ids = fileIds();
+        REQUIRE(ids.size() == 2);
+        bench.database->exec("DELETE FROM report_keys");
+        for (const auto& id : ids) {
+            CHECK(fs::exists(attachmentsFolder / (id + ".att")));
+            CHECK_THROWS_AS(readAttachment(id), meldpunt::chunked::IntegrityError);
+        }
+    }
+    SECTION("a wrapped key moved to another attachment does not open it")
+    {
+        bench.writeEntry(reportWithAttachments(attachments));
+        bench.ingester->runOnce();
+        bench.database->exec("UPDATE attachments SET wrapped_key = (SELECT wrapped_key FROM attachments "
+                             "WHERE position = 1) WHERE position = 0");
+        CHECK_THROWS_AS(readAttachment(fileIds().at(0)), meldpunt::chunked::IntegrityError);
+    }
+    SECTION("an attachment whose SHA-256 does not match is quarantined with no file left")
+    {
+        auto records = reportWithAttachments(attachments);
+        // The first attachment is whole; the second one's hash is off.
+        const Bytes other = {static_cast<std::uint8_t>(attachments[1].content[0] ^ 1)};
+        records.back().second = attachmentEnd(1, sha256Hex(other));
+        const auto entry = bench.writeEntry(records);
+        const Bytes bytes = readBytes(entry);
+        bench.checkQuarantined(entry, bytes, bench.ingester->runOnce());
+        CHECK(filesIn(attachmentsFolder).empty());
+        CHECK(bench.count("attachments") == 0);
+    }
+    SECTION("an attachment longer than declared is quarantined")
+    {
+        auto records = reportWithAttachments({attachments[0]});
+        records[1].second = attachmentBegin(attachments[0], 10);
+        const auto entry = bench.writeEntry(records);
+        const Bytes bytes = readBytes(entry);
+        bench.checkQuarantined(entry, bytes, bench.ingester->runOnce());
+        CHECK(filesIn(attachmentsFolder).empty());
+    }
+    SECTION("an attachment without its end record is quarantined")
+    {
+        auto records = reportWithAttachments({attachments[0]});
+        records.pop_back();
+        const auto entry = bench.writeEntry(records);
+        const Bytes bytes = readBytes(entry);
+        bench.checkQuarantined(entry, bytes, bench.ingester->runOnce());
+        CHECK(filesIn(attachmentsFolder).empty());
+    }
+    SECTION("attachment data outside an attachment is quarantined")
+    {
+        const auto entry = bench.writeEntry({{spool::RecordType::Fields, reportJson(reportForm("x"))},
+            {spool::RecordType::AttachmentData, "loose bytes"}});
+        const Bytes bytes = readBytes(entry);
+        bench.checkQuarantined(entry, bytes, bench.ingester->runOnce());
+    }
+    SECTION("files that no row names are removed when an ingester starts, named ones stay")
+    {
+        bench.writeEntry(reportWithAttachments({attachments[0]}));
+        bench.ingester->runOnce();
+        const std::string kept = fileIds().at(0);
+        auto orphan = store.create();
+        orphan->write(attachments[1].content);
+        orphan->finish();
+        const fs::path orphanPath = attachmentsFolder / (orphan->fileId() + ".att");
+        REQUIRE(fs::exists(orphanPath));
+        bench.ingester.emplace(*bench.database, bench.databaseMutex, bench.spoolFolder, bench.quarantineFolder);
+        CHECK_FALSE(fs::exists(orphanPath));
+        CHECK(readAttachment(kept) == attachments[0].content);
     }
 }

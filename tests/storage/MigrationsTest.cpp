@@ -84,6 +84,12 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
     SECTION("The migrations are numbered in increasing order from 1")
     {
         int previous = 0;
+    // Numbers are reserved per feature, so a build may lack some of them;
+    // migrate() applies whatever is newer than the database, in order.
+    SECTION("The migrations are numbered from 1 in increasing order")
+    {
+        int previous = 0;
+        CHECK(migrations().front().version == 1);
         for (const auto& migration : migrations()) {
             CHECK(migration.version > previous);
             previous = migration.version;
@@ -101,7 +107,8 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
             "meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints",
             "visit_counts", "report_details", "partners", "referrals", "referral_files",
             "referral_receipts", "referral_outcomes", "referral_alerts", "staff_accounts",
-            "staff_sessions", "audit_log", "case_notes", "report_search"};
+            "staff_sessions", "audit_log", "case_notes", "report_search", "report_keys",
+            "attachments"};
     }
 
     SECTION("Running the migrations again applies nothing")

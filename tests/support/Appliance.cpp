@@ -112,6 +112,7 @@ Appliance::Appliance(const std::string& name, Options options)
         setMode(spoolFolder(), 02770);
         setMode(publishFolder(), 02750);
         chownTree(root() / "drafts", kPublicUid, kPublicUid);
+        chownTree(uploadsFolder(), kPublicUid, kPublicUid);
         chownTree(root() / "edge-public", kEdgePublicUid, kEdgePublicUid);
         chownTree(root() / "edge-staff", kEdgeStaffUid, kEdgeStaffUid);
     }
@@ -138,13 +139,14 @@ bool Appliance::runsAsSeparateUsers()
 
 void Appliance::makeFolders()
 {
-    for (const char* folder : {"state", "spool/quarantine", "publish", "drafts", "sockets/public",
+    for (const char* folder : {"state", "spool/quarantine", "publish", "drafts", "uploads", "sockets/public",
              "sockets/staff", "edge-public", "edge-staff", "tpm", "logs", "tmp", "backups"})
         fs::create_directories(root() / folder);
     setMode(root(), 0755);
     setMode(root() / "state", 0700);
     setMode(quarantineFolder(), 0700);
     setMode(root() / "drafts", 0700);
+    setMode(uploadsFolder(), 0700);
     setMode(root() / "logs", 0777);
     setMode(temporaryFolder(), 01777);
 }
@@ -183,12 +185,16 @@ void Appliance::writeConfigurations()
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
                  << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()
-                 << "\ndrafts = " << (root() / "drafts").string() << "\nwebui = " << webui << "\n"
+                 << "\ndrafts = " << (root() / "drafts").string() << "\nuploads = " << uploadsFolder().string()
+                 << "\nwebui = " << webui << "\n"
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgePublicUid) : "") << "\n"
                  << "[site]\norigin = https://localhost:" << publicPort_ << "\nlanguages = " << options_.languages << "\n"
                  << "[limits]\nmax_report_bytes = " << options_.maxReportBytes << "\n"
                  << "report_burst = " << options_.reportBurst << "\nreport_refill_seconds = 600\n"
-                 << "visit_flush_seconds = 3600\n";
+                 << "visit_flush_seconds = 3600\n"
+                 << "max_file_bytes = " << options_.maxFileBytes << "\nmax_upload_bytes = " << options_.maxUploadBytes
+                 << "\nmax_files = " << options_.maxFiles << "\nupload_hold_seconds = " << options_.uploadHoldSeconds
+                 << "\n";
 }
 
 std::vector<std::string> Appliance::runAs(unsigned uid, const std::vector<unsigned>& groups) const
@@ -300,6 +306,7 @@ void Appliance::startEdge(const std::string& name, unsigned short port, const fs
                    "UPSTREAM_SOCKET=" + socket.string(), "CERTIFICATE=" + (root() / "pki/server.pem").string(),
                    "CERTIFICATE_KEY=" + (prefix / "server.key").string(),
                    "MAX_BODY_BYTES=" + std::to_string(options_.maxReportBytes),
+                   "REPORT_BODY_BYTES=" + std::to_string(options_.maxReportBytes + options_.maxUploadBytes),
                    "WEBUI=" + webuiFolder().string(), "LANGUAGES=" + edgeLanguages(options_.languages),
                    "ERROR_LOG=" + (root() / "logs" / (name + "-error.log")).string()},
         root() / "logs/render.log");

@@ -36,6 +36,12 @@ public:
         // Appended to meldpuntd.ini as it is: more sections, or keys the
         // options above do not set.
         std::string extraDaemonConfig;
+        // Attachments: per file, per report, files per report, and the
+        // seconds an unsent form's files are kept.
+        std::uint64_t maxFileBytes = 8 * 1024 * 1024;
+        std::uint64_t maxUploadBytes = 16 * 1024 * 1024;
+        unsigned maxFiles = 20;
+        unsigned uploadHoldSeconds = 3600;
     };
 
     // Ids used when running as root. They match no account on the host.
@@ -96,6 +102,8 @@ public:
     std::filesystem::path spoolFolder() const { return root() / "spool"; }
     std::filesystem::path quarantineFolder() const { return root() / "spool" / "quarantine"; }
     std::filesystem::path publishFolder() const { return root() / "publish"; }
+    std::filesystem::path uploadsFolder() const { return root() / "uploads"; }
+    std::filesystem::path attachmentsFolder() const { return stateFolder() / "attachments"; }
     std::filesystem::path databaseFile() const { return stateFolder() / "meldpunt.db"; }
     std::filesystem::path sealedKeyFile() const { return stateFolder() / "sealed-key.json"; }
     // Where meldpuntd writes the first admin's setup code (mode 0600).

@@ -57,6 +57,7 @@ Edge::Edge(Options options)
                     "CERTIFICATE=" + options.certificate.string(),
                     "CERTIFICATE_KEY=" + options.certificateKey.string(),
                     "MAX_BODY_BYTES=" + std::to_string(options.maxBodyBytes),
+                    "REPORT_BODY_BYTES=" + std::to_string(options.reportBodyBytes),
                     "WEBUI=" + options.webui.string(),
                     "LANGUAGES=" + options.languages,
                     "ERROR_LOG=" + errorLog_.string()},

@@ -29,6 +29,7 @@ public:
         std::filesystem::path certificate;
         std::filesystem::path certificateKey;
         std::uint64_t maxBodyBytes = 1048576;
+        std::uint64_t reportBodyBytes = 1048576; // for /<language>/report
         std::filesystem::path webui;
         std::filesystem::path errorLog;      // empty: error.log in the instance folder
         std::string languages = "nl|en";

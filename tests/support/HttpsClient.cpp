@@ -54,6 +54,13 @@ HttpResponse HttpsClient::post(const std::string& path, const std::string& body,
     return run(arguments);
 }
 
+HttpResponse HttpsClient::postMultipart(const std::string& path, const std::vector<FormPart>& parts,
+    const std::vector<std::string>& headers) const
+{
+    const std::string boundary = "----MeldpuntTestBoundary7MA4YWxkTrZu0gW";
+    return post(path, multipartBody(parts, boundary), headers, "multipart/form-data; boundary=" + boundary);
+}
+
 HttpResponse HttpsClient::run(std::vector<std::string> arguments) const
 {
     ScratchFolder scratch("https");
@@ -109,6 +116,39 @@ std::string formEncode(const std::string& text)
         }
     }
     return out;
+}
+
+namespace {
+
+// Browsers (WHATWG HTML) escape only the quote and the line breaks.
+std::string escapeDispositionValue(const std::string& text)
+{
+    std::string out;
+    for (char c : text) {
+        if (c == '"')
+            out += "%22";
+        else if (c == '\r')
+            out += "%0D";
+        else if (c == '\n')
+            out += "%0A";
+        else
+            out.push_back(c);
+    }
+    return out;
+}
+
+} // namespace
+
+std::string multipartBody(const std::vector<FormPart>& parts, const std::string& boundary)
+{
+    std::string body;
+    for (const auto& part : parts) {
+        body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + escapeDispositionValue(part.name) + "\"";
+        if (part.fileName)
+            body += "; filename=\"" + escapeDispositionValue(*part.fileName) + "\"\r\nContent-Type: " + part.contentType;
+        body += "\r\n\r\n" + part.value + "\r\n";
+    }
+    return body + "--" + boundary + "--\r\n";
 }
 
 std::string formBody(const std::vector<std::pair<std::string, std::string>>& fields)

@@ -2,10 +2,20 @@
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace meldpunt::test {
+
+// One part of a multipart/form-data body: a text field, or a file when
+// `fileName` is set.
+struct FormPart {
+    std::string name;
+    std::string value;
+    std::optional<std::string> fileName;
+    std::string contentType = "application/octet-stream";
+};
 
 struct HttpResponse {
     int status = 0;
@@ -27,6 +37,10 @@ public:
     HttpResponse post(const std::string& path, const std::string& body,
         const std::vector<std::string>& headers = {},
         const std::string& contentType = "application/x-www-form-urlencoded") const;
+    // Posts `parts` as multipart/form-data, as a browser sends a form with
+    // enctype="multipart/form-data".
+    HttpResponse postMultipart(const std::string& path, const std::vector<FormPart>& parts,
+        const std::vector<std::string>& headers = {}) const;
 
 private:
     HttpResponse run(std::vector<std::string> arguments) const;
@@ -39,5 +53,8 @@ private:
 // Percent-encodes text for an application/x-www-form-urlencoded body.
 std::string formEncode(const std::string& text);
 std::string formBody(const std::vector<std::pair<std::string, std::string>>& fields);
+// Builds a multipart/form-data body with `boundary`, escaping names and
+// file names the way browsers do.
+std::string multipartBody(const std::vector<FormPart>& parts, const std::string& boundary);
 
 } // namespace meldpunt::test

@@ -1,5 +1,6 @@
 #include "StoredReports.h"
 
+#include "AttachmentStore.h"
 #include "Database.h"
 #include "KeySealer.h"
 #include "SealedKeyFile.h"
@@ -62,6 +63,41 @@ std::map<std::string, long long> readVisitCounts(const std::filesystem::path& st
     while (query.step())
         counts[query.columnText(0) + " " + query.columnText(1) + " " + query.columnText(2)] = query.columnInt(3);
     return counts;
+}
+
+std::vector<StoredAttachment> readStoredAttachments(const std::filesystem::path& stateFolder, const std::string& tcti)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    const storage::AttachmentStore store(stateFolder / "attachments");
+    auto query = database.prepare("SELECT r.reference, a.file_id, a.name, a.media_type, a.size, a.sha256 "
+                                  "FROM attachments a JOIN reports r ON r.id = a.report_id ORDER BY r.id, a.position");
+    std::vector<StoredAttachment> attachments;
+    while (query.step()) {
+        StoredAttachment attachment;
+        attachment.reference = query.columnText(0);
+        attachment.fileId = query.columnText(1);
+        attachment.name = query.columnText(2);
+        attachment.mediaType = query.columnText(3);
+        attachment.size = static_cast<std::uint64_t>(query.columnInt(4));
+        attachment.sha256 = crypto::toHex(query.columnBlob(5));
+        storage::readStoredAttachment(database, store, attachment.fileId, [&](std::span<const std::uint8_t> piece) {
+            attachment.content.append(reinterpret_cast<const char*>(piece.data()), piece.size());
+        });
+        attachments.push_back(std::move(attachment));
+    }
+    return attachments;
+}
+
+void deleteReportKeys(const std::filesystem::path& stateFolder, const std::string& tcti)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    database.exec("DELETE FROM report_keys");
 }
 
 std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder, const std::string& tcti)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,6 +22,24 @@ std::vector<std::pair<std::string, std::string>> readComplaints(const std::files
 
 // The stored visit counts as "day page language" to count.
 std::map<std::string, long long> readVisitCounts(const std::filesystem::path& stateFolder, const std::string& tcti);
+
+// An attachment as meldpuntd stored it, decrypted with the keys in the
+// database.
+struct StoredAttachment {
+    std::string reference; // of its report
+    std::string fileId;
+    std::string name;
+    std::string mediaType;
+    std::uint64_t size = 0;
+    std::string sha256; // hex, as recorded
+    std::string content;
+};
+
+// Every stored attachment, by report and position.
+std::vector<StoredAttachment> readStoredAttachments(const std::filesystem::path& stateFolder, const std::string& tcti);
+
+// Deletes every report key row, as deletion of the reports' keys does.
+void deleteReportKeys(const std::filesystem::path& stateFolder, const std::string& tcti);
 
 // The names of the key events recorded, oldest first.
 std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder, const std::string& tcti);

@@ -1,0 +1,340 @@
+#include "ReportUpload.h"
+
+#include "FileType.h"
+#include "FormPage.h"
+#include "PublicSite.h"
+
+#include "Log.h"
+#include "Multipart.h"
+#include "Spool.h"
+
+#include <Poco/JSON/Object.h>
+
+#include <istream>
+#include <memory>
+#include <sstream>
+#include <system_error>
+
+namespace meldpunt::site {
+
+namespace {
+
+using Poco::Net::HTTPResponse;
+
+constexpr std::size_t kReadBytes = 64 * 1024;
+
+// Thrown by the receiver to stop reading the body: the per-report limit is
+// reached, or the server cannot store more.
+struct StopReading {};
+// The text fields alone are larger than any report the site takes.
+struct TextTooLarge {};
+
+// Collects the text fields of a multipart report form and streams its
+// files into the held-upload store, checking each against the limits and
+// its type as it arrives.
+// NOTE: the limits apply per form, and anyone can open many forms, so a
+// flood of uploads can fill the disk until the sweep removes them; a full
+// disk then gets the "not stored" message. A per-address cap on held bytes
+// would close this.
+class ReportReceiver : public MultipartHandler {
+public:
+    explicit ReportReceiver(PublicSite& site)
+        : site_(site)
+    {
+    }
+
+    void onPartBegin(const PartHeaders& headers) override
+    {
+        current_ = Part::Ignored;
+        if (!headers.fileName) {
+            current_ = Part::Text;
+            name_ = headers.name;
+            value_.clear();
+            return;
+        }
+        // Browsers send a file input left empty as an empty part with an
+        // empty file name.
+        if (headers.fileName->empty())
+            return;
+        fileName_ = sanitizeFileName(*headers.fileName);
+        rawFileName_ = *headers.fileName;
+        claimedType_ = headers.contentType;
+        ensureToken();
+        if (heldCount_ >= site_.config().maxFiles) {
+            report_.notices.push_back({UploadProblem::TooManyFiles, fileName_});
+            return;
+        }
+        upload_ = site_.heldUploads().begin(report_.uploadToken);
+        head_.clear();
+        typeChecked_ = false;
+        current_ = Part::File;
+    }
+
+    void onPartData(std::span<const std::uint8_t> data) override
+    {
+        if (current_ == Part::Text) {
+            textBytes_ += data.size();
+            if (textBytes_ > site_.config().maxReportBytes)
+                throw TextTooLarge{};
+            value_.append(reinterpret_cast<const char*>(data.data()), data.size());
+        } else if (current_ == Part::File) {
+            receiveFileData(data);
+        }
+    }
+
+    void onPartEnd() override
+    {
+        if (current_ == Part::Text) {
+            if (!isValidUtf8(value_))
+                throw MalformedFormError("a field is not valid UTF-8");
+            report_.values.add(name_, std::move(value_));
+            value_.clear();
+        } else if (current_ == Part::File) {
+            finishFile();
+        }
+        current_ = Part::Ignored;
+    }
+
+    PostedReport& report() { return report_; }
+
+    // A form that sent no file may still hold files from an earlier post.
+    void adoptTokenOfForm()
+    {
+        if (report_.uploadToken.empty() && HeldUploads::isValidToken(report_.values.get("upload_token")))
+            report_.uploadToken = report_.values.get("upload_token");
+    }
+
+private:
+    enum class Part { Text, File, Ignored };
+
+    void ensureToken()
+    {
+        if (!report_.uploadToken.empty())
+            return;
+        // The hidden token field comes before the file input in the form,
+        // so it has arrived by now if the form had one.
+        adoptTokenOfForm();
+        if (report_.uploadToken.empty())
+            report_.uploadToken = HeldUploads::newToken();
+        for (const auto& file : site_.heldUploads().list(report_.uploadToken)) {
+            heldBytes_ += file.size;
+            ++heldCount_;
+        }
+    }
+
+    void receiveFileData(std::span<const std::uint8_t> data)
+    {
+        const std::uint64_t size = upload_->size() + data.size();
+        if (size > site_.config().maxFileBytes) {
+            skip(UploadProblem::TooLarge);
+            return;
+        }
+        if (heldBytes_ + size > site_.config().maxUploadBytes) {
+            skip(UploadProblem::ReportFull);
+            throw StopReading{};
+        }
+        upload_->write(data);
+        if (!typeChecked_) {
+            const std::size_t take = std::min(data.size(), kTypeSniffBytes - head_.size());
+            head_.insert(head_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+            if (head_.size() == kTypeSniffBytes)
+                checkType();
+        }
+    }
+
+    void checkType()
+    {
+        typeChecked_ = true;
+        const TypeCheck check = site_.fileTypes().check(head_, claimedType_, rawFileName_);
+        head_.clear();
+        head_.shrink_to_fit();
+        if (check.verdict == TypeVerdict::NotAllowed)
+            skip(UploadProblem::NotAllowed);
+        else if (check.verdict == TypeVerdict::Mismatch)
+            skip(UploadProblem::Mismatch);
+        else
+            mediaType_ = check.mediaType;
+    }
+
+    void finishFile()
+    {
+        if (upload_->size() == 0) {
+            skip(UploadProblem::Empty);
+            return;
+        }
+        if (!typeChecked_)
+            checkType();
+        if (current_ != Part::File)
+            return;
+        const HeldFile file = upload_->commit(fileName_, mediaType_);
+        upload_.reset();
+        heldBytes_ += file.size;
+        ++heldCount_;
+    }
+
+    // Drops the file arriving now (its partial file goes with the upload)
+    // and reads past the rest of its part.
+    void skip(UploadProblem problem)
+    {
+        report_.notices.push_back({problem, fileName_});
+        upload_.reset();
+        current_ = Part::Ignored;
+    }
+
+    PublicSite& site_;
+    PostedReport report_;
+    Part current_ = Part::Ignored;
+    std::string name_;
+    std::string value_;
+    std::size_t textBytes_ = 0;
+    std::string fileName_;
+    std::string rawFileName_;
+    std::string claimedType_;
+    std::string mediaType_;
+    std::unique_ptr<HeldUploads::Upload> upload_;
+    std::vector<std::uint8_t> head_;
+    bool typeChecked_ = false;
+    std::uint64_t heldBytes_ = 0;
+    std::size_t heldCount_ = 0;
+};
+
+enum class BodyOutcome { Complete, StoppedEarly, Incomplete };
+
+BodyOutcome readMultipartBody(Poco::Net::HTTPServerRequest& request, MultipartParser& parser)
+{
+    std::istream& in = request.stream();
+    std::vector<char> buffer(kReadBytes);
+    try {
+        while (in) {
+            in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+            const auto got = static_cast<std::size_t>(in.gcount());
+            parser.feed({reinterpret_cast<const std::uint8_t*>(buffer.data()), got});
+        }
+    } catch (const StopReading&) {
+        return BodyOutcome::StoppedEarly;
+    }
+    // Poco ends the stream quietly when the connection closes early, so a
+    // body cut short shows as a missing closing delimiter.
+    return parser.complete() ? BodyOutcome::Complete : BodyOutcome::Incomplete;
+}
+
+bool endsWithFormEnd(const FormData& form)
+{
+    const auto& fields = form.fields();
+    return !fields.empty() && fields.back().first == "form_end" && fields.back().second == "1";
+}
+
+std::optional<PostedReport> readMultipartReport(PublicSite& site, const std::string& language,
+    const std::string& boundary, Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
+{
+    auto fail = [&](HTTPResponse::HTTPStatus status, const char* kind) {
+        response.setKeepAlive(false);
+        sendPage(response, status, site.pages().render("message", language, messageData(kind)));
+        return std::nullopt;
+    };
+    ReportReceiver receiver(site);
+    MultipartParser parser(boundary, receiver);
+    BodyOutcome outcome = BodyOutcome::Complete;
+    try {
+        outcome = readMultipartBody(request, parser);
+    } catch (const MalformedMultipartError&) {
+        return fail(HTTPResponse::HTTP_BAD_REQUEST, "malformed");
+    } catch (const MalformedFormError&) {
+        return fail(HTTPResponse::HTTP_BAD_REQUEST, "malformed");
+    } catch (const TextTooLarge&) {
+        return fail(HTTPResponse::HTTP_REQUESTENTITYTOOLARGE, "too_large");
+    } catch (const std::system_error& error) {
+        log::error(std::string("Failed to hold an uploaded file: ") + error.what());
+        receiver.report().notices.push_back({UploadProblem::NotStored, {}});
+        outcome = BodyOutcome::StoppedEarly;
+    }
+    receiver.adoptTokenOfForm();
+    PostedReport report = std::move(receiver.report());
+    if (outcome == BodyOutcome::StoppedEarly) {
+        report.stoppedEarly = true;
+        return report;
+    }
+    if (outcome == BodyOutcome::Incomplete || !endsWithFormEnd(report.values))
+        return fail(HTTPResponse::HTTP_BAD_REQUEST, "incomplete");
+    return report;
+}
+
+std::string attachmentBeginJson(const HeldFile& file)
+{
+    Poco::JSON::Object object;
+    object.set("schema", 1);
+    object.set("name", file.displayName);
+    object.set("type", file.mediaType);
+    object.set("size", static_cast<Poco::UInt64>(file.size));
+    object.set("uploaded_at", file.heldAt);
+    std::ostringstream out;
+    object.stringify(out);
+    return out.str();
+}
+
+std::string attachmentEndJson(const HeldFile& file)
+{
+    Poco::JSON::Object object;
+    object.set("size", static_cast<Poco::UInt64>(file.size));
+    object.set("sha256", crypto::toHex(file.sha256));
+    std::ostringstream out;
+    object.stringify(out);
+    return out.str();
+}
+
+} // namespace
+
+std::optional<PostedReport> readReportPost(PublicSite& site, const std::string& language,
+    Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
+{
+    const auto boundary = multipartBoundary(request.getContentType());
+    if (!boundary) {
+        auto form = readPostedForm(site, language, request, response);
+        if (!form)
+            return std::nullopt;
+        PostedReport report;
+        report.values = std::move(*form);
+        if (HeldUploads::isValidToken(report.values.get("upload_token")))
+            report.uploadToken = report.values.get("upload_token");
+        return report;
+    }
+    if (isForeignOrigin(request, site.config().origin)) {
+        sendPage(response, HTTPResponse::HTTP_FORBIDDEN,
+            site.pages().render("message", language, messageData("foreign_origin")));
+        return std::nullopt;
+    }
+    return readMultipartReport(site, language, *boundary, request, response);
+}
+
+SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const std::string& uploadToken,
+    Uuid& uuid)
+{
+    const auto key = site.intakeKeys().current();
+    if (!key)
+        return SpoolResult::NoIntakeKey;
+    uuid = Uuid::generate();
+    try {
+        spool::Writer writer(site.config().spoolFolder, spool::EntryKind::Report, uuid, *key);
+        writer.writeRecord(spool::RecordType::Fields, crypto::asBytes(json));
+        const auto files = uploadToken.empty() ? std::vector<HeldFile>{} : site.heldUploads().list(uploadToken);
+        for (const auto& file : files) {
+            writer.writeRecord(spool::RecordType::AttachmentBegin, crypto::asBytes(attachmentBeginJson(file)));
+            site.heldUploads().read(uploadToken, file,
+                [&](std::span<const std::uint8_t> piece) { writer.writeRecord(spool::RecordType::AttachmentData, piece); });
+            writer.writeRecord(spool::RecordType::AttachmentEnd, crypto::asBytes(attachmentEndJson(file)));
+        }
+        writer.commit();
+    } catch (const std::system_error& error) {
+        log::error(std::string("Failed to write a spool entry: ") + error.what());
+        return SpoolResult::Failed;
+    } catch (const chunked::IntegrityError& error) {
+        log::error(std::string("Failed to attach a held file to a spool entry: ") + error.what());
+        return SpoolResult::Failed;
+    }
+    // The entry is durable now; the held copies have done their work.
+    if (!uploadToken.empty())
+        site.heldUploads().removeAll(uploadToken);
+    return SpoolResult::Written;
+}
+
+} // namespace meldpunt::site
