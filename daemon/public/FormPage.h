@@ -19,6 +19,7 @@ struct FormState {
     FormData values;
     std::map<std::string, FieldProblem> problems;
     std::string notice; // "try_again_shortly", "not_saved" or empty
+    std::string draftExpires; // when the draft the form was resumed from expires, UTC
 };
 
 std::string renderForm(const PublicSite& site, const std::string& language, const FormState& state);

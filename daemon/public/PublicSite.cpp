@@ -1,6 +1,7 @@
 #include "PublicSite.h"
 
 #include "ComplaintSubmission.h"
+#include "DraftPages.h"
 #include "FormPage.h"
 #include "FormRequest.h"
 #include "ReportSubmission.h"
@@ -100,6 +101,15 @@ private:
                 const std::string& html = site_.cachedPage("report " + route.language,
                     [&] { return renderForm(site_, route.language, FormState{}); });
                 return sendPage(response, HTTPResponse::HTTP_OK, html);
+            }
+            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+        }
+        if (route.rest == "resume") {
+            if (isPost)
+                return handleResumePost(site_, route.language, request, response);
+            if (isGet) {
+                site_.visits().count("resume", route.language);
+                return handleResumeGet(site_, route.language, response);
             }
             return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
         }
@@ -228,6 +238,9 @@ PublicSite::PublicSite(PublicSiteConfig config, const Pages& pages)
     , pages_(pages)
     , intakeKeys_(config_.publishFolder)
     , reportLimiter_(config_.reportBurst, std::chrono::seconds(config_.reportRefillSeconds))
+    , drafts_(config_.draftsFolder, config_.draftLifetime)
+    , draftSaveLimiter_(config_.draftSaveBurst, std::chrono::seconds(config_.draftSaveRefillSeconds))
+    , resumeLimiter_(config_.resumeLimits)
 {
     countryCodes_.insert("unknown");
     for (const auto& country : pages_.catalog().countries(pages_.catalog().defaultLanguage()))

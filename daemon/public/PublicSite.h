@@ -1,6 +1,8 @@
 #pragma once
 
 #include "Catalog.h"
+#include "DraftStore.h"
+#include "GuessLimiter.h"
 #include "IntakeKeyFile.h"
 #include "Pages.h"
 #include "RateLimiter.h"
@@ -28,6 +30,15 @@ struct PublicSiteConfig {
     // mobile network address share these, so they are generous.
     unsigned reportBurst = 10;
     unsigned reportRefillSeconds = 180;
+
+    // Drafts: where they live and how long they are kept, how many one
+    // address may save in a burst and the seconds after which it may save
+    // one more, and the limits on wrong resume codes.
+    std::filesystem::path draftsFolder;
+    std::chrono::seconds draftLifetime{7 * 24 * 60 * 60};
+    unsigned draftSaveBurst = 30;
+    unsigned draftSaveRefillSeconds = 60;
+    GuessLimiter::Limits resumeLimits;
 };
 
 // The public report site: the form, the privacy statement and receipts.
@@ -44,6 +55,10 @@ public:
     IntakeKeySource& intakeKeys() { return intakeKeys_; }
     RateLimiter& reportLimiter() { return reportLimiter_; }
     VisitCounter& visits() { return visits_; }
+    DraftStore& drafts() { return drafts_; }
+    const DraftStore& drafts() const { return drafts_; }
+    RateLimiter& draftSaveLimiter() { return draftSaveLimiter_; }
+    GuessLimiter& resumeLimiter() { return resumeLimiter_; }
 
     // Returns the page rendered by `render` for `key`, rendering it only
     // the first time: pages without a visitor's input (the empty form, the
@@ -62,6 +77,9 @@ private:
     IntakeKeySource intakeKeys_;
     RateLimiter reportLimiter_;
     VisitCounter visits_;
+    DraftStore drafts_;
+    RateLimiter draftSaveLimiter_;
+    GuessLimiter resumeLimiter_;
     std::mutex pageCacheMutex_;
     std::map<std::string, std::string> pageCache_;
     std::set<std::string> countryCodes_;

@@ -1,5 +1,6 @@
 #include "ReportSubmission.h"
 
+#include "DraftPages.h"
 #include "FormPage.h"
 #include "FormRequest.h"
 #include "PublicSite.h"
@@ -46,6 +47,11 @@ void handleReportPost(PublicSite& site, const std::string& language,
     if (state.values.has("switch_language"))
         return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site, language, state));
 
+    // "Save and continue later" is a submit button too; a draft may be
+    // incomplete, so it skips validation as well.
+    if (state.values.has(kSaveDraftField))
+        return handleSaveDraft(site, language, std::move(state), request, response);
+
     state.problems = ReportForm::validate(state.values, site.countryCodes());
     if (!state.problems.empty())
         return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
@@ -80,6 +86,7 @@ void handleReportPost(PublicSite& site, const std::string& language,
     case SpoolResult::Written:
         break;
     }
+    removeSentDraft(site, state.values);
     const std::string reference = referenceFromUuid(uuid);
     sendReceipt(site, language, reference, response);
 }

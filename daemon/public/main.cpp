@@ -36,6 +36,16 @@ void removePartialEntries(const fs::path& spool)
     }
 }
 
+void sweepDrafts(site::PublicSite& site)
+{
+    try {
+        if (const std::size_t swept = site.drafts().sweep(); swept > 0)
+            log::info("Swept " + std::to_string(swept) + " expired or partial draft files");
+    } catch (const std::system_error& error) {
+        log::error(std::string("Failed to sweep the drafts folder: ") + error.what());
+    }
+}
+
 int run(int argc, char** argv)
 {
     auto config = loadConfiguration(argc, argv, "meldpunt-public");
@@ -58,6 +68,14 @@ int run(int argc, char** argv)
     siteConfig.maxReportBytes = config->getUInt64("limits.max_report_bytes", 1024 * 1024);
     siteConfig.reportBurst = config->getUInt("limits.report_burst", 10);
     siteConfig.reportRefillSeconds = config->getUInt("limits.report_refill_seconds", 180);
+    siteConfig.draftsFolder = config->getString("paths.drafts");
+    siteConfig.draftLifetime = std::chrono::seconds(config->getUInt64("drafts.lifetime_seconds", 7 * 24 * 3600));
+    siteConfig.draftSaveBurst = config->getUInt("limits.draft_save_burst", 30);
+    siteConfig.draftSaveRefillSeconds = config->getUInt("limits.draft_save_refill_seconds", 60);
+    siteConfig.resumeLimits.clientBurst = config->getUInt("limits.resume_burst", 10);
+    siteConfig.resumeLimits.clientRefill = std::chrono::seconds(config->getUInt("limits.resume_refill_seconds", 360));
+    siteConfig.resumeLimits.globalBurst = config->getUInt("limits.resume_global_burst", 1000);
+    siteConfig.resumeLimits.globalRefill = std::chrono::seconds(config->getUInt("limits.resume_global_refill_seconds", 2));
     removePartialEntries(siteConfig.spoolFolder);
     site::PublicSite site(siteConfig, pages);
 
@@ -87,6 +105,14 @@ int run(int argc, char** argv)
         while (!flushWake.wait_for(lock, flushInterval, [&] { return stopping; }))
             site.flushVisitCounts();
     });
+    // Expired drafts are swept at start and then every sweep interval.
+    const auto sweepInterval = std::chrono::seconds(config->getUInt("drafts.sweep_seconds", 600));
+    std::thread sweeper([&] {
+        std::unique_lock lock(flushMutex);
+        do
+            sweepDrafts(site);
+        while (!flushWake.wait_for(lock, sweepInterval, [&] { return stopping; }));
+    });
 
     const int signalNumber = waitForTermination();
     log::info("Stopping on signal " + std::to_string(signalNumber));
@@ -98,6 +124,7 @@ int run(int argc, char** argv)
     }
     flushWake.notify_all();
     flusher.join();
+    sweeper.join();
     site.flushVisitCounts();
     return 0;
 }
