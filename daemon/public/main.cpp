@@ -78,6 +78,7 @@ int run(int argc, char** argv)
     siteConfig.resumeLimits.globalRefill = std::chrono::seconds(config->getUInt("limits.resume_global_refill_seconds", 2));
     removePartialEntries(siteConfig.spoolFolder);
     site::PublicSite site(siteConfig, pages);
+    sweepDrafts(site);
 
     // Sixteen workers serve the site while a few slow uploads stream in.
     // Up to 256 connections wait beyond them: a burst from the edge (500
@@ -105,13 +106,13 @@ int run(int argc, char** argv)
         while (!flushWake.wait_for(lock, flushInterval, [&] { return stopping; }))
             site.flushVisitCounts();
     });
-    // Expired drafts are swept at start and then every sweep interval.
+    // Expired drafts are swept at start, before serving, and then every
+    // sweep interval.
     const auto sweepInterval = std::chrono::seconds(config->getUInt("drafts.sweep_seconds", 600));
     std::thread sweeper([&] {
         std::unique_lock lock(flushMutex);
-        do
+        while (!flushWake.wait_for(lock, sweepInterval, [&] { return stopping; }))
             sweepDrafts(site);
-        while (!flushWake.wait_for(lock, sweepInterval, [&] { return stopping; }));
     });
 
     const int signalNumber = waitForTermination();

@@ -167,7 +167,9 @@ void Appliance::writeConfigurations()
                  << "[site]\norigin = https://localhost:" << publicPort_ << "\nlanguages = nl,en,fr,de,es,ru\n"
                  << "[limits]\nmax_report_bytes = " << options_.maxReportBytes << "\n"
                  << "report_burst = " << options_.reportBurst << "\nreport_refill_seconds = 600\n"
-                 << "visit_flush_seconds = 3600\n";
+                 << "visit_flush_seconds = 3600\n"
+                 << "resume_burst = " << options_.resumeBurst << "\nresume_refill_seconds = 3600\n"
+                 << "[drafts]\nlifetime_seconds = " << options_.draftLifetimeSeconds << "\n";
 }
 
 std::vector<std::string> Appliance::runAs(unsigned uid, const std::vector<unsigned>& groups) const

@@ -29,6 +29,10 @@ public:
         bool scheduledBackups = false; // meldpuntd writes backups into backupFolder()
         // Reports one address may send at once; tests send many from one.
         unsigned reportBurst = 10000;
+        // How long drafts are kept, and wrong resume codes one address may
+        // type in a burst.
+        unsigned draftLifetimeSeconds = 7 * 24 * 3600;
+        unsigned resumeBurst = 10;
     };
 
     // Ids used when running as root. They match no account on the host.
@@ -89,6 +93,7 @@ public:
     std::filesystem::path spoolFolder() const { return root() / "spool"; }
     std::filesystem::path quarantineFolder() const { return root() / "spool" / "quarantine"; }
     std::filesystem::path publishFolder() const { return root() / "publish"; }
+    std::filesystem::path draftsFolder() const { return root() / "drafts"; }
     std::filesystem::path databaseFile() const { return stateFolder() / "meldpunt.db"; }
     std::filesystem::path sealedKeyFile() const { return stateFolder() / "sealed-key.json"; }
     std::filesystem::path caFile() const { return root() / "pki" / "ca.pem"; }
