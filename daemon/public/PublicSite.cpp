@@ -241,6 +241,7 @@ PublicSite::PublicSite(PublicSiteConfig config, const Pages& pages)
     , drafts_(config_.draftsFolder, config_.draftLifetime)
     , draftSaveLimiter_(config_.draftSaveBurst, std::chrono::seconds(config_.draftSaveRefillSeconds))
     , resumeLimiter_(config_.resumeLimits)
+    , slowHashes_(config_.slowHashConcurrency)
 {
     countryCodes_.insert("unknown");
     for (const auto& country : pages_.catalog().countries(pages_.catalog().defaultLanguage()))

@@ -6,6 +6,8 @@
 #include "IntakeKeyFile.h"
 #include "Pages.h"
 #include "RateLimiter.h"
+#include "ReceiptSecret.h"
+#include "SlowHashGate.h"
 #include "VisitCounter.h"
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -39,6 +41,11 @@ struct PublicSiteConfig {
     unsigned draftSaveBurst = 30;
     unsigned draftSaveRefillSeconds = 60;
     GuessLimiter::Limits resumeLimits;
+
+    // Receipt secrets: their Argon2id cost, how many Argon2id runs may be
+    // under way at once, and the limits on wrong secrets.
+    ReceiptHashCost receiptCost;
+    unsigned slowHashConcurrency = 4;
 };
 
 // The public report site: the form, the privacy statement and receipts.
@@ -59,6 +66,7 @@ public:
     const DraftStore& drafts() const { return drafts_; }
     RateLimiter& draftSaveLimiter() { return draftSaveLimiter_; }
     GuessLimiter& resumeLimiter() { return resumeLimiter_; }
+    SlowHashGate& slowHashes() { return slowHashes_; }
 
     // Returns the page rendered by `render` for `key`, rendering it only
     // the first time: pages without a visitor's input (the empty form, the
@@ -80,6 +88,7 @@ private:
     DraftStore drafts_;
     RateLimiter draftSaveLimiter_;
     GuessLimiter resumeLimiter_;
+    SlowHashGate slowHashes_;
     std::mutex pageCacheMutex_;
     std::map<std::string, std::string> pageCache_;
     std::set<std::string> countryCodes_;
