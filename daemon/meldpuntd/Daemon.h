@@ -67,6 +67,7 @@ public:
 private:
     void open(keys::UnlockOutcome outcome);
     void retryLoop();
+    void publishChangedReceipts();
     void ingestLoop();
     void backupLoop();
     void backupOnce();

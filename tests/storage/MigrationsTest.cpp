@@ -80,13 +80,17 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
     Database database(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
     const int newest = migrations().back().version;
 
-    SECTION("The migrations are numbered from 1 without gaps")
+    SECTION("The migrations are numbered upwards from 1")
     {
-        int expected = 1;
+        // Numbers are handed out per feature, so one may be missing while
+        // its feature is not yet part of the code.
+        int previous = 0;
         for (const auto& migration : migrations()) {
-            CHECK(migration.version == expected++);
+            CHECK(migration.version > previous);
+            previous = migration.version;
             CHECK_FALSE(migration.name.empty());
         }
+        CHECK(migrations().front().version == 1);
     }
 
     SECTION("An empty database migrates to the newest version")
@@ -95,7 +99,11 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
         CHECK(migrate(database) == static_cast<int>(migrations().size()));
         CHECK(schemaVersion(database) == newest);
         const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints", "visit_counts"};
-        CHECK(tableNames(database) == expected);
+        std::set<std::string> found = tableNames(database);
+        // Migration 6: receipts and messages between staff and reporters.
+        CHECK(found.erase("receipts") == 1);
+        CHECK(found.erase("reporter_messages") == 1);
+        CHECK(found == expected);
     }
 
     SECTION("Running the migrations again applies nothing")
