@@ -5,6 +5,7 @@
 #include "FormPage.h"
 #include "FormRequest.h"
 #include "ReportSubmission.h"
+#include "ReturnVisit.h"
 
 #include "Log.h"
 
@@ -110,6 +111,15 @@ private:
             if (isGet) {
                 site_.visits().count("resume", route.language);
                 return handleResumeGet(site_, route.language, response);
+            }
+            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+        }
+        if (route.rest == "return") {
+            if (isPost)
+                return handleReturnPost(site_, route.language, request, response);
+            if (isGet) {
+                site_.visits().count("return", route.language);
+                return handleReturnGet(site_, route.language, response);
             }
             return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
         }
@@ -242,6 +252,7 @@ PublicSite::PublicSite(PublicSiteConfig config, const Pages& pages)
     , draftSaveLimiter_(config_.draftSaveBurst, std::chrono::seconds(config_.draftSaveRefillSeconds))
     , resumeLimiter_(config_.resumeLimits)
     , slowHashes_(config_.slowHashConcurrency)
+    , receiptLimiter_(config_.receiptLimits)
 {
     countryCodes_.insert("unknown");
     for (const auto& country : pages_.catalog().countries(pages_.catalog().defaultLanguage()))

@@ -46,6 +46,7 @@ struct PublicSiteConfig {
     // under way at once, and the limits on wrong secrets.
     ReceiptHashCost receiptCost;
     unsigned slowHashConcurrency = 4;
+    GuessLimiter::Limits receiptLimits;
 };
 
 // The public report site: the form, the privacy statement and receipts.
@@ -67,6 +68,7 @@ public:
     RateLimiter& draftSaveLimiter() { return draftSaveLimiter_; }
     GuessLimiter& resumeLimiter() { return resumeLimiter_; }
     SlowHashGate& slowHashes() { return slowHashes_; }
+    GuessLimiter& receiptLimiter() { return receiptLimiter_; }
 
     // Returns the page rendered by `render` for `key`, rendering it only
     // the first time: pages without a visitor's input (the empty form, the
@@ -89,6 +91,7 @@ private:
     RateLimiter draftSaveLimiter_;
     GuessLimiter resumeLimiter_;
     SlowHashGate slowHashes_;
+    GuessLimiter receiptLimiter_;
     std::mutex pageCacheMutex_;
     std::map<std::string, std::string> pageCache_;
     std::set<std::string> countryCodes_;

@@ -75,6 +75,10 @@ int run(int argc, char** argv)
     siteConfig.resumeLimits.clientBurst = config->getUInt("limits.resume_burst", 10);
     siteConfig.resumeLimits.clientRefill = std::chrono::seconds(config->getUInt("limits.resume_refill_seconds", 360));
     siteConfig.resumeLimits.globalBurst = config->getUInt("limits.resume_global_burst", 1000);
+    siteConfig.receiptLimits.clientBurst = config->getUInt("limits.receipt_burst", 10);
+    siteConfig.receiptLimits.clientRefill = std::chrono::seconds(config->getUInt("limits.receipt_refill_seconds", 360));
+    siteConfig.receiptLimits.globalBurst = config->getUInt("limits.receipt_global_burst", 1000);
+    siteConfig.receiptLimits.globalRefill = std::chrono::seconds(config->getUInt("limits.receipt_global_refill_seconds", 2));
     siteConfig.slowHashConcurrency = config->getUInt("limits.slow_hash_concurrency", 4);
     siteConfig.resumeLimits.globalRefill = std::chrono::seconds(config->getUInt("limits.resume_global_refill_seconds", 2));
     removePartialEntries(siteConfig.spoolFolder);
