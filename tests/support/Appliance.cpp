@@ -169,6 +169,7 @@ void Appliance::writeConfigurations()
                  << "report_burst = " << options_.reportBurst << "\nreport_refill_seconds = 600\n"
                  << "visit_flush_seconds = 3600\n"
                  << "resume_burst = " << options_.resumeBurst << "\nresume_refill_seconds = 3600\n"
+                 << "receipt_burst = " << options_.receiptBurst << "\nreceipt_refill_seconds = 3600\n"
                  << "[drafts]\nlifetime_seconds = " << options_.draftLifetimeSeconds << "\n";
 }
 

@@ -33,6 +33,7 @@ public:
         // type in a burst.
         unsigned draftLifetimeSeconds = 7 * 24 * 3600;
         unsigned resumeBurst = 10;
+        unsigned receiptBurst = 10; // wrong receipt secrets one address may type in a burst
     };
 
     // Ids used when running as root. They match no account on the host.
