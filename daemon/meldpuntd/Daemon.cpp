@@ -5,6 +5,7 @@
 #include "Log.h"
 #include "PartnerRegistry.h"
 #include "Publisher.h"
+#include "Receipts.h"
 #include "RecoveryWrap.h"
 #include "Service.h"
 #include "FileSystem.h"
@@ -195,6 +196,17 @@ void Daemon::retryLoop()
     }
 }
 
+// Receipts change when reports arrive, when staff write to a reporter
+// (possibly while meldpuntd was stopped) and on withdrawal; each pass
+// publishes those that changed.
+void Daemon::publishChangedReceipts()
+{
+    std::lock_guard databaseLock(databaseMutex_);
+    const int written = storage::publishReceipts(*database_, settings_.publishFolder);
+    if (written > 0)
+        log::debug("Published " + std::to_string(written) + " receipts");
+}
+
 void Daemon::ingestLoop()
 {
     std::unique_lock lock(mutex_);
@@ -206,6 +218,7 @@ void Daemon::ingestLoop()
                 log::info("Ingested " + std::to_string(counts.ingested) + " spool entries, removed "
                     + std::to_string(counts.duplicates) + " already stored, quarantined "
                     + std::to_string(counts.quarantined));
+            publishChangedReceipts();
             lock.lock();
             lastPass_ = std::chrono::steady_clock::now();
         } catch (const std::exception& error) {

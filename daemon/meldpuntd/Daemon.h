@@ -98,6 +98,7 @@ private:
     void open(keys::UnlockOutcome outcome);
     void announceSetupCode(const std::string& code);
     void retryLoop();
+    void publishChangedReceipts();
     void ingestLoop();
     void backupLoop();
     void backupOnce();

@@ -1,5 +1,6 @@
 #include "FormPage.h"
 
+#include "DraftPages.h"
 #include "PublicSite.h"
 
 namespace meldpunt::site {
@@ -148,6 +149,9 @@ std::string renderForm(const PublicSite& site, const std::string& language, cons
     data.set("page_path", "report");
     data.set("max_report_kib", std::to_string(site.config().maxReportBytes / 1024));
     setUploadData(data, site, state);
+    setDraftLifetime(site, data);
+    data.set("resume_code", state.values.get(kResumeCodeField));
+    data.set("draft_expires", state.draftExpires);
     return site.pages().render("form", language, data);
 }
 

@@ -23,6 +23,7 @@ struct FormState {
     // The form's held files are listed from the store by this token.
     std::string uploadToken;
     std::vector<UploadNotice> uploadNotices;
+    std::string draftExpires; // when the draft the form was resumed from expires, UTC
 };
 
 std::string renderForm(const PublicSite& site, const std::string& language, const FormState& state);

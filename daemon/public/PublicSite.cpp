@@ -1,9 +1,11 @@
 #include "PublicSite.h"
 
 #include "ComplaintSubmission.h"
+#include "DraftPages.h"
 #include "FormPage.h"
 #include "FormRequest.h"
 #include "ReportSubmission.h"
+#include "ReturnVisit.h"
 
 #include "Log.h"
 #include "Retention.h"
@@ -101,6 +103,24 @@ private:
                 const std::string& html = site_.cachedPage("report " + route.language,
                     [&] { return renderForm(site_, route.language, FormState{}); });
                 return sendPage(response, HTTPResponse::HTTP_OK, html);
+            }
+            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+        }
+        if (route.rest == "resume") {
+            if (isPost)
+                return handleResumePost(site_, route.language, request, response);
+            if (isGet) {
+                site_.visits().count("resume", route.language);
+                return handleResumeGet(site_, route.language, response);
+            }
+            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+        }
+        if (route.rest == "return") {
+            if (isPost)
+                return handleReturnPost(site_, route.language, request, response);
+            if (isGet) {
+                site_.visits().count("return", route.language);
+                return handleReturnGet(site_, route.language, response);
             }
             return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
         }
@@ -248,6 +268,11 @@ PublicSite::PublicSite(PublicSiteConfig config, const Pages& pages)
     , intakeKeys_(config_.publishFolder)
     , reportLimiter_(config_.reportBurst, std::chrono::seconds(config_.reportRefillSeconds))
     , heldUploads_(config_.uploadsFolder, config_.uploadHoldTime)
+    , drafts_(config_.draftsFolder, config_.draftLifetime)
+    , draftSaveLimiter_(config_.draftSaveBurst, std::chrono::seconds(config_.draftSaveRefillSeconds))
+    , resumeLimiter_(config_.resumeLimits)
+    , slowHashes_(config_.slowHashConcurrency)
+    , receiptLimiter_(config_.receiptLimits)
 {
     countryCodes_.insert("unknown");
     for (const auto& country : pages_.catalog().countries(pages_.catalog().defaultLanguage()))

@@ -3,9 +3,13 @@
 #include "Catalog.h"
 #include "FileType.h"
 #include "HeldUploads.h"
+#include "DraftStore.h"
+#include "GuessLimiter.h"
 #include "IntakeKeyFile.h"
 #include "Pages.h"
 #include "RateLimiter.h"
+#include "ReceiptSecret.h"
+#include "SlowHashGate.h"
 #include "VisitCounter.h"
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -40,6 +44,20 @@ struct PublicSiteConfig {
     std::uint64_t maxUploadBytes = 500ull * 1024 * 1024;
     std::size_t maxFiles = 20;
     std::chrono::seconds uploadHoldTime{24 * 3600};
+    // Drafts: where they live and how long they are kept, how many one
+    // address may save in a burst and the seconds after which it may save
+    // one more, and the limits on wrong resume codes.
+    std::filesystem::path draftsFolder;
+    std::chrono::seconds draftLifetime{7 * 24 * 60 * 60};
+    unsigned draftSaveBurst = 30;
+    unsigned draftSaveRefillSeconds = 60;
+    GuessLimiter::Limits resumeLimits;
+
+    // Receipt secrets: their Argon2id cost, how many Argon2id runs may be
+    // under way at once, and the limits on wrong secrets.
+    ReceiptHashCost receiptCost;
+    unsigned slowHashConcurrency = 4;
+    GuessLimiter::Limits receiptLimits;
 };
 
 // The public report site: the form, the privacy statement and receipts.
@@ -59,6 +77,12 @@ public:
     HeldUploads& heldUploads() { return heldUploads_; }
     const HeldUploads& heldUploads() const { return heldUploads_; }
     FileTypeChecker& fileTypes() { return fileTypes_; }
+    DraftStore& drafts() { return drafts_; }
+    const DraftStore& drafts() const { return drafts_; }
+    RateLimiter& draftSaveLimiter() { return draftSaveLimiter_; }
+    GuessLimiter& resumeLimiter() { return resumeLimiter_; }
+    SlowHashGate& slowHashes() { return slowHashes_; }
+    GuessLimiter& receiptLimiter() { return receiptLimiter_; }
 
     // Returns the page rendered by `render` for `key`, rendering it only
     // the first time: pages without a visitor's input (the empty form, the
@@ -79,6 +103,11 @@ private:
     VisitCounter visits_;
     HeldUploads heldUploads_;
     FileTypeChecker fileTypes_;
+    DraftStore drafts_;
+    RateLimiter draftSaveLimiter_;
+    GuessLimiter resumeLimiter_;
+    SlowHashGate slowHashes_;
+    GuessLimiter receiptLimiter_;
     std::mutex pageCacheMutex_;
     std::map<std::string, std::string> pageCache_;
     std::set<std::string> countryCodes_;

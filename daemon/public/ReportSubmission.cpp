@@ -1,11 +1,13 @@
 #include "ReportSubmission.h"
 
+#include "DraftPages.h"
 #include "FormPage.h"
 #include "FormRequest.h"
 #include "PublicSite.h"
 #include "ReportUpload.h"
 
 #include "Log.h"
+#include "ReceiptSecret.h"
 #include "Spool.h"
 
 #include <Poco/DateTime.h>
@@ -14,7 +16,11 @@
 #include <Poco/String.h>
 
 #include <algorithm>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+
 #include <cerrno>
+#include <sstream>
 #include <istream>
 #include <system_error>
 
@@ -24,12 +30,32 @@ namespace {
 
 using Poco::Net::HTTPResponse;
 
+// How long a report waits for a place at the slow-hash gate before the
+// reporter is asked to try again.
+constexpr std::chrono::milliseconds kSlowHashWait{3000};
+
 void sendReceipt(PublicSite& site, const std::string& language, const std::string& reference,
-    Poco::Net::HTTPServerResponse& response)
+    const ReporterCode& secret, Poco::Net::HTTPServerResponse& response)
 {
     PageData data;
     data.set("reference", reference);
+    data.set("receipt_secret", secret.toString());
     sendPage(response, HTTPResponse::HTTP_OK, site.pages().render("receipt", language, data));
+}
+
+// Adds the receipt verifier to a report's JSON: the secret's Argon2id hash
+// and the public key replies are encrypted to, never the secret itself.
+std::string withReceipt(const std::string& json, const ReceiptVerifier& verifier)
+{
+    Poco::JSON::Parser parser;
+    Poco::JSON::Object::Ptr root = parser.parse(json).extract<Poco::JSON::Object::Ptr>();
+    Poco::JSON::Object receipt;
+    receipt.set("hash", verifier.hash);
+    receipt.set("public_key", crypto::toBase64(verifier.publicKey));
+    root->set("receipt", receipt);
+    std::ostringstream out;
+    root->stringify(out);
+    return out.str();
 }
 
 } // namespace
@@ -72,6 +98,11 @@ void handleReportPost(PublicSite& site, const std::string& language,
     if (state.values.has("switch_language"))
         return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site, language, state));
 
+    // "Save and continue later" is a submit button too; a draft may be
+    // incomplete, so it skips validation as well.
+    if (state.values.has(kSaveDraftField))
+        return handleSaveDraft(site, language, std::move(state), request, response);
+
     state.problems = ReportForm::validate(state.values, site.countryCodes());
     if (!state.problems.empty())
         return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
@@ -92,8 +123,20 @@ void handleReportPost(PublicSite& site, const std::string& language,
         return sendPage(response, HTTPResponse::HTTP_TOO_MANY_REQUESTS, renderForm(site, language, state));
     }
 
+    // The receipt secret's Argon2id run is the slow step of a report; the
+    // gate caps how many run at once.
+    auto permit = site.slowHashes().enter(kSlowHashWait);
+    if (!permit) {
+        state.notice = "busy";
+        response.set("Retry-After", "10");
+        return sendPage(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, renderForm(site, language, state));
+    }
+    const ReporterCode secret = ReporterCode::generate(ReporterCode::Kind::Receipt);
+    const ReceiptKeys receipt = deriveReceiptKeys(secret, site.config().receiptCost);
+    permit.reset();
+
     Uuid uuid;
-    const std::string json = ReportForm::toJson(state.values, language, utcNow());
+    const std::string json = withReceipt(ReportForm::toJson(state.values, language, utcNow()), receipt.verifier);
     switch (writeReportEntry(site, json, state.uploadToken, uuid)) {
     case SpoolResult::NoIntakeKey:
         state.notice = "try_again_shortly";
@@ -106,8 +149,9 @@ void handleReportPost(PublicSite& site, const std::string& language,
     case SpoolResult::Written:
         break;
     }
+    removeSentDraft(site, state.values);
     const std::string reference = referenceFromUuid(uuid);
-    sendReceipt(site, language, reference, response);
+    sendReceipt(site, language, reference, secret, response);
 }
 
 } // namespace meldpunt::site

@@ -13,9 +13,11 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <functional>
 #include <filesystem>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <sys/stat.h>
 #include <memory>
@@ -37,6 +39,100 @@ void removePartialEntries(const fs::path& spool)
     }
 }
 
+void sweepHeldUploads(site::PublicSite& site)
+{
+    try {
+        const std::size_t removed = site.heldUploads().sweep(std::chrono::system_clock::now());
+        if (removed > 0)
+            log::info("Removed the held uploads of " + std::to_string(removed) + " expired forms");
+    } catch (const std::system_error& error) {
+        log::error(std::string("Failed to sweep the held uploads: ") + error.what());
+    }
+}
+
+// Runs tasks, each on its own thread at its own interval, until stop().
+class PeriodicTasks {
+public:
+    ~PeriodicTasks() { stop(); }
+
+    void every(std::chrono::seconds interval, std::function<void()> task)
+    {
+        threads_.emplace_back([this, interval, task = std::move(task)] {
+            std::unique_lock lock(mutex_);
+            while (!wake_.wait_for(lock, interval, [&] { return stopping_; })) {
+                lock.unlock();
+                task();
+                lock.lock();
+            }
+        });
+    }
+
+    void stop()
+    {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        for (auto& thread : threads_) {
+            if (thread.joinable())
+                thread.join();
+        }
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::vector<std::thread> threads_;
+};
+
+// Reads the site's settings from public.ini. Drafts and the files held for
+// an unsent form are kept equally long by default, so a resumed draft still
+// has its files.
+site::PublicSiteConfig readSiteConfig(const Poco::Util::AbstractConfiguration& config, const std::string& origin)
+{
+    site::PublicSiteConfig site;
+    site.spoolFolder = config.getString("paths.spool");
+    site.publishFolder = config.getString("paths.publish");
+    site.origin = origin;
+    site.maxReportBytes = config.getUInt64("limits.max_report_bytes", 1024 * 1024);
+    site.reportBurst = config.getUInt("limits.report_burst", 10);
+    site.reportRefillSeconds = config.getUInt("limits.report_refill_seconds", 180);
+
+    site.draftsFolder = config.getString("paths.drafts");
+    site.draftLifetime = std::chrono::seconds(config.getUInt64("drafts.lifetime_seconds", 7 * 24 * 3600));
+    site.draftSaveBurst = config.getUInt("limits.draft_save_burst", 30);
+    site.draftSaveRefillSeconds = config.getUInt("limits.draft_save_refill_seconds", 60);
+    site.resumeLimits.clientBurst = config.getUInt("limits.resume_burst", 10);
+    site.resumeLimits.clientRefill = std::chrono::seconds(config.getUInt("limits.resume_refill_seconds", 360));
+    site.resumeLimits.globalBurst = config.getUInt("limits.resume_global_burst", 1000);
+    site.resumeLimits.globalRefill = std::chrono::seconds(config.getUInt("limits.resume_global_refill_seconds", 2));
+    site.receiptLimits.clientBurst = config.getUInt("limits.receipt_burst", 10);
+    site.receiptLimits.clientRefill = std::chrono::seconds(config.getUInt("limits.receipt_refill_seconds", 360));
+    site.receiptLimits.globalBurst = config.getUInt("limits.receipt_global_burst", 1000);
+    site.receiptLimits.globalRefill = std::chrono::seconds(config.getUInt("limits.receipt_global_refill_seconds", 2));
+    site.slowHashConcurrency = config.getUInt("limits.slow_hash_concurrency", 4);
+
+    site.uploadsFolder = config.getString("paths.uploads");
+    site.maxFileBytes = config.getUInt64("limits.max_file_bytes", site.maxFileBytes);
+    site.maxUploadBytes = config.getUInt64("limits.max_upload_bytes", site.maxUploadBytes);
+    site.maxFiles = config.getUInt("limits.max_files", static_cast<unsigned>(site.maxFiles));
+    site.uploadHoldTime = std::chrono::seconds(
+        config.getUInt64("limits.upload_hold_seconds", static_cast<std::uint64_t>(site.draftLifetime.count())));
+    return site;
+}
+
+void sweepDrafts(site::PublicSite& site)
+{
+    try {
+        if (const std::size_t swept = site.drafts().sweep(); swept > 0)
+            log::info("Swept " + std::to_string(swept) + " expired or partial draft files");
+    } catch (const std::system_error& error) {
+        log::error(std::string("Failed to sweep the drafts folder: ") + error.what());
+    }
+}
+
 int run(int argc, char** argv)
 {
     auto config = loadConfiguration(argc, argv, "meldpunt-public");
@@ -52,32 +148,22 @@ int run(int argc, char** argv)
     const std::string origin = config->getString("site.origin", "https://localhost:8443");
     Pages pages(webui / "templates", catalog, origin);
 
-    site::PublicSiteConfig siteConfig;
-    siteConfig.spoolFolder = config->getString("paths.spool");
-    siteConfig.publishFolder = config->getString("paths.publish");
-    siteConfig.origin = origin;
-    siteConfig.maxReportBytes = config->getUInt64("limits.max_report_bytes", 1024 * 1024);
-    siteConfig.reportBurst = config->getUInt("limits.report_burst", 10);
-    siteConfig.reportRefillSeconds = config->getUInt("limits.report_refill_seconds", 180);
-    siteConfig.uploadsFolder = config->getString("paths.uploads");
-    siteConfig.maxFileBytes = config->getUInt64("limits.max_file_bytes", siteConfig.maxFileBytes);
-    siteConfig.maxUploadBytes = config->getUInt64("limits.max_upload_bytes", siteConfig.maxUploadBytes);
-    siteConfig.maxFiles = config->getUInt("limits.max_files", static_cast<unsigned>(siteConfig.maxFiles));
-    siteConfig.uploadHoldTime = std::chrono::seconds(config->getUInt64("limits.upload_hold_seconds", 24 * 3600));
+    const site::PublicSiteConfig siteConfig = readSiteConfig(*config, origin);
     removePartialEntries(siteConfig.spoolFolder);
     site::PublicSite site(siteConfig, pages);
     // No upload runs yet, so every unfinished held file is a remnant.
     site.heldUploads().removeUnfinished();
+    sweepDrafts(site);
 
     // Sixteen workers serve the site while a few slow uploads stream in.
-    // Up to 256 connections wait beyond them: a burst from the edge (500
-    // visitors at once, in the benchmarks) queues instead of failing, and a
-    // waiting connection costs a socket, not a thread.
+    // Up to 1024 connections wait beyond them, as many as one edge worker
+    // has (worker_connections), so a burst of visitors queues instead of
+    // failing. A waiting connection costs a socket, not a thread.
     UnixHttpServerOptions serverOptions;
     serverOptions.socketPath = config->getString("paths.socket");
     serverOptions.socketGroup = config->getString("socket.group", "");
     serverOptions.maxThreads = 16;
-    serverOptions.maxQueued = 256;
+    serverOptions.maxQueued = 1024;
     UnixHttpServer server(serverOptions, site.handlerFactory());
     server.start();
     log::info("Serving the public site on '" + serverOptions.socketPath.string() + "'");
@@ -85,42 +171,22 @@ int run(int argc, char** argv)
     WatchdogThread watchdog([&] { return probeUnixSocket(serverOptions.socketPath, "/healthz", 2000) == 200; });
     service::notifyReady("Serving the public site");
 
-    // Visit counts go to meldpuntd every flush interval and at stop.
-    const auto flushInterval = std::chrono::seconds(config->getUInt("limits.visit_flush_seconds", 600));
-    std::mutex flushMutex;
-    std::condition_variable flushWake;
-    bool stopping = false;
-    std::thread flusher([&] {
-        std::unique_lock lock(flushMutex);
-        while (!flushWake.wait_for(lock, flushInterval, [&] { return stopping; }))
-            site.flushVisitCounts();
-    });
-    // Held uploads of forms not used for the hold time are removed every
-    // minute, or sooner with a short hold time.
-    const auto sweepInterval = std::clamp<std::chrono::seconds>(
-        siteConfig.uploadHoldTime, std::chrono::seconds(1), std::chrono::seconds(60));
-    std::thread sweeper([&] {
-        std::unique_lock lock(flushMutex);
-        while (!flushWake.wait_for(lock, sweepInterval, [&] { return stopping; })) {
-            lock.unlock();
-            const std::size_t removed = site.heldUploads().sweep(std::chrono::system_clock::now());
-            lock.lock();
-            if (removed > 0)
-                log::info("Removed the held uploads of " + std::to_string(removed) + " expired forms");
-        }
-    });
+    // Visit counts go to meldpuntd every flush interval and at stop. Held
+    // uploads of unused forms are removed every minute, or sooner with a
+    // short hold time, and expired drafts every drafts.sweep_seconds.
+    PeriodicTasks tasks;
+    tasks.every(std::chrono::seconds(config->getUInt("limits.visit_flush_seconds", 600)),
+        [&] { site.flushVisitCounts(); });
+    tasks.every(std::clamp<std::chrono::seconds>(
+                    siteConfig.uploadHoldTime, std::chrono::seconds(1), std::chrono::seconds(60)),
+        [&] { sweepHeldUploads(site); });
+    tasks.every(std::chrono::seconds(config->getUInt("drafts.sweep_seconds", 600)), [&] { sweepDrafts(site); });
 
     const int signalNumber = waitForTermination();
     log::info("Stopping on signal " + std::to_string(signalNumber));
     service::notifyStopping();
     server.stop();
-    {
-        std::lock_guard lock(flushMutex);
-        stopping = true;
-    }
-    flushWake.notify_all();
-    flusher.join();
-    sweeper.join();
+    tasks.stop();
     site.flushVisitCounts();
     return 0;
 }

@@ -4,6 +4,8 @@
 #include "FileSystem.h"
 #include "FormData.h"
 #include "Log.h"
+#include "ReceiptSecret.h"
+#include "Receipts.h"
 #include "ReportForm.h"
 #include "Uuid.h"
 
@@ -40,6 +42,7 @@ struct ReportRecord {
     std::string language;
     std::string channel;
     Poco::JSON::Object::Ptr fields;
+    Poco::JSON::Object::Ptr receipt; // null for entries without a receipt
 };
 
 ReportRecord parseFields(const std::vector<std::uint8_t>& payload, bool withChannel)
@@ -58,6 +61,7 @@ ReportRecord parseFields(const std::vector<std::uint8_t>& payload, bool withChan
         record.fields = root->getObject("fields");
         if (!record.fields)
             throw spool::FormatError("entry has no fields object");
+        record.receipt = root->getObject("receipt");
         return record;
     } catch (const spool::FormatError&) {
         throw;
@@ -111,6 +115,25 @@ T member(const Poco::JSON::Object& object, const char* name, const char* what)
     } catch (const std::exception&) {
         throw spool::FormatError(std::string(what) + " lacks a valid \"" + name + "\"");
     }
+}
+
+// Reads a report's receipt: the secret's hash and the reporter's public key.
+std::optional<std::pair<std::string, crypto::X25519PublicKey>> parseReceipt(const ReportRecord& report)
+{
+    if (!report.receipt)
+        return std::nullopt;
+    const std::string hash = report.receipt->optValue<std::string>("hash", "");
+    crypto::Bytes key;
+    try {
+        key = crypto::fromBase64(report.receipt->optValue<std::string>("public_key", ""));
+    } catch (const std::invalid_argument&) {
+        throw spool::FormatError("report receipt has an invalid public key");
+    }
+    if (!isReceiptHash(hash) || key.size() != crypto::kX25519KeySize)
+        throw spool::FormatError("report receipt has an invalid hash or public key");
+    crypto::X25519PublicKey publicKey{};
+    std::copy(key.begin(), key.end(), publicKey.begin());
+    return std::make_pair(hash, publicKey);
 }
 
 } // namespace
@@ -210,6 +233,8 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         return ingestComplaint(entry, reader);
     if (header.kind == spool::EntryKind::VisitCounts)
         return ingestVisitCounts(entry, reader);
+    if (header.kind == spool::EntryKind::FollowUp || header.kind == spool::EntryKind::Withdrawal)
+        return ingestReporterEntry(entry, reader);
     if (header.kind != spool::EntryKind::Report)
         return Outcome::Deferred;
 
@@ -222,6 +247,7 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         faultPoint("ingest-after-attachment-files");
     }
 
+    const auto receipt = parseReceipt(*report);
     const auto& fields = *report->fields;
     auto text = [&](const char* name) { return fields.optValue<std::string>(name, ""); };
     const bool anonymous = text("contact") != "contact";
@@ -248,8 +274,11 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         }
         insert.bind(16, std::int64_t{text("consent") == "yes" ? 1 : 0});
         insert.run();
-        storeDetails(database_, database_.lastInsertId(), fields);
-        storeAttachments(database_.lastInsertId(), received);
+        const std::int64_t reportId = database_.lastInsertId();
+        storeDetails(database_, reportId, fields);
+        storeAttachments(reportId, received);
+        if (receipt)
+            storeReceipt(database_, reportId, receipt->first, receipt->second);
     });
     received.committed = true;
     faultPoint("ingest-after-commit");
@@ -426,6 +455,47 @@ void Ingester::storeVisitCounts(const spool::Header& header, const Poco::JSON::A
                 .run();
         }
     });
+}
+
+// A follow-up or a withdrawal from a returning reporter. meldpunt-public
+// checked the receipt secret before writing it.
+// NOTE: the entry carries no proof of the secret, so anything that can
+// write into the spool can add to or withdraw a report whose reference it
+// knows; only meldpunt-public may write there.
+Ingester::Outcome Ingester::ingestReporterEntry(const fs::path& entry, spool::Reader& reader)
+{
+    std::optional<Poco::JSON::Object::Ptr> root;
+    while (auto record = reader.next()) {
+        if (record->type != spool::RecordType::Fields || root)
+            throw spool::FormatError("reporter entry has an unexpected record");
+        try {
+            Poco::JSON::Parser parser;
+            root = parser.parse(std::string(record->payload.begin(), record->payload.end()))
+                       .extract<Poco::JSON::Object::Ptr>();
+        } catch (const std::exception& error) {
+            throw spool::FormatError(std::string("reporter entry is not valid JSON: ") + error.what());
+        }
+    }
+    if (!root || (*root)->optValue<int>("schema", 0) != 1)
+        throw spool::FormatError("reporter entry has an unknown schema");
+    const auto& header = reader.header();
+    const std::string reference = (*root)->optValue<std::string>("reference", "");
+    const std::string now = utcNow();
+    database_.transaction([&] {
+        database_.prepare("INSERT INTO spool_entries (entry_uuid, kind, ingested_at) VALUES (?, ?, ?)")
+            .bind(1, header.uuid.bytes)
+            .bind(2, static_cast<std::int64_t>(header.kind))
+            .bind(3, now)
+            .run();
+        if (header.kind == spool::EntryKind::FollowUp)
+            storeReporterMessage(database_, reference, header.uuid.bytes,
+                (*root)->optValue<std::string>("message", ""), now);
+        else
+            withdrawReport(database_, reference, now);
+    });
+    faultPoint("ingest-after-commit");
+    removeEntry(entry);
+    return Outcome::Ingested;
 }
 
 void Ingester::removeEntry(const fs::path& entry)

@@ -45,6 +45,7 @@ private:
     enum class Outcome { Ingested, Duplicate, Deferred };
     Outcome ingest(const std::filesystem::path& entry);
     Outcome ingestComplaint(const std::filesystem::path& entry, spool::Reader& reader);
+    Outcome ingestReporterEntry(const std::filesystem::path& entry, spool::Reader& reader);
     Outcome ingestVisitCounts(const std::filesystem::path& entry, spool::Reader& reader);
     void storeVisitCounts(const spool::Header& header, const Poco::JSON::Array& counts);
     struct ReceivedReport;

@@ -115,6 +115,30 @@ CREATE TABLE report_details (
     found_via TEXT NOT NULL
 ) STRICT;
 )SQL"},
+        {6, "receipts, reporter messages and withdrawals", R"SQL(
+-- What a reporter's receipt secret left: its Argon2id hash and the public
+-- key replies are encrypted to. Never the secret. needs_publish marks a
+-- receipt whose file in the publish folder is out of date.
+CREATE TABLE receipts (
+    report_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+    secret_hash TEXT NOT NULL,
+    public_key BLOB NOT NULL CHECK (length(public_key) = 32),
+    withdrawn_at TEXT,
+    needs_publish INTEGER NOT NULL DEFAULT 1 CHECK (needs_publish IN (0, 1))
+) STRICT;
+
+-- Messages between staff and a reporter on a return visit, both ways.
+-- A reporter's message comes from a follow-up spool entry.
+CREATE TABLE reporter_messages (
+    id INTEGER PRIMARY KEY,
+    report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    direction TEXT NOT NULL CHECK (direction IN ('to_reporter', 'from_reporter')),
+    entry_uuid BLOB UNIQUE REFERENCES spool_entries (entry_uuid),
+    at TEXT NOT NULL,
+    body TEXT NOT NULL
+) STRICT;
+CREATE INDEX reporter_messages_by_report ON reporter_messages (report_id, id);
+)SQL"},
         {7, "attachments and their keys", R"SQL(
 -- One random key per report with attachments. It wraps the file key of
 -- each attachment, so deleting this row makes every file of the report

@@ -445,25 +445,31 @@ TEST_CASE("Ingester quarantines damaged entries", "[ingester]")
     }
 }
 
-TEST_CASE("Ingester defers other entry kinds", "[ingester]")
+TEST_CASE("Ingester quarantines malformed reporter entries", "[ingester]")
 {
     IngestBench bench;
 
-    SECTION("A follow-up entry stays in the spool")
+    SECTION("a follow-up without a schema")
     {
         const auto entry = bench.writeEntry({{spool::RecordType::Fields, "{}"}}, spool::EntryKind::FollowUp);
         const Bytes bytes = readBytes(entry);
-        for (int pass = 0; pass < 2; ++pass) {
-            const auto counts = bench.ingester->runOnce();
-            CHECK(counts.deferred == 1);
-            CHECK(counts.ingested == 0);
-            CHECK(counts.quarantined == 0);
-        }
-        REQUIRE(fs::exists(entry));
-        CHECK(readBytes(entry) == bytes);
-        CHECK(bench.count("spool_entries") == 0);
-        CHECK(bench.count("reports") == 0);
-        CHECK(fs::is_empty(bench.quarantineFolder));
+        bench.checkQuarantined(entry, bytes, bench.ingester->runOnce());
+        CHECK(bench.count("reporter_messages") == 0);
+    }
+    SECTION("a withdrawal that is not JSON")
+    {
+        const auto entry = bench.writeEntry({{spool::RecordType::Fields, "withdraw"}}, spool::EntryKind::Withdrawal);
+        const Bytes bytes = readBytes(entry);
+        bench.checkQuarantined(entry, bytes, bench.ingester->runOnce());
+    }
+    SECTION("a report whose receipt hash is malformed")
+    {
+        std::string json = reportJson(reportForm("met bewijs"));
+        json.insert(json.size() - 1, R"(,"receipt":{"hash":"$argon2id$x","public_key":"AAAA"})");
+        const auto entry = bench.writeEntry({{spool::RecordType::Fields, json}});
+        const Bytes bytes = readBytes(entry);
+        bench.checkQuarantined(entry, bytes, bench.ingester->runOnce());
+        CHECK(bench.count("receipts") == 0);
     }
 }
 

@@ -90,6 +90,11 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
     {
         int previous = 0;
         CHECK(migrations().front().version == 1);
+    SECTION("The migrations are numbered upwards from 1")
+    {
+        // Numbers are handed out per feature, so one may be missing while
+        // its feature is not yet part of the code.
+        int previous = 0;
         for (const auto& migration : migrations()) {
             CHECK(migration.version > previous);
             previous = migration.version;
@@ -108,7 +113,7 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
             "visit_counts", "report_details", "partners", "referrals", "referral_files",
             "referral_receipts", "referral_outcomes", "referral_alerts", "staff_accounts",
             "staff_sessions", "audit_log", "case_notes", "report_search", "report_keys",
-            "attachments"};
+            "attachments", "receipts", "reporter_messages"};
     }
 
     SECTION("Running the migrations again applies nothing")

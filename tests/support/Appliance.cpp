@@ -194,7 +194,10 @@ void Appliance::writeConfigurations()
                  << "visit_flush_seconds = 3600\n"
                  << "max_file_bytes = " << options_.maxFileBytes << "\nmax_upload_bytes = " << options_.maxUploadBytes
                  << "\nmax_files = " << options_.maxFiles << "\nupload_hold_seconds = " << options_.uploadHoldSeconds
-                 << "\n";
+                 << "\n"
+                 << "resume_burst = " << options_.resumeBurst << "\nresume_refill_seconds = 3600\n"
+                 << "receipt_burst = " << options_.receiptBurst << "\nreceipt_refill_seconds = 3600\n"
+                 << "[drafts]\nlifetime_seconds = " << options_.draftLifetimeSeconds << "\n";
 }
 
 std::vector<std::string> Appliance::runAs(unsigned uid, const std::vector<unsigned>& groups) const

@@ -42,6 +42,11 @@ public:
         std::uint64_t maxUploadBytes = 16 * 1024 * 1024;
         unsigned maxFiles = 20;
         unsigned uploadHoldSeconds = 3600;
+        // How long drafts are kept, and wrong resume codes one address may
+        // type in a burst.
+        unsigned draftLifetimeSeconds = 7 * 24 * 3600;
+        unsigned resumeBurst = 10;
+        unsigned receiptBurst = 10; // wrong receipt secrets one address may type in a burst
     };
 
     // Ids used when running as root. They match no account on the host.
@@ -104,6 +109,7 @@ public:
     std::filesystem::path publishFolder() const { return root() / "publish"; }
     std::filesystem::path uploadsFolder() const { return root() / "uploads"; }
     std::filesystem::path attachmentsFolder() const { return stateFolder() / "attachments"; }
+    std::filesystem::path draftsFolder() const { return root() / "drafts"; }
     std::filesystem::path databaseFile() const { return stateFolder() / "meldpunt.db"; }
     std::filesystem::path sealedKeyFile() const { return stateFolder() / "sealed-key.json"; }
     // Where meldpuntd writes the first admin's setup code (mode 0600).

@@ -2,6 +2,7 @@
 
 #include "AttachmentStore.h"
 #include "Database.h"
+#include "Receipts.h"
 #include "KeySealer.h"
 #include "SealedKeyFile.h"
 
@@ -111,6 +112,36 @@ std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder,
     while (query.step())
         events.push_back(query.columnText(0));
     return events;
+}
+
+} // namespace meldpunt::test
+
+namespace meldpunt::test {
+
+std::int64_t addStaffMessage(const std::filesystem::path& stateFolder, const std::string& tcti,
+    const std::string& reference, const std::string& text)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    return storage::addStaffMessage(database, reference, text, "2026-07-15T09:00:00Z");
+}
+
+std::vector<std::pair<std::string, std::string>> readReporterMessages(const std::filesystem::path& stateFolder,
+    const std::string& tcti, const std::string& reference)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    auto query = database.prepare("SELECT m.direction, m.body FROM reporter_messages m JOIN reports r "
+                                  "ON r.id = m.report_id WHERE r.reference = ? ORDER BY m.id");
+    query.bind(1, reference);
+    std::vector<std::pair<std::string, std::string>> messages;
+    while (query.step())
+        messages.emplace_back(query.columnText(0), query.columnText(1));
+    return messages;
 }
 
 } // namespace meldpunt::test

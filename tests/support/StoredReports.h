@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <cstdint>
 #include <map>
@@ -43,5 +44,15 @@ void deleteReportKeys(const std::filesystem::path& stateFolder, const std::strin
 
 // The names of the key events recorded, oldest first.
 std::vector<std::string> readKeyEvents(const std::filesystem::path& stateFolder, const std::string& tcti);
+
+// Stores a staff member's message to the reporter of `reference`, the way
+// the staff UI does, while meldpuntd is stopped. Returns the message id.
+std::int64_t addStaffMessage(const std::filesystem::path& stateFolder, const std::string& tcti,
+    const std::string& reference, const std::string& text);
+
+// The messages between staff and the reporter of `reference`, oldest
+// first: direction ("to_reporter" or "from_reporter") and text.
+std::vector<std::pair<std::string, std::string>> readReporterMessages(const std::filesystem::path& stateFolder,
+    const std::string& tcti, const std::string& reference);
 
 } // namespace meldpunt::test
