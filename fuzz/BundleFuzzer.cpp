@@ -1,8 +1,8 @@
-// Fuzzes the parsers of an update bundle, which arrives from a USB stick or
-// an upload and is read before its signature is checked: the fixed header,
-// the manifest JSON with the image layout check, and the boot entry names
-// that the health check reads back from the ESP. docs/updates.md describes
-// the format.
+// Fuzzes the parsers of an update bundle. A bundle arrives from a USB stick
+// or an upload and is parsed before its signature is checked. The target
+// covers the fixed header, the manifest JSON with the image layout check,
+// and the boot entry names that the health check reads back from the ESP.
+// docs/updates.md describes the format.
 //
 // The first input byte selects how the rest is used:
 //  - 0 mod 3: the rest is a bundle file; the header is parsed against the

@@ -144,8 +144,8 @@ VerifiedBundle verifyBundle(fsutil::FileDescriptor fd, const UpdaterConfig& conf
     bundle.manifestSha256 = sha256Of(manifestBytes);
 
     // The manifest's "created" time is needed to judge the signer's
-    // certificate, so it is read before the signature is checked; nothing
-    // else of the unsigned-until-verified text is used before then.
+    // certificate, so the manifest is parsed before the signature is
+    // checked. Nothing else in it is used before the signature passes.
     bundle.manifest = parseManifest(bundle.manifestJson);
     std::time_t created = 0;
     if (!parseUtcTimestamp(bundle.manifest.created, created))

@@ -96,7 +96,7 @@ Manifest writeBundle(const BundleSource& source, const fs::path& output)
 
     // The manifest names the image's offset, which depends on the lengths of
     // the manifest and the signature. The layout is therefore repeated until
-    // the offset stops moving; a changed offset alters the manifest by a few
+    // the offset stops moving. A changed offset alters the manifest by a few
     // digits at most, so the second round settles it in practice.
     Manifest manifest = source.manifest;
     ManifestImage entry;

@@ -70,7 +70,7 @@ HealthReport checkHealth(const UpdaterConfig& config)
         report.failures.push_back("meldpuntd on '" + config.daemonSocket.string() + "' is not ready: " +
             describeFailure(daemon));
     } else {
-        // meldpuntd answers its status page with 503 while the database
+        // meldpuntd returns its status page with 503 while the database
         // key is not released, so 200 means the database is open.
         const LocalResponse status = getLocal(config.daemonSocket, "/");
         if (status.status != 200)

@@ -100,8 +100,8 @@ TEST_CASE("signature verification accepts only a trusted code signer", "[updater
     }
     SECTION("certificate dates are judged by the build time, not the clock")
     {
-        // The expired certificate was valid only in 2020, and the clock says
-        // otherwise; with a build time inside 2020 it is still accepted.
+        // The expired certificate was valid only in 2020. The clock reads a
+        // later date, but with a build time inside 2020 it is accepted.
         const std::time_t created = utc("2020-06-01T00:00:00Z");
         CHECK_NOTHROW(verifyDetachedSignature(bytesOf(manifest), sign("expired"), anchors,
             utc("2020-03-01T00:00:00Z"), created));

@@ -146,7 +146,7 @@ std::string manifestSha256(const fs::path& bundle)
 
 // Runs `body` in a child process under `uid` and returns its outcome
 // through a pipe. The bundle descriptor is opened before the privileges
-// are dropped, as meldpuntd holds an uploaded bundle open.
+// are dropped, as meldpuntd keeps an uploaded bundle open.
 CallResult callAs(unsigned uid, const std::string& address, const std::function<CallResult(sd_bus*)>& body)
 {
     int pipeFds[2];
