@@ -29,6 +29,7 @@ enum class MarkResult { MarkedGood, AlreadyGood, Unhealthy };
 // counter, so that systemd-boot falls back to the other slot once the
 // tries run out. `report` receives the last round's failures. Throws
 // UpdateError when the entry cannot be renamed or the TPM fails.
-MarkResult markBootedSlotGood(const UpdaterConfig& config, SecurityEpochStore& epochs, HealthReport& report);
+MarkResult markBootedSlotGood(
+    const UpdaterConfig& config, SecurityEpochStore& epochs, HealthReport& report);
 
 } // namespace meldpunt::updater

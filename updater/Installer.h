@@ -35,8 +35,8 @@ Slot bootedSlot(const UpdaterConfig& config);
 // exclusive lock on the state folder, so a second install (CLI or
 // service) is rejected while one runs. `cancel` is honoured until the
 // boot entry is written. Throws UpdateError.
-void installBundle(const VerifiedBundle& bundle, const UpdaterConfig& config, const InstallProgress& progress,
-    const std::atomic<bool>& cancel);
+void installBundle(const VerifiedBundle& bundle, const UpdaterConfig& config,
+    const InstallProgress& progress, const std::atomic<bool>& cancel);
 
 // The updater's record of a written slot, read by the health check.
 struct SlotRecord {

@@ -13,7 +13,7 @@ using namespace meldpunt;
 
 int main(int argc, char** argv)
 {
-    const rlimit noCore{0, 0};
+    const rlimit noCore{ 0, 0 };
     setrlimit(RLIMIT_CORE, &noCore);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
@@ -26,7 +26,8 @@ int main(int argc, char** argv)
         } else if (option == "--bus-address") {
             busAddress = argv[i + 1];
         } else {
-            log::error("Invalid option '" + option + "'. Options: --config FILE, --bus-address ADDRESS.");
+            log::error(
+                "Invalid option '" + option + "'. Options: --config FILE, --bus-address ADDRESS.");
             return 2;
         }
     }

@@ -40,10 +40,12 @@ public:
     void writeConfig(const std::string& extraImageSettings = {});
     void setBootedSlot(updater::Slot slot);
     // Points the health check at these Unix sockets.
-    void setHealthSockets(const std::filesystem::path& daemon, const std::filesystem::path& publicSite);
+    void setHealthSockets(
+        const std::filesystem::path& daemon, const std::filesystem::path& publicSite);
 
     // Writes an image of `size` bytes whose content depends on `seed`.
-    std::filesystem::path makeImage(const std::string& name, std::uint64_t size, unsigned seed) const;
+    std::filesystem::path makeImage(
+        const std::string& name, std::uint64_t size, unsigned seed) const;
 
     struct BundleOptions {
         std::string version = "1.1.0";
@@ -57,14 +59,18 @@ public:
     };
     // Writes a signed bundle through the library and returns its path.
     std::filesystem::path makeBundle(const std::string& name, const BundleOptions& options);
-    std::filesystem::path makeBundle(const std::string& name) { return makeBundle(name, BundleOptions{}); }
+    std::filesystem::path makeBundle(const std::string& name)
+    {
+        return makeBundle(name, BundleOptions{});
+    }
 
     struct Result {
         int exitStatus = -1;
         std::string output;
     };
     // Runs the real meldpunt-update binary with --config and `arguments`.
-    Result runUpdate(const std::vector<std::string>& arguments, std::chrono::seconds timeout = std::chrono::seconds(120));
+    Result runUpdate(const std::vector<std::string>& arguments,
+        std::chrono::seconds timeout = std::chrono::seconds(120));
 
     std::string slotSha256(updater::Slot slot) const;
 
