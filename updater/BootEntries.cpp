@@ -156,8 +156,8 @@ BootEntry BootEntries::addCounted(Slot slot, const std::string& version, unsigne
     // or "sort-key" field on purpose: systemd-boot would then order entries
     // by version, and a permitted downgrade would sort below the old slot.
     // NOTE: a bundle carries only the root file system, so the kernel and
-    // initrd that the entry names must already be on the ESP. This holds
-    // until bundles also carry the slot's kernel image.
+    // initrd that the entry names must already be on the ESP. The mark can
+    // go when bundles also carry the slot's kernel image.
     text << "title Meldpunt " << version << " (slot " << letter << ")\n"
          << "linux /meldpunt/" << letter << "/vmlinuz\n"
          << "initrd /meldpunt/" << letter << "/initrd.img\n"
