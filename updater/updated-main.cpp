@@ -19,6 +19,10 @@ int main(int argc, char** argv)
 
     std::string configFile = "/etc/meldpunt/updater.ini";
     std::string busAddress; // empty: the system bus
+    if (argc % 2 == 0) {
+        log::error("Every option takes a value. Options: --config FILE, --bus-address ADDRESS.");
+        return 2;
+    }
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string option = argv[i];
         if (option == "--config") {
