@@ -1,8 +1,8 @@
-// Fuzzes the parsers of an update bundle, which arrives from a USB stick or
-// an upload and is read before its signature is checked: the fixed header,
-// the manifest JSON with the image layout check, and the boot entry names
-// that the health check reads back from the ESP. docs/updates.md describes
-// the format.
+// Fuzzes the parsers of an update bundle. A bundle arrives from a USB stick
+// or an upload and is parsed before its signature is checked. The target
+// covers the fixed header, the manifest JSON with the image layout check,
+// and the boot entry names that the health check reads back from the ESP.
+// docs/updates.md describes the format.
 //
 // The first input byte selects how the rest is used:
 //  - 0 mod 3: the rest is a bundle file; the header is parsed against the
@@ -32,8 +32,10 @@ void fuzzBundle(const std::uint8_t* data, std::size_t size)
         return;
     }
     FUZZ_CHECK(header.manifestOffset + header.manifestLength <= size, "manifest inside the file");
-    FUZZ_CHECK(header.signatureOffset + header.signatureLength <= header.imagesOffset, "signature before images");
-    FUZZ_CHECK(header.imagesOffset + header.imagesLength == size, "images end at the end of the file");
+    FUZZ_CHECK(header.signatureOffset + header.signatureLength <= header.imagesOffset,
+        "signature before images");
+    FUZZ_CHECK(
+        header.imagesOffset + header.imagesLength == size, "images end at the end of the file");
     const std::string_view json = fuzz::asText(data + header.manifestOffset, header.manifestLength);
     try {
         const Manifest manifest = parseManifest(json);
@@ -57,7 +59,8 @@ void fuzzManifest(const std::uint8_t* data, std::size_t size)
     try {
         again = parseManifest(text);
     } catch (const UpdateError& error) {
-        fuzz::contractBroken(__FILE__, __LINE__, std::string("a serialised manifest does not parse: ") + error.what());
+        fuzz::contractBroken(__FILE__, __LINE__,
+            std::string("a serialised manifest does not parse: ") + error.what());
     }
     FUZZ_CHECK(serializeManifest(again) == text, "manifest round trip");
     FUZZ_CHECK(again.securityEpoch <= kMaxSecurityEpoch, "epoch within range");
@@ -70,7 +73,8 @@ void fuzzEntryName(const std::uint8_t* data, std::size_t size)
         return;
     const auto entry = parseBootEntryName(name);
     if (entry)
-        FUZZ_CHECK(name.starts_with("meldpunt-") && name.ends_with(".conf"), "entry names match the pattern");
+        FUZZ_CHECK(name.starts_with("meldpunt-") && name.ends_with(".conf"),
+            "entry names match the pattern");
 }
 
 } // namespace

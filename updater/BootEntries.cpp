@@ -47,7 +47,9 @@ std::string entryName(unsigned generation, Slot slot, std::optional<unsigned> le
 void writeText(const fs::path& path, const std::string& text)
 {
     fsutil::writeFileAtomically(path,
-        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), 0644);
+        std::span<const std::uint8_t>(
+            reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
+        0644);
 }
 
 } // namespace
@@ -115,8 +117,9 @@ std::vector<BootEntry> BootEntries::list() const
     if (error && error != std::errc::no_such_file_or_directory)
         throw UpdateError("Failed to list the boot entries in '" + entriesFolder().string() +
             "': " + error.message() + ".");
-    std::sort(entries.begin(), entries.end(),
-        [](const BootEntry& left, const BootEntry& right) { return left.generation > right.generation; });
+    std::sort(entries.begin(), entries.end(), [](const BootEntry& left, const BootEntry& right) {
+        return left.generation > right.generation;
+    });
     return entries;
 }
 
@@ -129,8 +132,8 @@ void BootEntries::removeSlot(Slot slot)
         std::error_code error;
         fs::remove(entry.file, error);
         if (error)
-            throw UpdateError("Failed to remove the boot entry '" + entry.file.string() + "': " +
-                error.message() + ".");
+            throw UpdateError("Failed to remove the boot entry '" + entry.file.string() +
+                "': " + error.message() + ".");
         removed = true;
     }
     if (removed)
@@ -152,10 +155,14 @@ BootEntry BootEntries::addCounted(Slot slot, const std::string& version, unsigne
     // The title names the version for the boot menu. There is no "version"
     // or "sort-key" field on purpose: systemd-boot would then order entries
     // by version, and a permitted downgrade would sort below the old slot.
+    // NOTE: a bundle carries only the root file system, so the kernel and
+    // initrd that the entry names must already be on the ESP. The mark can
+    // go when bundles also carry the slot's kernel image.
     text << "title Meldpunt " << version << " (slot " << letter << ")\n"
          << "linux /meldpunt/" << letter << "/vmlinuz\n"
          << "initrd /meldpunt/" << letter << "/initrd.img\n"
-         << "options root=PARTLABEL=meldpunt-root-" << letter << " ro meldpunt.slot=" << letter << "\n";
+         << "options root=PARTLABEL=meldpunt-root-" << letter << " ro meldpunt.slot=" << letter
+         << "\n";
     fs::create_directories(entriesFolder());
     writeText(entry.file, text.str());
     return entry;
@@ -170,8 +177,8 @@ BootEntry BootEntries::markGood(const BootEntry& entry)
     std::error_code error;
     fs::rename(entry.file, good.file, error);
     if (error)
-        throw UpdateError("Failed to mark the boot entry '" + entry.file.string() + "' good: " +
-            error.message() + ".");
+        throw UpdateError("Failed to mark the boot entry '" + entry.file.string() +
+            "' good: " + error.message() + ".");
     fsutil::syncDirectory(entriesFolder());
     return good;
 }

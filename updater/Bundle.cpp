@@ -9,7 +9,7 @@ namespace meldpunt::updater {
 
 namespace {
 
-constexpr std::array<std::uint8_t, 8> kMagic = {'M', 'L', 'D', 'P', 'B', 'N', 'D', 'L'};
+constexpr std::array<std::uint8_t, 8> kMagic = { 'M', 'L', 'D', 'P', 'B', 'N', 'D', 'L' };
 
 void putBigEndian(std::uint8_t* out, std::uint64_t value, int bytes)
 {
@@ -85,8 +85,9 @@ BundleHeader parseBundleHeader(std::span<const std::uint8_t> bytes, std::uint64_
     if (header.signatureOffset != header.manifestOffset + header.manifestLength)
         reject("the signature does not follow the manifest");
     if (header.signatureLength == 0)
-        throw UpdateError("The bundle has an empty signature. Only bundles signed by the vendor can be "
-                          "installed; ask the vendor for a signed bundle.");
+        throw UpdateError(
+            "The bundle has an empty signature. Only bundles signed by the vendor can be "
+            "installed; ask the vendor for a signed bundle.");
     if (header.signatureLength > kMaxSignatureLength)
         reject("the signature length " + std::to_string(header.signatureLength) + " exceeds " +
             std::to_string(kMaxSignatureLength));

@@ -26,8 +26,9 @@ inline constexpr std::uint32_t kBundleFormatVersion = 1;
 // Images start on a 4096-byte boundary, so that they can be read with
 // aligned I/O and a technician can cut them out with dd bs=4096.
 inline constexpr std::uint64_t kImageAlignment = 4096;
-// A manifest lists a handful of images; a megabyte is far beyond any real
-// one and keeps a hostile header from making the reader allocate gigabytes.
+// A manifest lists a handful of images. A megabyte is far beyond any real
+// one, and the limit keeps a hostile header from making the reader
+// allocate gigabytes.
 inline constexpr std::uint64_t kMaxManifestLength = 1024 * 1024;
 // A CMS signature with a short certificate chain is a few kilobytes.
 inline constexpr std::uint64_t kMaxSignatureLength = 256 * 1024;
@@ -35,10 +36,11 @@ inline constexpr std::uint64_t kMaxSignatureLength = 256 * 1024;
 // Encodes the header. Offsets must already follow the layout rules.
 std::array<std::uint8_t, kBundleHeaderSize> encodeBundleHeader(const BundleHeader& header);
 
-// Parses and checks the header of a bundle file of `fileSize` bytes: magic,
-// format version, the fixed order manifest, signature, images, and that
-// the images end exactly at the end of the file (so a truncated or padded
-// bundle is rejected). Throws UpdateError naming the invalid field.
+// Parses and checks the header of a bundle file of `fileSize` bytes. It
+// checks the magic, the format version and the fixed order of manifest,
+// signature and images. The images must end exactly at the end of the
+// file, so a truncated or padded bundle is rejected. Throws UpdateError
+// naming the invalid field.
 BundleHeader parseBundleHeader(std::span<const std::uint8_t> bytes, std::uint64_t fileSize);
 
 // Rounds up to the image alignment.

@@ -31,7 +31,8 @@ std::string base64Encode(std::span<const std::uint8_t> bytes)
     std::ostringstream out;
     Poco::Base64Encoder encoder(out);
     encoder.rdbuf()->setLineLength(0);
-    encoder.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    encoder.write(
+        reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
     encoder.close();
     return out.str();
 }
@@ -40,15 +41,17 @@ std::vector<std::uint8_t> base64Decode(const std::string& text)
 {
     std::istringstream in(text);
     Poco::Base64Decoder decoder(in);
-    std::string decoded((std::istreambuf_iterator<char>(decoder)), std::istreambuf_iterator<char>());
-    return {decoded.begin(), decoded.end()};
+    std::string decoded(
+        (std::istreambuf_iterator<char>(decoder)), std::istreambuf_iterator<char>());
+    return { decoded.begin(), decoded.end() };
 }
 
 void checkCompatibility(const Manifest& manifest, const UpdaterConfig& config)
 {
     if (manifest.product != config.product)
-        throw UpdateError("The bundle is for the product \"" + manifest.product + "\", but this box is \"" +
-            config.product + "\". Use a bundle made for " + config.product + ".");
+        throw UpdateError("The bundle is for the product \"" + manifest.product +
+            "\", but this box is \"" + config.product + "\". Use a bundle made for " +
+            config.product + ".");
     if (std::find(manifest.hardwareIds.begin(), manifest.hardwareIds.end(), config.hardwareId) ==
         manifest.hardwareIds.end())
         throw UpdateError("The bundle is not made for this hardware (\"" + config.hardwareId +
@@ -66,11 +69,13 @@ void checkDowngradePermission(std::span<const std::uint8_t> file, const Sha256& 
     std::vector<std::uint8_t> signature;
     try {
         Poco::JSON::Parser parser;
-        const auto outer = parser.parse(std::string(file.begin(), file.end())).extract<Poco::JSON::Object::Ptr>();
+        const auto outer =
+            parser.parse(std::string(file.begin(), file.end())).extract<Poco::JSON::Object::Ptr>();
         permissionText = outer->getValue<std::string>("permission");
         signature = base64Decode(outer->getValue<std::string>("signature"));
     } catch (const Poco::Exception& error) {
-        throw UpdateError("The downgrade permission is not a valid permission file (" + error.displayText() + ").");
+        throw UpdateError("The downgrade permission is not a valid permission file (" +
+            error.displayText() + ").");
     }
 
     const TrustAnchors anchors(config.downgradeCaFile, config.downgradeCrlFile);
@@ -82,11 +87,13 @@ void checkDowngradePermission(std::span<const std::uint8_t> file, const Sha256& 
         if (!parseUtcTimestamp(permission->getValue<std::string>("created"), created))
             throw UpdateError("The downgrade permission's creation time is invalid.");
     } catch (const Poco::Exception& error) {
-        throw UpdateError("The downgrade permission's text is invalid (" + error.displayText() + ").");
+        throw UpdateError(
+            "The downgrade permission's text is invalid (" + error.displayText() + ").");
     }
     try {
         verifyDetachedSignature(std::span<const std::uint8_t>(
-                                    reinterpret_cast<const std::uint8_t*>(permissionText.data()), permissionText.size()),
+                                    reinterpret_cast<const std::uint8_t*>(permissionText.data()),
+                                    permissionText.size()),
             signature, anchors, config.timeFloor, created);
     } catch (const UpdateError& error) {
         throw UpdateError(std::string("The downgrade permission was rejected: ") + error.what());
@@ -94,8 +101,10 @@ void checkDowngradePermission(std::span<const std::uint8_t> file, const Sha256& 
     if (permission->optValue<std::string>("format", "") != kPermissionFormat ||
         permission->optValue<std::string>("product", "") != manifest.product ||
         permission->optValue<std::string>("manifestSha256", "") != toHex(manifestSha256))
-        throw UpdateError("The downgrade permission is for another bundle. It must name this bundle's manifest "
-                          "SHA-256 " + toHex(manifestSha256) + ".");
+        throw UpdateError(
+            "The downgrade permission is for another bundle. It must name this bundle's manifest "
+            "SHA-256 " +
+            toHex(manifestSha256) + ".");
 }
 
 } // namespace
@@ -113,13 +122,16 @@ std::vector<std::uint8_t> readAt(int fd, std::uint64_t offset, std::uint64_t len
     std::vector<std::uint8_t> bytes(length);
     std::uint64_t done = 0;
     while (done < length) {
-        const ssize_t n = ::pread(fd, bytes.data() + done, length - done, static_cast<off_t>(offset + done));
+        const ssize_t n =
+            ::pread(fd, bytes.data() + done, length - done, static_cast<off_t>(offset + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            throw UpdateError(std::string("Failed to read the bundle: ") + std::strerror(errno) + ".");
+            throw UpdateError(
+                std::string("Failed to read the bundle: ") + std::strerror(errno) + ".");
         if (n == 0)
-            throw UpdateError("The bundle ended early: it is truncated. Copy it again from the vendor's medium.");
+            throw UpdateError(
+                "The bundle ended early: it is truncated. Copy it again from the vendor's medium.");
         done += static_cast<std::uint64_t>(n);
     }
     return bytes;
@@ -128,7 +140,7 @@ std::vector<std::uint8_t> readAt(int fd, std::uint64_t offset, std::uint64_t len
 VerifiedBundle verifyBundle(fsutil::FileDescriptor fd, const UpdaterConfig& config,
     std::uint32_t recordedEpoch, std::span<const std::uint8_t> downgradePermission)
 {
-    struct stat status {};
+    struct stat status { };
     if (::fstat(fd.get(), &status) != 0 || !S_ISREG(status.st_mode))
         throw UpdateError("The bundle is not a regular file.");
 
@@ -144,24 +156,28 @@ VerifiedBundle verifyBundle(fsutil::FileDescriptor fd, const UpdaterConfig& conf
     bundle.manifestSha256 = sha256Of(manifestBytes);
 
     // The manifest's "created" time is needed to judge the signer's
-    // certificate, so it is read before the signature is checked; nothing
-    // else of the unsigned-until-verified text is used before then.
+    // certificate, so the manifest is parsed before the signature is
+    // checked. Nothing else in it is used before the signature passes.
     bundle.manifest = parseManifest(bundle.manifestJson);
     std::time_t created = 0;
     if (!parseUtcTimestamp(bundle.manifest.created, created))
         throw UpdateError("The bundle manifest is invalid: \"created\" is not a UTC time.");
     const TrustAnchors anchors(config.caFile, config.crlFile);
-    bundle.signer = verifyDetachedSignature(manifestBytes, signature, anchors, config.timeFloor, created);
+    bundle.signer =
+        verifyDetachedSignature(manifestBytes, signature, anchors, config.timeFloor, created);
 
     checkImageLayout(bundle.manifest, bundle.header);
     checkCompatibility(bundle.manifest, config);
     if (bundle.manifest.securityEpoch < recordedEpoch) {
         if (downgradePermission.empty())
-            throw UpdateError("The bundle's security epoch " + std::to_string(bundle.manifest.securityEpoch) +
-                " is below this box's epoch " + std::to_string(recordedEpoch) +
-                ": it would install software with known flaws. A downgrade needs a downgrade permission "
+            throw UpdateError("The bundle's security epoch " +
+                std::to_string(bundle.manifest.securityEpoch) + " is below this box's epoch " +
+                std::to_string(recordedEpoch) +
+                ": it would install software with known flaws. A downgrade needs a downgrade "
+                "permission "
                 "signed by the vendor for this bundle.");
-        checkDowngradePermission(downgradePermission, bundle.manifestSha256, bundle.manifest, config);
+        checkDowngradePermission(
+            downgradePermission, bundle.manifestSha256, bundle.manifest, config);
         bundle.downgrade = true;
     }
     bundle.file = std::move(fd);
@@ -173,11 +189,13 @@ VerifiedBundle verifyBundleFile(const std::filesystem::path& path, const Updater
 {
     fsutil::FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
     if (!fd)
-        throw UpdateError("Failed to open the bundle '" + path.string() + "': " + std::strerror(errno) + ".");
+        throw UpdateError(
+            "Failed to open the bundle '" + path.string() + "': " + std::strerror(errno) + ".");
     return verifyBundle(std::move(fd), config, recordedEpoch, downgradePermission);
 }
 
-void verifyImages(const VerifiedBundle& bundle, const ByteProgress& progress, const std::atomic<bool>& cancel)
+void verifyImages(
+    const VerifiedBundle& bundle, const ByteProgress& progress, const std::atomic<bool>& cancel)
 {
     std::uint64_t total = 0;
     for (const ManifestImage& image : bundle.manifest.images)
@@ -191,7 +209,8 @@ void verifyImages(const VerifiedBundle& bundle, const ByteProgress& progress, co
             if (cancel.load())
                 throw UpdateError("The install was cancelled.");
             const std::uint64_t length = std::min<std::uint64_t>(block.size(), image.size - offset);
-            const std::vector<std::uint8_t> bytes = readAt(bundle.file.get(), image.offset + offset, length);
+            const std::vector<std::uint8_t> bytes =
+                readAt(bundle.file.get(), image.offset + offset, length);
             EVP_DigestUpdate(context.get(), bytes.data(), bytes.size());
             offset += length;
             done += length;
@@ -200,7 +219,8 @@ void verifyImages(const VerifiedBundle& bundle, const ByteProgress& progress, co
         Sha256 digest{};
         EVP_DigestFinal_ex(context.get(), digest.data(), nullptr);
         if (digest != image.sha256)
-            throw UpdateError("The " + image.slotType + " image's SHA-256 does not match the signed manifest: the "
+            throw UpdateError("The " + image.slotType +
+                " image's SHA-256 does not match the signed manifest: the "
                 "bundle is damaged or was altered. Copy it again from the vendor's medium.");
     }
 }
@@ -217,7 +237,8 @@ std::string createDowngradePermission(const Sha256& manifestSha256, const std::s
     permission.stringify(text);
     const std::string permissionText = text.str();
     const std::vector<std::uint8_t> signature = signDetached(
-        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(permissionText.data()), permissionText.size()),
+        std::span<const std::uint8_t>(
+            reinterpret_cast<const std::uint8_t*>(permissionText.data()), permissionText.size()),
         certificateFile, keyFile, {});
 
     Poco::JSON::Object outer(Poco::JSON_PRESERVE_KEY_ORDER);

@@ -26,7 +26,7 @@ struct VerifiedBundle {
     BundleHeader header;
     Manifest manifest;
     std::string manifestJson; // the signed bytes
-    Sha256 manifestSha256{};  // identifies the bundle: the manifest names every image's SHA-256
+    Sha256 manifestSha256{}; // identifies the bundle: the manifest names every image's SHA-256
     SignerIdentity signer;
     bool downgrade = false; // allowed by a downgrade permission
 };
@@ -49,8 +49,8 @@ VerifiedBundle verifyBundleFile(const std::filesystem::path& path, const Updater
 
 // Hashes every image through the bundle's descriptor and compares it with
 // the manifest. Throws UpdateError on a mismatch or when `cancel` is set.
-void verifyImages(const VerifiedBundle& bundle, const ByteProgress& progress,
-    const std::atomic<bool>& cancel);
+void verifyImages(
+    const VerifiedBundle& bundle, const ByteProgress& progress, const std::atomic<bool>& cancel);
 
 // Creates the bytes of a downgrade permission for the bundle whose
 // manifest has `manifestSha256`, signed with the given certificate and key.

@@ -34,11 +34,13 @@ LocalResponse getLocal(const std::filesystem::path& socketPath, const std::strin
     LocalResponse result;
     try {
         Poco::Net::StreamSocket socket;
-        socket.connect(Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, socketPath.string()),
+        socket.connect(
+            Poco::Net::SocketAddress(Poco::Net::SocketAddress::UNIX_LOCAL, socketPath.string()),
             Poco::Timespan(0, kRequestTimeoutMs * 1000));
         Poco::Net::HTTPClientSession session(socket);
         session.setTimeout(Poco::Timespan(0, kRequestTimeoutMs * 1000));
-        Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET, path, Poco::Net::HTTPMessage::HTTP_1_1);
+        Poco::Net::HTTPRequest request(
+            Poco::Net::HTTPRequest::HTTP_GET, path, Poco::Net::HTTPMessage::HTTP_1_1);
         request.setHost("localhost");
         session.sendRequest(request);
         Poco::Net::HTTPResponse response;
@@ -67,14 +69,15 @@ HealthReport checkHealth(const UpdaterConfig& config)
     HealthReport report;
     const LocalResponse daemon = getLocal(config.daemonSocket, "/healthz");
     if (daemon.status != 200) {
-        report.failures.push_back("meldpuntd on '" + config.daemonSocket.string() + "' is not ready: " +
-            describeFailure(daemon));
+        report.failures.push_back("meldpuntd on '" + config.daemonSocket.string() +
+            "' is not ready: " + describeFailure(daemon));
     } else {
-        // meldpuntd answers its status page with 503 while the database
+        // meldpuntd returns its status page with 503 while the database
         // key is not released, so 200 means the database is open.
         const LocalResponse status = getLocal(config.daemonSocket, "/");
         if (status.status != 200)
-            report.failures.push_back("meldpuntd has not opened its database: " + describeFailure(status));
+            report.failures.push_back(
+                "meldpuntd has not opened its database: " + describeFailure(status));
     }
     const LocalResponse form = getLocal(config.publicSocket, "/en/report");
     if (form.status != 200 || form.body.find("<form") == std::string::npos)
@@ -83,16 +86,17 @@ HealthReport checkHealth(const UpdaterConfig& config)
     return report;
 }
 
-MarkResult markBootedSlotGood(const UpdaterConfig& config, SecurityEpochStore& epochs, HealthReport& report)
+MarkResult markBootedSlotGood(
+    const UpdaterConfig& config, SecurityEpochStore& epochs, HealthReport& report)
 {
     const Slot booted = bootedSlot(config);
     BootEntries entries(config.esp);
     const std::vector<BootEntry> all = entries.list();
-    const auto entry = std::find_if(all.begin(), all.end(), [&](const BootEntry& candidate) {
-        return candidate.slot == booted;
-    });
+    const auto entry = std::find_if(all.begin(), all.end(),
+        [&](const BootEntry& candidate) { return candidate.slot == booted; });
     if (entry == all.end())
-        throw UpdateError(std::string("No boot entry exists for the booted slot ") + slotLetter(booted) + ".");
+        throw UpdateError(
+            std::string("No boot entry exists for the booted slot ") + slotLetter(booted) + ".");
 
     // A slot marked good is never checked again, so power cuts after this
     // point cannot count it down or roll it back.
@@ -105,7 +109,8 @@ MarkResult markBootedSlotGood(const UpdaterConfig& config, SecurityEpochStore& e
         return MarkResult::AlreadyGood;
     }
 
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.healthTimeoutSeconds);
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(config.healthTimeoutSeconds);
     report = checkHealth(config);
     while (!report.healthy() && std::chrono::steady_clock::now() + kRetryPause < deadline) {
         std::this_thread::sleep_for(kRetryPause);

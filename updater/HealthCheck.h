@@ -15,10 +15,10 @@ struct HealthReport {
     bool healthy() const { return failures.empty(); }
 };
 
-// Checks, over the daemons' local Unix sockets only, that meldpuntd
-// answers, that its database is open (its status page is not the locked
-// page), and that meldpunt-public serves the report form. Nothing here
-// touches the network, so a missing network cable cannot fail the check.
+// Checks over the daemons' local Unix sockets that meldpuntd is ready,
+// that its database is open (its status page is not the locked page), and
+// that meldpunt-public serves the report form. Nothing here touches the
+// network, so a missing network cable cannot fail the check.
 HealthReport checkHealth(const UpdaterConfig& config);
 
 enum class MarkResult { MarkedGood, AlreadyGood, Unhealthy };
@@ -29,6 +29,7 @@ enum class MarkResult { MarkedGood, AlreadyGood, Unhealthy };
 // counter, so that systemd-boot falls back to the other slot once the
 // tries run out. `report` receives the last round's failures. Throws
 // UpdateError when the entry cannot be renamed or the TPM fails.
-MarkResult markBootedSlotGood(const UpdaterConfig& config, SecurityEpochStore& epochs, HealthReport& report);
+MarkResult markBootedSlotGood(
+    const UpdaterConfig& config, SecurityEpochStore& epochs, HealthReport& report);
 
 } // namespace meldpunt::updater

@@ -41,7 +41,8 @@ constexpr unsigned kSlotCheckedPercent = 95;
 
 [[noreturn]] void failSystem(const std::string& what, const fs::path& path)
 {
-    throw UpdateError("Failed to " + what + " '" + path.string() + "': " + std::strerror(errno) + ".");
+    throw UpdateError(
+        "Failed to " + what + " '" + path.string() + "': " + std::strerror(errno) + ".");
 }
 
 unsigned scaled(std::uint64_t done, std::uint64_t total, unsigned from, unsigned to)
@@ -58,7 +59,7 @@ const fs::path& slotPath(const UpdaterConfig& config, Slot slot)
 
 std::uint64_t slotCapacity(int fd, const fs::path& path)
 {
-    struct stat status {};
+    struct stat status { };
     if (::fstat(fd, &status) != 0)
         failSystem("inspect the slot", path);
     if (S_ISBLK(status.st_mode)) {
@@ -83,7 +84,8 @@ public:
         if (!fd_)
             failSystem("open the install lock", path);
         if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0)
-            throw UpdateError("Another install is already running. Wait for it to finish, then try again.");
+            throw UpdateError(
+                "Another install is already running. Wait for it to finish, then try again.");
     }
 
 private:
@@ -99,21 +101,24 @@ const ManifestImage& rootImage(const VerifiedBundle& bundle)
     throw UpdateError("The bundle has no rootfs image.");
 }
 
-void preflight(const ManifestImage& image, int slotFd, const fs::path& slot, const UpdaterConfig& config)
+void preflight(
+    const ManifestImage& image, int slotFd, const fs::path& slot, const UpdaterConfig& config)
 {
     const std::uint64_t capacity = slotCapacity(slotFd, slot);
     if (image.size > capacity)
-        throw UpdateError("The rootfs image needs " + std::to_string(image.size) + " bytes, but the slot '" +
-            slot.string() + "' holds only " + std::to_string(capacity) + ". This bundle does not fit this box.");
-    struct statvfs esp {};
+        throw UpdateError("The rootfs image needs " + std::to_string(image.size) +
+            " bytes, but the slot '" + slot.string() + "' holds only " + std::to_string(capacity) +
+            ". This bundle does not fit this box.");
+    struct statvfs esp { };
     if (::statvfs(config.esp.c_str(), &esp) != 0)
         failSystem("inspect the EFI system partition", config.esp);
     if (static_cast<std::uint64_t>(esp.f_bavail) * esp.f_frsize < kEspSpaceNeeded)
-        throw UpdateError("The EFI system partition '" + config.esp.string() + "' has less than 64 KiB free.");
+        throw UpdateError(
+            "The EFI system partition '" + config.esp.string() + "' has less than 64 KiB free.");
 }
 
-void writeImage(const VerifiedBundle& bundle, const ManifestImage& image, int slotFd, const fs::path& slot,
-    const InstallProgress& progress, const std::atomic<bool>& cancel)
+void writeImage(const VerifiedBundle& bundle, const ManifestImage& image, int slotFd,
+    const fs::path& slot, const InstallProgress& progress, const std::atomic<bool>& cancel)
 {
     EvpMdCtxPtr context(EVP_MD_CTX_new());
     EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr);
@@ -121,7 +126,8 @@ void writeImage(const VerifiedBundle& bundle, const ManifestImage& image, int sl
         if (cancel.load())
             throw UpdateError("The install was cancelled; the inactive slot is not a boot target.");
         const std::uint64_t length = std::min<std::uint64_t>(kCopyBlock, image.size - offset);
-        const std::vector<std::uint8_t> bytes = readAt(bundle.file.get(), image.offset + offset, length);
+        const std::vector<std::uint8_t> bytes =
+            readAt(bundle.file.get(), image.offset + offset, length);
         // The hash covers exactly the buffer that is written, so bytes that
         // changed in the bundle file after the first check are caught.
         EVP_DigestUpdate(context.get(), bytes.data(), bytes.size());
@@ -135,15 +141,17 @@ void writeImage(const VerifiedBundle& bundle, const ManifestImage& image, int sl
             written += static_cast<std::size_t>(n);
         }
         offset += length;
-        progress(InstallStep::Writing, scaled(offset, image.size, kImagesCheckedPercent, kWrittenPercent));
+        progress(InstallStep::Writing,
+            scaled(offset, image.size, kImagesCheckedPercent, kWrittenPercent));
     }
     if (::fdatasync(slotFd) != 0)
         failSystem("flush the slot", slot);
     Sha256 digest{};
     EVP_DigestFinal_ex(context.get(), digest.data(), nullptr);
     if (digest != image.sha256)
-        throw UpdateError("The bundle file changed while it was being installed. The inactive slot is not a boot "
-                          "target; copy the bundle again and retry.");
+        throw UpdateError(
+            "The bundle file changed while it was being installed. The inactive slot is not a boot "
+            "target; copy the bundle again and retry.");
 }
 
 void checkSlot(const ManifestImage& image, const fs::path& slot, const InstallProgress& progress)
@@ -161,12 +169,14 @@ void checkSlot(const ManifestImage& image, const fs::path& slot, const InstallPr
         const std::vector<std::uint8_t> bytes = readAt(fd.get(), offset, length);
         EVP_DigestUpdate(context.get(), bytes.data(), bytes.size());
         offset += length;
-        progress(InstallStep::CheckingSlot, scaled(offset, image.size, kWrittenPercent, kSlotCheckedPercent));
+        progress(InstallStep::CheckingSlot,
+            scaled(offset, image.size, kWrittenPercent, kSlotCheckedPercent));
     }
     Sha256 digest{};
     EVP_DigestFinal_ex(context.get(), digest.data(), nullptr);
     if (digest != image.sha256)
-        throw UpdateError("The slot '" + slot.string() + "' does not read back what was written: the storage may be "
+        throw UpdateError("The slot '" + slot.string() +
+            "' does not read back what was written: the storage may be "
             "failing. The slot is not a boot target.");
 }
 
@@ -185,14 +195,17 @@ void writeSlotRecord(const UpdaterConfig& config, Slot slot, const VerifiedBundl
     record.stringify(text);
     const std::string bytes = text.str();
     fsutil::writeFileAtomically(slotRecordPath(config, slot),
-        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()), 0644);
+        std::span<const std::uint8_t>(
+            reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
+        0644);
 }
 
 void runRebootCommand(const std::vector<std::string>& command)
 {
     const pid_t pid = ::fork();
     if (pid < 0)
-        throw UpdateError(std::string("Failed to start the reboot command: ") + std::strerror(errno) + ".");
+        throw UpdateError(
+            std::string("Failed to start the reboot command: ") + std::strerror(errno) + ".");
     if (pid == 0) {
         std::vector<char*> argv;
         for (const std::string& word : command)
@@ -202,10 +215,10 @@ void runRebootCommand(const std::vector<std::string>& command)
         ::_exit(127);
     }
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) { }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        throw UpdateError("The reboot command '" + command.front() + "' failed. The new slot is the next boot's "
+        throw UpdateError("The reboot command '" + command.front() +
+            "' failed. The new slot is the next boot's "
             "target; reboot the box by hand.");
 }
 
@@ -257,19 +270,21 @@ std::optional<SlotRecord> readSlotRecord(const UpdaterConfig& config, Slot slot)
         return std::nullopt;
     try {
         Poco::JSON::Parser parser;
-        const auto object = parser.parse(fsutil::readSmallFile(path, 64 * 1024)).extract<Poco::JSON::Object::Ptr>();
+        const auto object =
+            parser.parse(fsutil::readSmallFile(path, 64 * 1024)).extract<Poco::JSON::Object::Ptr>();
         SlotRecord record;
         record.version = object->getValue<std::string>("version");
         record.securityEpoch = object->getValue<std::uint32_t>("securityEpoch");
         record.manifestSha256 = object->getValue<std::string>("manifestSha256");
         return record;
     } catch (const Poco::Exception& failure) {
-        throw UpdateError("The slot record '" + path.string() + "' is invalid: " + failure.displayText() + ".");
+        throw UpdateError(
+            "The slot record '" + path.string() + "' is invalid: " + failure.displayText() + ".");
     }
 }
 
-void installBundle(const VerifiedBundle& bundle, const UpdaterConfig& config, const InstallProgress& progress,
-    const std::atomic<bool>& cancel)
+void installBundle(const VerifiedBundle& bundle, const UpdaterConfig& config,
+    const InstallProgress& progress, const std::atomic<bool>& cancel)
 {
     const StateLock lock(config.stateFolder);
     const Slot target = otherSlot(bootedSlot(config));

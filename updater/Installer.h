@@ -24,20 +24,21 @@ using InstallProgress = std::function<void(InstallStep step, unsigned percent)>;
 Slot bootedSlot(const UpdaterConfig& config);
 
 // Writes a verified bundle into the inactive slot and makes it the next
-// boot's target with boot counting. The steps: check the slot's size and
-// the ESP's free space; hash every image through the bundle's descriptor;
-// remove the inactive slot's boot entries; copy the image while hashing
-// the very bytes written; read the slot back and hash it; record the
-// slot's version and epoch; add a counted boot entry; run the reboot
-// command. Nothing is written before the image hashes match, and the slot
-// becomes a boot target only after the read-back matches. Holds an
+// boot's target with boot counting. It checks the slot's size and the
+// ESP's free space, and hashes every image through the bundle's
+// descriptor. Then it removes the inactive slot's boot entries, copies the
+// image while hashing the very bytes written, and reads the slot back to
+// hash it again. Last, it records the slot's version and epoch, adds a
+// counted boot entry and runs the reboot command. Nothing is written
+// before the image hashes match, and the slot becomes a boot target only
+// after the read-back matches. Holds an
 // exclusive lock on the state folder, so a second install (CLI or
 // service) is rejected while one runs. `cancel` is honoured until the
 // boot entry is written. Throws UpdateError.
-void installBundle(const VerifiedBundle& bundle, const UpdaterConfig& config, const InstallProgress& progress,
-    const std::atomic<bool>& cancel);
+void installBundle(const VerifiedBundle& bundle, const UpdaterConfig& config,
+    const InstallProgress& progress, const std::atomic<bool>& cancel);
 
-// What the updater records about a written slot, for the health check.
+// The updater's record of a written slot, read by the health check.
 struct SlotRecord {
     std::string version;
     std::uint32_t securityEpoch = 0;

@@ -44,7 +44,8 @@ std::string text(const Poco::JSON::Object& object, const std::string& key, bool 
         reject("the field \"" + key + "\" is not a string");
     std::string result = value.extract<std::string>();
     if (result.size() > kMaxTextLength)
-        reject("the field \"" + key + "\" is longer than " + std::to_string(kMaxTextLength) + " bytes");
+        reject("the field \"" + key + "\" is longer than " + std::to_string(kMaxTextLength) +
+            " bytes");
     if (required && result.empty())
         reject("the field \"" + key + "\" is empty");
     return result;
@@ -64,7 +65,7 @@ std::uint64_t number(const Poco::JSON::Object& object, const std::string& key)
 
 ManifestImage parseImage(const Poco::JSON::Object& object)
 {
-    checkKeys(object, {"slotType", "offset", "size", "sha256", "verityRootHash"}, "an image");
+    checkKeys(object, { "slotType", "offset", "size", "sha256", "verityRootHash" }, "an image");
     ManifestImage image;
     image.slotType = text(object, "slotType");
     if (image.slotType != "rootfs")
@@ -128,8 +129,8 @@ Manifest parseManifest(std::string_view json)
     }
 
     checkKeys(*root,
-        {"format", "formatVersion", "product", "hardwareIds", "version", "securityEpoch", "created",
-            "images"},
+        { "format", "formatVersion", "product", "hardwareIds", "version", "securityEpoch",
+            "created", "images" },
         "the manifest");
     if (text(*root, "format") != kFormat)
         reject("the format is not \"meldpunt-bundle-manifest\"");
@@ -208,14 +209,15 @@ void checkImageLayout(const Manifest& manifest, const BundleHeader& header)
             reject("an image starts at byte " + std::to_string(image.offset) + ", expected " +
                 std::to_string(expected));
         if (image.offset >= end || image.size > end - image.offset)
-            reject("an image of " + std::to_string(image.size) + " bytes runs past the end of the file");
+            reject("an image of " + std::to_string(image.size) +
+                " bytes runs past the end of the file");
         expected = image.offset + image.size;
         if (expected != end)
             expected = alignImageOffset(expected);
     }
     if (expected != end)
-        reject("the images end at byte " + std::to_string(expected) + ", but the file ends at byte " +
-            std::to_string(end));
+        reject("the images end at byte " + std::to_string(expected) +
+            ", but the file ends at byte " + std::to_string(end));
 }
 
 } // namespace meldpunt::updater

@@ -14,7 +14,7 @@ using Sha256 = std::array<std::uint8_t, 32>;
 
 // One image in a bundle, to be written to a slot of the named type.
 struct ManifestImage {
-    std::string slotType;    // "rootfs": the A/B root file system
+    std::string slotType; // "rootfs": the A/B root file system
     std::uint64_t offset = 0; // from the start of the bundle file
     std::uint64_t size = 0;
     Sha256 sha256{};

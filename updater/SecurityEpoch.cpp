@@ -56,13 +56,14 @@ SecurityEpochStore::SecurityEpochStore(const std::string& tcti, std::uint32_t nv
     TSS2_TCTI_CONTEXT* tctiContext = nullptr;
     TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti_.c_str(), &tctiContext);
     if (rc != TSS2_RC_SUCCESS)
-        throw UpdateError("Failed to open the TPM through TCTI '" + tcti_ + "': " + Tss2_RC_Decode(rc) +
-            ". Check that the TPM is enabled and the TCTI is right.");
+        throw UpdateError("Failed to open the TPM through TCTI '" + tcti_ +
+            "': " + Tss2_RC_Decode(rc) + ". Check that the TPM is enabled and the TCTI is right.");
     tctiContext_.reset(tctiContext);
     ESYS_CONTEXT* esys = nullptr;
     rc = Esys_Initialize(&esys, tctiContext_.get(), nullptr);
     if (rc != TSS2_RC_SUCCESS)
-        throw UpdateError("Failed to start ESYS on TCTI '" + tcti_ + "': " + Tss2_RC_Decode(rc) + ".");
+        throw UpdateError(
+            "Failed to start ESYS on TCTI '" + tcti_ + "': " + Tss2_RC_Decode(rc) + ".");
     esys_.reset(esys);
 }
 
@@ -71,12 +72,13 @@ SecurityEpochStore::~SecurityEpochStore() = default;
 std::uint32_t SecurityEpochStore::read()
 {
     ESYS_TR index = ESYS_TR_NONE;
-    TSS2_RC rc = Esys_TR_FromTPMPublic(esys_.get(), nvIndex_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &index);
+    TSS2_RC rc = Esys_TR_FromTPMPublic(
+        esys_.get(), nvIndex_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &index);
     if (isTpmLayer(rc) && baseCode(rc) == TPM2_RC_HANDLE)
         return 0;
     if (rc != TSS2_RC_SUCCESS)
-        throw UpdateError("Failed to find the security epoch NV index " + hexIndex(nvIndex_) + " on TCTI '" +
-            tcti_ + "': " + Tss2_RC_Decode(rc) + ".");
+        throw UpdateError("Failed to find the security epoch NV index " + hexIndex(nvIndex_) +
+            " on TCTI '" + tcti_ + "': " + Tss2_RC_Decode(rc) + ".");
 
     TPM2B_MAX_NV_BUFFER* data = nullptr;
     rc = Esys_NV_Read(esys_.get(), index, index, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
@@ -86,8 +88,8 @@ std::uint32_t SecurityEpochStore::read()
     if (isTpmLayer(rc) && baseCode(rc) == TPM2_RC_NV_UNINITIALIZED)
         return 0;
     if (rc != TSS2_RC_SUCCESS || !data || data->size != kBitsIndexSize)
-        throw UpdateError("Failed to read the security epoch NV index " + hexIndex(nvIndex_) + ": " +
-            Tss2_RC_Decode(rc) + ".");
+        throw UpdateError("Failed to read the security epoch NV index " + hexIndex(nvIndex_) +
+            ": " + Tss2_RC_Decode(rc) + ".");
 
     // The TPM returns a bits index as a big-endian UINT64.
     std::uint64_t bits = 0;
@@ -101,10 +103,12 @@ void SecurityEpochStore::raise(std::uint32_t epoch)
     if (epoch == 0 || epoch <= read())
         return;
     if (epoch > 64)
-        throw UpdateError("The security epoch " + std::to_string(epoch) + " exceeds 64, the most the TPM records.");
+        throw UpdateError("The security epoch " + std::to_string(epoch) +
+            " exceeds 64, the most the TPM records.");
 
     ESYS_TR index = ESYS_TR_NONE;
-    TSS2_RC rc = Esys_TR_FromTPMPublic(esys_.get(), nvIndex_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &index);
+    TSS2_RC rc = Esys_TR_FromTPMPublic(
+        esys_.get(), nvIndex_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &index);
     if (isTpmLayer(rc) && baseCode(rc) == TPM2_RC_HANDLE) {
         TPM2B_AUTH noAuth{};
         TPM2B_NV_PUBLIC publicInfo{};
@@ -112,22 +116,22 @@ void SecurityEpochStore::raise(std::uint32_t epoch)
         publicInfo.nvPublic.nameAlg = TPM2_ALG_SHA256;
         // noDA: a power cut during an update must never count towards the
         // TPM's dictionary-attack lockout (docs/tpm.md gives the reason).
-        publicInfo.nvPublic.attributes = (TPM2_NT_BITS << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHWRITE |
-            TPMA_NV_AUTHREAD | TPMA_NV_NO_DA;
+        publicInfo.nvPublic.attributes = (TPM2_NT_BITS << TPMA_NV_TPM2_NT_SHIFT) |
+            TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA;
         publicInfo.nvPublic.dataSize = kBitsIndexSize;
-        rc = Esys_NV_DefineSpace(esys_.get(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-            &noAuth, &publicInfo, &index);
+        rc = Esys_NV_DefineSpace(esys_.get(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+            ESYS_TR_NONE, &noAuth, &publicInfo, &index);
     }
     if (rc != TSS2_RC_SUCCESS)
-        throw UpdateError("Failed to define the security epoch NV index " + hexIndex(nvIndex_) + ": " +
-            Tss2_RC_Decode(rc) + ". The owner authorization must be empty.");
+        throw UpdateError("Failed to define the security epoch NV index " + hexIndex(nvIndex_) +
+            ": " + Tss2_RC_Decode(rc) + ". The owner authorization must be empty.");
 
     rc = Esys_NV_SetBits(esys_.get(), index, index, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-        std::uint64_t{1} << (epoch - 1));
+        std::uint64_t{ 1 } << (epoch - 1));
     Esys_TR_Close(esys_.get(), &index);
     if (rc != TSS2_RC_SUCCESS)
-        throw UpdateError("Failed to record security epoch " + std::to_string(epoch) + " in NV index " +
-            hexIndex(nvIndex_) + ": " + Tss2_RC_Decode(rc) + ".");
+        throw UpdateError("Failed to record security epoch " + std::to_string(epoch) +
+            " in NV index " + hexIndex(nvIndex_) + ": " + Tss2_RC_Decode(rc) + ".");
 }
 
 } // namespace meldpunt::updater

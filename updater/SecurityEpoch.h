@@ -18,7 +18,7 @@ namespace meldpunt::updater {
 class SecurityEpochStore {
 public:
     // Connects through the TCTI ("device:/dev/tpmrm0", "swtpm:port=2321").
-    // Throws UpdateError naming the TCTI when the TPM does not answer.
+    // Throws UpdateError naming the TCTI when the TPM does not respond.
     SecurityEpochStore(const std::string& tcti, std::uint32_t nvIndex);
     ~SecurityEpochStore();
 

@@ -35,8 +35,8 @@ BioPtr openFile(const std::filesystem::path& path, const char* what)
 {
     BioPtr bio(BIO_new_file(path.c_str(), "r"));
     if (!bio)
-        throw UpdateError("Failed to read the " + std::string(what) + " '" + path.string() + "': " +
-            takeOpenSslError() + ".");
+        throw UpdateError("Failed to read the " + std::string(what) + " '" + path.string() +
+            "': " + takeOpenSslError() + ".");
     return bio;
 }
 
@@ -59,13 +59,15 @@ std::string fingerprintOf(X509* certificate)
 
 // Reads one DER header at `cursor` and checks its tag; returns the
 // content length and leaves `cursor` at the content.
-long enterDer(const unsigned char*& cursor, const unsigned char* end, int expectedTag, int expectedClass)
+long enterDer(
+    const unsigned char*& cursor, const unsigned char* end, int expectedTag, int expectedClass)
 {
     long length = 0;
     int tag = 0;
     int tagClass = 0;
     const int flags = ASN1_get_object(&cursor, &length, &tag, &tagClass, end - cursor);
-    if ((flags & 0x80) != 0 || tag != expectedTag || tagClass != expectedClass || length > end - cursor)
+    if ((flags & 0x80) != 0 || tag != expectedTag || tagClass != expectedClass ||
+        length > end - cursor)
         reject("it is not DER-encoded SignedData");
     return length;
 }
@@ -95,7 +97,8 @@ void checkUnsignedFields(std::span<const std::uint8_t> signature, CMS_SignerInfo
     const unsigned char* setStart = cursor;
     const long setLength = enterDer(cursor, end, V_ASN1_SET, V_ASN1_UNIVERSAL);
     if (algorithmLength <= 0 || setLength != algorithmLength ||
-        std::memcmp(cursor, algorithm, static_cast<std::size_t>(algorithmLength)) != 0 || cursor - setStart != 2)
+        std::memcmp(cursor, algorithm, static_cast<std::size_t>(algorithmLength)) != 0 ||
+        cursor - setStart != 2)
         reject("its digest algorithm list is not exactly the signer's digest algorithm");
     cursor += setLength;
 
@@ -159,7 +162,8 @@ X509* verifySignedContent(CMS_ContentInfo* cms, std::span<const std::uint8_t> co
     BioPtr data(BIO_new_mem_buf(content.data(), static_cast<int>(content.size())));
     // The certificate chain is checked below with this box's own rules on
     // time and key usage, so CMS_verify checks only the signature itself.
-    if (CMS_verify(cms, nullptr, nullptr, data.get(), nullptr, CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1)
+    if (CMS_verify(cms, nullptr, nullptr, data.get(), nullptr,
+            CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY) != 1)
         reject("it does not match the manifest (" + takeOpenSslError() + ")");
 
     BorrowedStackPtr signers(CMS_get0_signers(cms));
@@ -168,11 +172,13 @@ X509* verifySignedContent(CMS_ContentInfo* cms, std::span<const std::uint8_t> co
     return sk_X509_value(signers.get(), 0);
 }
 
-void verifyChain(X509* signer, CMS_ContentInfo* cms, const TrustAnchors& anchors, std::time_t timeFloor)
+void verifyChain(
+    X509* signer, CMS_ContentInfo* cms, const TrustAnchors& anchors, std::time_t timeFloor)
 {
     X509StackPtr included(CMS_get1_certs(cms));
     X509StoreCtxPtr context(X509_STORE_CTX_new());
-    if (!context || X509_STORE_CTX_init(context.get(), anchors.store(), signer, included.get()) != 1)
+    if (!context ||
+        X509_STORE_CTX_init(context.get(), anchors.store(), signer, included.get()) != 1)
         throw UpdateError("Failed to set up certificate verification: " + takeOpenSslError() + ".");
     X509_VERIFY_PARAM* parameters = X509_STORE_CTX_get0_param(context.get());
     X509_VERIFY_PARAM_set_flags(parameters,
@@ -194,7 +200,8 @@ void verifyChain(X509* signer, CMS_ContentInfo* cms, const TrustAnchors& anchors
 void verifySignerCertificate(X509* signer, std::time_t signedAt)
 {
     const std::uint32_t extensions = X509_get_extension_flags(signer);
-    if ((extensions & EXFLAG_XKUSAGE) == 0 || (X509_get_extended_key_usage(signer) & XKU_CODE_SIGN) == 0)
+    if ((extensions & EXFLAG_XKUSAGE) == 0 ||
+        (X509_get_extended_key_usage(signer) & XKU_CODE_SIGN) == 0)
         reject("the signer's certificate \"" + subjectOf(signer) +
             "\" lacks the extended key usage code signing, so it was not issued to sign software");
     if (X509_cmp_time(X509_get0_notBefore(signer), &signedAt) > 0 ||
@@ -216,18 +223,20 @@ std::string takeOpenSslError()
     return text;
 }
 
-TrustAnchors::TrustAnchors(const std::filesystem::path& caFile, const std::filesystem::path& crlFile)
+TrustAnchors::TrustAnchors(
+    const std::filesystem::path& caFile, const std::filesystem::path& crlFile)
     : store_(X509_STORE_new())
 {
     BioPtr caBio = openFile(caFile, "CA certificate file");
     int certificates = 0;
-    while (X509Ptr certificate{PEM_read_bio_X509(caBio.get(), nullptr, nullptr, nullptr)}) {
+    while (X509Ptr certificate{ PEM_read_bio_X509(caBio.get(), nullptr, nullptr, nullptr) }) {
         X509_STORE_add_cert(store_.get(), certificate.get());
         ++certificates;
     }
     ERR_clear_error();
     if (certificates == 0)
-        throw UpdateError("The CA certificate file '" + caFile.string() + "' contains no PEM certificate.");
+        throw UpdateError(
+            "The CA certificate file '" + caFile.string() + "' contains no PEM certificate.");
 
     BioPtr crlBio = openFile(crlFile, "certificate revocation list");
     int crls = 0;
@@ -238,7 +247,8 @@ TrustAnchors::TrustAnchors(const std::filesystem::path& caFile, const std::files
     }
     ERR_clear_error();
     if (crls == 0)
-        throw UpdateError("The revocation list file '" + crlFile.string() + "' contains no PEM CRL.");
+        throw UpdateError(
+            "The revocation list file '" + crlFile.string() + "' contains no PEM CRL.");
 }
 
 SignerIdentity verifyDetachedSignature(std::span<const std::uint8_t> content,
@@ -260,7 +270,7 @@ SignerIdentity verifyDetachedSignature(std::span<const std::uint8_t> content,
     checkSignatureAlgorithm(signerInfo, signer);
     verifySignerCertificate(signer, signedAt);
     verifyChain(signer, cms.get(), anchors, timeFloor);
-    return {subjectOf(signer), fingerprintOf(signer)};
+    return { subjectOf(signer), fingerprintOf(signer) };
 }
 
 std::vector<std::uint8_t> signDetached(std::span<const std::uint8_t> content,
@@ -275,8 +285,8 @@ std::vector<std::uint8_t> signDetached(std::span<const std::uint8_t> content,
     BioPtr keyBio = openFile(keyFile, "signing key");
     EvpPkeyPtr key(PEM_read_bio_PrivateKey(keyBio.get(), nullptr, nullptr, nullptr));
     if (!key)
-        throw UpdateError("The signing key '" + keyFile.string() + "' is not a PEM private key: " +
-            takeOpenSslError() + ".");
+        throw UpdateError("The signing key '" + keyFile.string() +
+            "' is not a PEM private key: " + takeOpenSslError() + ".");
 
     X509StackPtr chain(sk_X509_new_null());
     if (!chainFile.empty()) {
@@ -301,8 +311,8 @@ std::vector<std::uint8_t> signDetached(std::span<const std::uint8_t> content,
 
 bool parseUtcTimestamp(const std::string& text, std::time_t& out)
 {
-    if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
-        text[16] != ':' || text[19] != 'Z')
+    if (text.size() != 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
+        text[13] != ':' || text[16] != ':' || text[19] != 'Z')
         return false;
     std::tm parts{};
     char tail = 0;

@@ -14,8 +14,8 @@ namespace meldpunt::updater {
 // The certificates and revocation lists the running image carries to judge
 // signatures: one or more CA certificates and a CRL from each CA. Loading
 // fails when a file is missing or unreadable, so a box never runs with an
-// empty trust store. Not thread-safe while verifying; each verifier holds
-// its own copy.
+// empty trust store. An object is not thread-safe while verifying, so each
+// thread loads its own.
 class TrustAnchors {
 public:
     // Throws UpdateError naming the file that could not be read.
@@ -36,9 +36,9 @@ struct SignerIdentity {
 // signer is accepted. Its certificate must chain to the anchors, must not
 // be revoked by the anchors' CRLs, and must carry the extended key usage
 // code signing. Certificate and CRL dates are not checked against the box's
-// clock, which may be wrong or set back by an attacker: instead every
+// clock, which may be wrong or set back by an attacker. Instead, every
 // certificate in the chain must still be valid at `timeFloor` (the running
-// image's build time), and the signer's certificate must have been valid
+// image's build time). The signer's certificate must also have been valid
 // at `signedAt` (the creation time the signed manifest states). Throws
 // UpdateError with the reason.
 SignerIdentity verifyDetachedSignature(std::span<const std::uint8_t> content,

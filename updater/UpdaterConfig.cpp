@@ -17,7 +17,8 @@ std::string required(const Poco::Util::AbstractConfiguration& ini, const std::st
 {
     const std::string value = ini.getString(key, "");
     if (value.empty())
-        throw UpdateError("The updater configuration '" + file.string() + "' lacks the key '" + key + "'.");
+        throw UpdateError(
+            "The updater configuration '" + file.string() + "' lacks the key '" + key + "'.");
     return value;
 }
 
@@ -38,8 +39,8 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
     try {
         ini = new Poco::Util::IniFileConfiguration(file.string());
     } catch (const Poco::Exception& error) {
-        throw UpdateError("Failed to read the updater configuration '" + file.string() + "': " +
-            error.displayText() + ".");
+        throw UpdateError("Failed to read the updater configuration '" + file.string() +
+            "': " + error.displayText() + ".");
     }
 
     UpdaterConfig config;
@@ -49,8 +50,9 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
         config.runningEpoch = ini->getUInt("image.security_epoch", 0);
         const std::string buildTime = required(*ini, "image.build_time", file);
         if (!parseUtcTimestamp(buildTime, config.timeFloor))
-            throw UpdateError("The key 'image.build_time' in '" + file.string() + "' is not a UTC time such as "
-                              "2026-12-04T19:00:00Z.");
+            throw UpdateError("The key 'image.build_time' in '" + file.string() +
+                "' is not a UTC time such as "
+                "2026-12-04T19:00:00Z.");
         config.caFile = required(*ini, "trust.ca_file", file);
         config.crlFile = required(*ini, "trust.crl_file", file);
         config.downgradeCaFile = required(*ini, "trust.downgrade_ca_file", file);
@@ -61,17 +63,21 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
         config.kernelCommandLine = ini->getString("slots.kernel_command_line", "/proc/cmdline");
         config.stateFolder = required(*ini, "slots.state_folder", file);
         config.bootTries = ini->getUInt("slots.boot_tries", 3);
-        config.rebootCommand = splitWords(ini->getString("slots.reboot_command", "systemctl reboot"));
+        config.rebootCommand =
+            splitWords(ini->getString("slots.reboot_command", "systemctl reboot"));
         config.tcti = required(*ini, "tpm.tcti", file);
-        config.epochNvIndex = static_cast<std::uint32_t>(std::stoul(required(*ini, "tpm.epoch_nv_index", file), nullptr, 0));
+        config.epochNvIndex = static_cast<std::uint32_t>(
+            std::stoul(required(*ini, "tpm.epoch_nv_index", file), nullptr, 0));
         config.daemonSocket = ini->getString("health.daemon_socket", "/run/meldpuntd/http.sock");
-        config.publicSocket = ini->getString("health.public_socket", "/run/meldpunt-public/http.sock");
+        config.publicSocket =
+            ini->getString("health.public_socket", "/run/meldpunt-public/http.sock");
         config.healthTimeoutSeconds = ini->getUInt("health.timeout_seconds", 120);
     } catch (const Poco::Exception& error) {
-        throw UpdateError("The updater configuration '" + file.string() + "' is invalid: " +
-            error.displayText() + ".");
+        throw UpdateError("The updater configuration '" + file.string() +
+            "' is invalid: " + error.displayText() + ".");
     } catch (const std::logic_error&) {
-        throw UpdateError("The key 'tpm.epoch_nv_index' in '" + file.string() + "' is not a number such as 0x01800100.");
+        throw UpdateError("The key 'tpm.epoch_nv_index' in '" + file.string() +
+            "' is not a number such as 0x01800100.");
     }
     if (config.bootTries < 1 || config.bootTries > 10)
         throw UpdateError("The key 'slots.boot_tries' must be between 1 and 10.");

@@ -19,7 +19,7 @@ struct UpdaterConfig {
     std::filesystem::path downgradeCaFile;
     std::filesystem::path downgradeCrlFile;
     // The running image's build time. Certificates that expired before it
-    // are rejected whatever the box's clock says.
+    // are rejected, whatever time the box's clock shows.
     std::time_t timeFloor = 0;
     // The running image's own security epoch, a floor for the TPM's value.
     std::uint32_t runningEpoch = 0;

@@ -64,7 +64,8 @@ public:
         , wakeFd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
     {
         if (!wakeFd_)
-            throw UpdateError(std::string("Failed to create an eventfd: ") + std::strerror(errno) + ".");
+            throw UpdateError(
+                std::string("Failed to create an eventfd: ") + std::strerror(errno) + ".");
     }
 
     ~Service()
@@ -81,8 +82,8 @@ public:
     {
         std::uint64_t count = 0;
         [[maybe_unused]] const ssize_t ignored = ::read(wakeFd_.get(), &count, sizeof count);
-        sd_bus_emit_properties_changed(bus_, kObjectPath, kInterface, "Operation", "Progress", "LastError",
-            "SecurityEpoch", nullptr);
+        sd_bus_emit_properties_changed(bus_, kObjectPath, kInterface, "Operation", "Progress",
+            "LastError", "SecurityEpoch", nullptr);
         bool completed = false;
         bool success = false;
         std::string message;
@@ -93,7 +94,8 @@ public:
             message = state_.completionMessage;
         }
         if (completed) {
-            sd_bus_emit_signal(bus_, kObjectPath, kInterface, "Completed", "bs", success ? 1 : 0, message.c_str());
+            sd_bus_emit_signal(
+                bus_, kObjectPath, kInterface, "Completed", "bs", success ? 1 : 0, message.c_str());
             if (worker_.joinable())
                 worker_.join();
         }
@@ -126,9 +128,10 @@ public:
             state_.lastError.clear();
         }
         cancel_.store(false);
-        worker_ = std::thread([this, verified = std::make_shared<VerifiedBundle>(std::move(bundle))] {
-            runInstall(*verified);
-        });
+        worker_ =
+            std::thread([this, verified = std::make_shared<VerifiedBundle>(std::move(bundle))] {
+                runInstall(*verified);
+            });
     }
 
     void cancel() { cancel_.store(true); }
@@ -178,9 +181,11 @@ private:
         try {
             installBundle(bundle, config_, progress, cancel_);
             success = true;
-            message = "Installed version " + bundle.manifest.version + "; the box restarts into it.";
-            log::securityEvent(kInstalledMessageId, "Installed update " + bundle.manifest.version +
-                " (manifest SHA-256 " + toHex(bundle.manifestSha256) + ").");
+            message =
+                "Installed version " + bundle.manifest.version + "; the box restarts into it.";
+            log::securityEvent(kInstalledMessageId,
+                "Installed update " + bundle.manifest.version + " (manifest SHA-256 " +
+                    toHex(bundle.manifestSha256) + ").");
         } catch (const std::exception& error) {
             message = error.what();
             log::error(std::string("Failed to install the bundle: ") + message);
@@ -202,7 +207,7 @@ private:
     fsutil::FileDescriptor wakeFd_;
     SharedState state_;
     bool running_ = false;
-    std::atomic<bool> cancel_{false};
+    std::atomic<bool> cancel_{ false };
     std::thread worker_;
 };
 
@@ -226,7 +231,8 @@ fsutil::FileDescriptor bundleArgument(sd_bus_message* message, bool byDescriptor
             throw UpdateError("The bundle argument is not a file descriptor.");
         fsutil::FileDescriptor copy(::fcntl(fd, F_DUPFD_CLOEXEC, 3));
         if (!copy)
-            throw UpdateError(std::string("Failed to duplicate the bundle descriptor: ") + std::strerror(errno) + ".");
+            throw UpdateError(std::string("Failed to duplicate the bundle descriptor: ") +
+                std::strerror(errno) + ".");
         return copy;
     }
     const char* path = nullptr;
@@ -234,7 +240,8 @@ fsutil::FileDescriptor bundleArgument(sd_bus_message* message, bool byDescriptor
         throw UpdateError("The bundle path must be absolute.");
     fsutil::FileDescriptor fd(::open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
     if (!fd)
-        throw UpdateError("Failed to open the bundle '" + std::string(path) + "': " + std::strerror(errno) + ".");
+        throw UpdateError(
+            "Failed to open the bundle '" + std::string(path) + "': " + std::strerror(errno) + ".");
     return fd;
 }
 
@@ -255,9 +262,11 @@ int readManifest(sd_bus_message* message, void* userdata, sd_bus_error* error, b
         const std::vector<std::uint8_t> permission = bytesArgument(message);
         const VerifiedBundle bundle = serviceOf(userdata).verify(std::move(fd), permission);
         return sd_bus_reply_method_return(message, "sssb", bundle.manifestJson.c_str(),
-            toHex(bundle.manifestSha256).c_str(), bundle.signer.subject.c_str(), bundle.downgrade ? 1 : 0);
+            toHex(bundle.manifestSha256).c_str(), bundle.signer.subject.c_str(),
+            bundle.downgrade ? 1 : 0);
     } catch (const std::exception& failure) {
-        log::securityEvent(kRejectedMessageId, std::string("Rejected an update bundle: ") + failure.what());
+        log::securityEvent(
+            kRejectedMessageId, std::string("Rejected an update bundle: ") + failure.what());
         return replyError(error, "org.meldpunt.Updater1.BundleRejected", failure.what());
     }
 }
@@ -266,7 +275,8 @@ int install(sd_bus_message* message, void* userdata, sd_bus_error* error, bool b
 {
     Service& service = serviceOf(userdata);
     if (service.busy())
-        return replyError(error, "org.meldpunt.Updater1.Busy", "An install is already running. Wait for it to finish.");
+        return replyError(error, "org.meldpunt.Updater1.Busy",
+            "An install is already running. Wait for it to finish.");
     try {
         fsutil::FileDescriptor fd = bundleArgument(message, byDescriptor);
         const char* expected = nullptr;
@@ -278,21 +288,37 @@ int install(sd_bus_message* message, void* userdata, sd_bus_error* error, bool b
         // same path, or a bundle swapped since its manifest was shown, fails.
         if (toHex(bundle.manifestSha256) != expected)
             throw UpdateError("The bundle's manifest SHA-256 is " + toHex(bundle.manifestSha256) +
-                ", not the confirmed " + expected + ". Read the manifest again and confirm that bundle.");
-        log::securityEvent(kAcceptedMessageId, "Accepted update bundle " + bundle.manifest.version +
-            " signed by " + bundle.signer.subject + " (manifest SHA-256 " + toHex(bundle.manifestSha256) + ").");
+                ", not the confirmed " + expected +
+                ". Read the manifest again and confirm that bundle.");
+        log::securityEvent(kAcceptedMessageId,
+            "Accepted update bundle " + bundle.manifest.version + " signed by " +
+                bundle.signer.subject + " (manifest SHA-256 " + toHex(bundle.manifestSha256) +
+                ").");
         service.startInstall(std::move(bundle));
         return sd_bus_reply_method_return(message, "");
     } catch (const std::exception& failure) {
-        log::securityEvent(kRejectedMessageId, std::string("Rejected an update bundle: ") + failure.what());
+        log::securityEvent(
+            kRejectedMessageId, std::string("Rejected an update bundle: ") + failure.what());
         return replyError(error, "org.meldpunt.Updater1.BundleRejected", failure.what());
     }
 }
 
-int onReadManifest(sd_bus_message* m, void* u, sd_bus_error* e) { return readManifest(m, u, e, false); }
-int onReadManifestFromFd(sd_bus_message* m, void* u, sd_bus_error* e) { return readManifest(m, u, e, true); }
-int onInstall(sd_bus_message* m, void* u, sd_bus_error* e) { return install(m, u, e, false); }
-int onInstallFromFd(sd_bus_message* m, void* u, sd_bus_error* e) { return install(m, u, e, true); }
+int onReadManifest(sd_bus_message* m, void* u, sd_bus_error* e)
+{
+    return readManifest(m, u, e, false);
+}
+int onReadManifestFromFd(sd_bus_message* m, void* u, sd_bus_error* e)
+{
+    return readManifest(m, u, e, true);
+}
+int onInstall(sd_bus_message* m, void* u, sd_bus_error* e)
+{
+    return install(m, u, e, false);
+}
+int onInstallFromFd(sd_bus_message* m, void* u, sd_bus_error* e)
+{
+    return install(m, u, e, true);
+}
 
 int onCancel(sd_bus_message* message, void* userdata, sd_bus_error*)
 {
@@ -300,34 +326,37 @@ int onCancel(sd_bus_message* message, void* userdata, sd_bus_error*)
     return sd_bus_reply_method_return(message, "");
 }
 
-int getOperation(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata, sd_bus_error*)
+int getOperation(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
+    void* userdata, sd_bus_error*)
 {
     return sd_bus_message_append(reply, "s", serviceOf(userdata).operation().c_str());
 }
 
-int getProgress(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata, sd_bus_error*)
+int getProgress(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
+    void* userdata, sd_bus_error*)
 {
     return sd_bus_message_append(reply, "u", serviceOf(userdata).progress());
 }
 
-int getLastError(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata, sd_bus_error*)
+int getLastError(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
+    void* userdata, sd_bus_error*)
 {
     return sd_bus_message_append(reply, "s", serviceOf(userdata).lastError().c_str());
 }
 
-int getBootedSlot(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
-    sd_bus_error* error)
+int getBootedSlot(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
+    void* userdata, sd_bus_error* error)
 {
     try {
-        const char letter[2] = {slotLetter(bootedSlot(serviceOf(userdata).config())), 0};
+        const char letter[2] = { slotLetter(bootedSlot(serviceOf(userdata).config())), 0 };
         return sd_bus_message_append(reply, "s", letter);
     } catch (const std::exception& failure) {
         return replyError(error, SD_BUS_ERROR_FAILED, failure.what());
     }
 }
 
-int getSecurityEpoch(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* userdata,
-    sd_bus_error* error)
+int getSecurityEpoch(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply,
+    void* userdata, sd_bus_error* error)
 {
     try {
         return sd_bus_message_append(reply, "u", serviceOf(userdata).recordedEpoch());
@@ -338,18 +367,22 @@ int getSecurityEpoch(sd_bus*, const char*, const char*, const char*, sd_bus_mess
 
 const sd_bus_vtable kVtable[] = {
     SD_BUS_VTABLE_START(0),
-    SD_BUS_METHOD_WITH_NAMES("ReadManifest", "say", SD_BUS_PARAM(path) SD_BUS_PARAM(downgradePermission), "sssb",
-        SD_BUS_PARAM(manifest) SD_BUS_PARAM(manifestSha256) SD_BUS_PARAM(signer) SD_BUS_PARAM(downgrade),
+    SD_BUS_METHOD_WITH_NAMES("ReadManifest", "say",
+        SD_BUS_PARAM(path) SD_BUS_PARAM(downgradePermission), "sssb",
+        SD_BUS_PARAM(manifest) SD_BUS_PARAM(manifestSha256) SD_BUS_PARAM(signer)
+            SD_BUS_PARAM(downgrade),
         onReadManifest, SD_BUS_VTABLE_UNPRIVILEGED),
-    SD_BUS_METHOD_WITH_NAMES("ReadManifestFromFd", "hay", SD_BUS_PARAM(bundle) SD_BUS_PARAM(downgradePermission),
-        "sssb", SD_BUS_PARAM(manifest) SD_BUS_PARAM(manifestSha256) SD_BUS_PARAM(signer) SD_BUS_PARAM(downgrade),
+    SD_BUS_METHOD_WITH_NAMES("ReadManifestFromFd", "hay",
+        SD_BUS_PARAM(bundle) SD_BUS_PARAM(downgradePermission), "sssb",
+        SD_BUS_PARAM(manifest) SD_BUS_PARAM(manifestSha256) SD_BUS_PARAM(signer)
+            SD_BUS_PARAM(downgrade),
         onReadManifestFromFd, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("Install", "ssay",
-        SD_BUS_PARAM(path) SD_BUS_PARAM(manifestSha256) SD_BUS_PARAM(downgradePermission), "", , onInstall,
-        SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_PARAM(path) SD_BUS_PARAM(manifestSha256) SD_BUS_PARAM(downgradePermission), "", ,
+        onInstall, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD_WITH_NAMES("InstallFromFd", "hsay",
-        SD_BUS_PARAM(bundle) SD_BUS_PARAM(manifestSha256) SD_BUS_PARAM(downgradePermission), "", , onInstallFromFd,
-        SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_PARAM(bundle) SD_BUS_PARAM(manifestSha256) SD_BUS_PARAM(downgradePermission), "", ,
+        onInstallFromFd, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Cancel", "", "", onCancel, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("Operation", "s", getOperation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Progress", "u", getProgress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -379,8 +412,8 @@ std::unique_ptr<sd_bus, BusUnref> openBus(const std::string& address)
     if (rc < 0)
         failBus("create a bus connection", rc);
     std::unique_ptr<sd_bus, BusUnref> bus(raw);
-    if ((rc = sd_bus_set_address(bus.get(), address.c_str())) < 0 || (rc = sd_bus_set_bus_client(bus.get(), 1)) < 0 ||
-        (rc = sd_bus_start(bus.get())) < 0)
+    if ((rc = sd_bus_set_address(bus.get(), address.c_str())) < 0 ||
+        (rc = sd_bus_set_bus_client(bus.get(), 1)) < 0 || (rc = sd_bus_start(bus.get())) < 0)
         failBus("connect to the bus at " + address, rc);
     return bus;
 }

@@ -15,7 +15,7 @@ inline constexpr const char* kInterface = "org.meldpunt.Updater1";
 // properties and signals) until SIGTERM or SIGINT. `busAddress` empty
 // means the system bus; tests pass the address of a private bus. Bundles
 // are verified synchronously in the method call, so a rejected bundle is
-// the call's error; the install itself runs on a worker thread and
+// the call's error. The install itself runs on a worker thread, which
 // reports through the Operation and Progress properties and the Completed
 // signal. Returns the process exit status. Throws UpdateError when the
 // bus cannot be reached or the name cannot be owned.

@@ -21,7 +21,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage:\n"
-    "  meldpunt-bundle create --product NAME --hardware-id ID [--hardware-id ID ...] --version TEXT\n"
+    "  meldpunt-bundle create --product NAME --hardware-id ID [--hardware-id ID ...] --version "
+    "TEXT\n"
     "      --epoch N --rootfs IMAGE --certificate PEM --key PEM [--chain PEM] [--created TIME]\n"
     "      --output BUNDLE\n"
     "  meldpunt-bundle permit-downgrade --bundle BUNDLE --certificate PEM --key PEM --output FILE\n"
@@ -36,7 +37,8 @@ Options parseOptions(int argc, char** argv, int first)
     for (int i = first; i < argc; i += 2) {
         const std::string name = argv[i];
         if (!name.starts_with("--") || i + 1 >= argc)
-            throw UpdateError("Invalid argument '" + name + "'. Every option takes a value.\n" + kUsage);
+            throw UpdateError(
+                "Invalid argument '" + name + "'. Every option takes a value.\n" + kUsage);
         options.emplace(name.substr(2), argv[i + 1]);
     }
     return options;
@@ -63,7 +65,8 @@ int create(const Options& options)
         throw UpdateError("At least one --hardware-id is required.");
     source.manifest.version = one(options, "version");
     const std::string epoch = one(options, "epoch");
-    if (epoch.empty() || epoch.find_first_not_of("0123456789") != std::string::npos || std::stoul(epoch) > kMaxSecurityEpoch)
+    if (epoch.empty() || epoch.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(epoch) > kMaxSecurityEpoch)
         throw UpdateError("The option --epoch must be a whole number from 0 to 64.");
     source.manifest.securityEpoch = static_cast<std::uint32_t>(std::stoul(epoch));
     source.manifest.created = one(options, "created", false);
@@ -77,26 +80,34 @@ int create(const Options& options)
     source.keyFile = one(options, "key");
     source.chainFile = one(options, "chain", false);
     const Manifest manifest = writeBundle(source, one(options, "output"));
-    std::cout << "Wrote " << one(options, "output") << " with version " << manifest.version << ", security epoch "
-              << manifest.securityEpoch << ".\n";
+    std::cout << "Wrote " << one(options, "output") << " with version " << manifest.version
+              << ", security epoch " << manifest.securityEpoch << ".\n";
     return 0;
 }
 
 int permitDowngrade(const Options& options)
 {
-    meldpunt::fsutil::FileDescriptor fd(::open(one(options, "bundle").c_str(), O_RDONLY | O_CLOEXEC));
+    meldpunt::fsutil::FileDescriptor fd(
+        ::open(one(options, "bundle").c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd)
-        throw UpdateError("Failed to open the bundle '" + one(options, "bundle") + "': " + std::strerror(errno) + ".");
+        throw UpdateError("Failed to open the bundle '" + one(options, "bundle") +
+            "': " + std::strerror(errno) + ".");
     const std::vector<std::uint8_t> headerBytes = readAt(fd.get(), 0, kBundleHeaderSize);
-    const BundleHeader header = parseBundleHeader(headerBytes, static_cast<std::uint64_t>(::lseek(fd.get(), 0, SEEK_END)));
-    const std::vector<std::uint8_t> manifestBytes = readAt(fd.get(), header.manifestOffset, header.manifestLength);
-    const Manifest manifest = parseManifest(std::string(manifestBytes.begin(), manifestBytes.end()));
-    const std::string permission = createDowngradePermission(
-        sha256Of(manifestBytes), manifest.product, one(options, "certificate"), one(options, "key"));
+    const BundleHeader header =
+        parseBundleHeader(headerBytes, static_cast<std::uint64_t>(::lseek(fd.get(), 0, SEEK_END)));
+    const std::vector<std::uint8_t> manifestBytes =
+        readAt(fd.get(), header.manifestOffset, header.manifestLength);
+    const Manifest manifest =
+        parseManifest(std::string(manifestBytes.begin(), manifestBytes.end()));
+    const std::string permission = createDowngradePermission(sha256Of(manifestBytes),
+        manifest.product, one(options, "certificate"), one(options, "key"));
     const std::string output = one(options, "output");
     meldpunt::fsutil::writeFileAtomically(output,
-        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(permission.data()), permission.size()), 0644);
-    std::cout << "Wrote a downgrade permission for manifest SHA-256 " << toHex(sha256Of(manifestBytes)) << ".\n";
+        std::span<const std::uint8_t>(
+            reinterpret_cast<const std::uint8_t*>(permission.data()), permission.size()),
+        0644);
+    std::cout << "Wrote a downgrade permission for manifest SHA-256 "
+              << toHex(sha256Of(manifestBytes)) << ".\n";
     return 0;
 }
 
@@ -104,16 +115,23 @@ int show(const std::string& path)
 {
     meldpunt::fsutil::FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd)
-        throw UpdateError("Failed to open the bundle '" + path + "': " + std::strerror(errno) + ".");
+        throw UpdateError(
+            "Failed to open the bundle '" + path + "': " + std::strerror(errno) + ".");
     const auto size = static_cast<std::uint64_t>(::lseek(fd.get(), 0, SEEK_END));
-    const BundleHeader header = parseBundleHeader(readAt(fd.get(), 0, std::min<std::uint64_t>(size, kBundleHeaderSize)), size);
-    const std::vector<std::uint8_t> manifestBytes = readAt(fd.get(), header.manifestOffset, header.manifestLength);
-    std::cout << "manifest offset " << header.manifestOffset << " length " << header.manifestLength << "\n"
-              << "signature offset " << header.signatureOffset << " length " << header.signatureLength << "\n"
-              << "images offset " << header.imagesOffset << " length " << header.imagesLength << "\n"
+    const BundleHeader header = parseBundleHeader(
+        readAt(fd.get(), 0, std::min<std::uint64_t>(size, kBundleHeaderSize)), size);
+    const std::vector<std::uint8_t> manifestBytes =
+        readAt(fd.get(), header.manifestOffset, header.manifestLength);
+    std::cout << "manifest offset " << header.manifestOffset << " length " << header.manifestLength
+              << "\n"
+              << "signature offset " << header.signatureOffset << " length "
+              << header.signatureLength << "\n"
+              << "images offset " << header.imagesOffset << " length " << header.imagesLength
+              << "\n"
               << "manifest SHA-256 " << toHex(sha256Of(manifestBytes)) << "\n"
               << std::string(manifestBytes.begin(), manifestBytes.end()) << "\n"
-              << "The signature is not checked here; use meldpunt-update verify or openssl cms -verify.\n";
+              << "The signature is not checked here; use meldpunt-update verify or openssl cms "
+                 "-verify.\n";
     return 0;
 }
 

@@ -27,13 +27,14 @@ constexpr const char* kDefaultConfig = "/etc/meldpunt/updater.ini";
 constexpr const char* kUsage =
     "usage: meldpunt-update [--config FILE] COMMAND\n"
     "  install [--permission FILE] [--expect-sha256 HEX] BUNDLE   verify and install BUNDLE\n"
-    "  verify [--permission FILE] BUNDLE                          verify BUNDLE, show its manifest\n"
+    "  verify [--permission FILE] BUNDLE                          verify BUNDLE, show its "
+    "manifest\n"
     "  mark-good                  run the health check and mark the booted slot good\n"
     "  health                     run the health check once and report\n"
     "  status                     show the booted slot, boot entries and security epoch\n"
     "FILE defaults to /etc/meldpunt/updater.ini.\n";
 
-std::atomic<bool> cancelRequested{false};
+std::atomic<bool> cancelRequested{ false };
 
 struct Arguments {
     std::string config = kDefaultConfig;
@@ -70,7 +71,7 @@ std::vector<std::uint8_t> readPermission(const std::string& path)
     if (path.empty())
         return {};
     const std::string text = meldpunt::fsutil::readSmallFile(path, 64 * 1024);
-    return {text.begin(), text.end()};
+    return { text.begin(), text.end() };
 }
 
 VerifiedBundle verify(const Arguments& arguments, const UpdaterConfig& config)
@@ -79,16 +80,19 @@ VerifiedBundle verify(const Arguments& arguments, const UpdaterConfig& config)
         throw UpdateError(std::string("No bundle file given.\n") + kUsage);
     SecurityEpochStore epochs(config.tcti, config.epochNvIndex);
     const std::uint32_t recorded = std::max(epochs.read(), config.runningEpoch);
-    return verifyBundleFile(arguments.bundle, config, recorded, readPermission(arguments.permission));
+    return verifyBundleFile(
+        arguments.bundle, config, recorded, readPermission(arguments.permission));
 }
 
 int install(const Arguments& arguments, const UpdaterConfig& config)
 {
     const VerifiedBundle bundle = verify(arguments, config);
-    if (!arguments.expectedSha256.empty() && arguments.expectedSha256 != toHex(bundle.manifestSha256))
-        throw UpdateError("The bundle's manifest SHA-256 is " + toHex(bundle.manifestSha256) + ", not " +
-            arguments.expectedSha256 + ".");
-    std::cout << "Verified version " << bundle.manifest.version << " signed by " << bundle.signer.subject << ".\n";
+    if (!arguments.expectedSha256.empty() &&
+        arguments.expectedSha256 != toHex(bundle.manifestSha256))
+        throw UpdateError("The bundle's manifest SHA-256 is " + toHex(bundle.manifestSha256) +
+            ", not " + arguments.expectedSha256 + ".");
+    std::cout << "Verified version " << bundle.manifest.version << " signed by "
+              << bundle.signer.subject << ".\n";
     std::signal(SIGINT, [](int) { cancelRequested.store(true); });
     std::string lastStep;
     installBundle(
@@ -118,7 +122,8 @@ int markGood(const UpdaterConfig& config)
     case MarkResult::Unhealthy:
         break;
     }
-    std::cerr << "The booted slot failed the health check and stays on trial; after its tries run out the box "
+    std::cerr << "The booted slot failed the health check and stays on trial; after its tries run "
+                 "out the box "
                  "starts the previous slot again:\n";
     for (const std::string& failure : report.failures)
         std::cerr << "  " << failure << "\n";
@@ -132,7 +137,9 @@ int status(const UpdaterConfig& config)
     std::cout << "security epoch: " << std::max(epochs.read(), config.runningEpoch) << "\n";
     for (const BootEntry& entry : BootEntries(config.esp).list()) {
         std::cout << "entry " << entry.file.filename().string() << ": "
-                  << (entry.triesLeft ? "on trial, " + std::to_string(*entry.triesLeft) + " tries left" : "good")
+                  << (entry.triesLeft
+                             ? "on trial, " + std::to_string(*entry.triesLeft) + " tries left"
+                             : "good")
                   << "\n";
     }
     return 0;
@@ -144,7 +151,7 @@ int main(int argc, char** argv)
 {
     // The process reads signing material and writes slots; a core dump
     // would only leak memory contents.
-    const rlimit noCore{0, 0};
+    const rlimit noCore{ 0, 0 };
     setrlimit(RLIMIT_CORE, &noCore);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     try {
@@ -158,8 +165,9 @@ int main(int argc, char** argv)
             return install(arguments, config);
         if (arguments.command == "verify") {
             const VerifiedBundle bundle = verify(arguments, config);
-            std::cout << "manifest SHA-256 " << toHex(bundle.manifestSha256) << "\nsigner " << bundle.signer.subject
-                      << "\n" << bundle.manifestJson << "\n";
+            std::cout << "manifest SHA-256 " << toHex(bundle.manifestSha256) << "\nsigner "
+                      << bundle.signer.subject << "\n"
+                      << bundle.manifestJson << "\n";
             return 0;
         }
         if (arguments.command == "mark-good")

@@ -13,12 +13,16 @@ using namespace meldpunt;
 
 int main(int argc, char** argv)
 {
-    const rlimit noCore{0, 0};
+    const rlimit noCore{ 0, 0 };
     setrlimit(RLIMIT_CORE, &noCore);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
     std::string configFile = "/etc/meldpunt/updater.ini";
     std::string busAddress; // empty: the system bus
+    if (argc % 2 == 0) {
+        log::error("Every option takes a value. Options: --config FILE, --bus-address ADDRESS.");
+        return 2;
+    }
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string option = argv[i];
         if (option == "--config") {
@@ -26,7 +30,8 @@ int main(int argc, char** argv)
         } else if (option == "--bus-address") {
             busAddress = argv[i + 1];
         } else {
-            log::error("Invalid option '" + option + "'. Options: --config FILE, --bus-address ADDRESS.");
+            log::error(
+                "Invalid option '" + option + "'. Options: --config FILE, --bus-address ADDRESS.");
             return 2;
         }
     }

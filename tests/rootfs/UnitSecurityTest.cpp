@@ -44,6 +44,7 @@ namespace {
 
 const std::vector<std::string> daemonUnits = {"meldpuntd.service", "meldpunt-public.service"};
 const std::vector<std::string> edgeUnits = {"meldpunt-edge-public.service", "meldpunt-edge-staff.service"};
+const std::vector<std::string> updaterUnits = {"meldpunt-updated.service", "meldpunt-mark-good.service"};
 const std::set<std::string> daemonBinaries = {
     "/usr/libexec/meldpunt/meldpuntd",
     "/usr/libexec/meldpunt/meldpunt-public",
@@ -122,6 +123,7 @@ public:
     {
         std::vector<std::string> units = daemonUnits;
         units.insert(units.end(), edgeUnits.begin(), edgeUnits.end());
+        units.insert(units.end(), updaterUnits.begin(), updaterUnits.end());
         return units;
     }
 

@@ -53,10 +53,12 @@ TEST_CASE("boot entries follow systemd-boot's counting names", "[updater]")
         std::ofstream(entries.loaderConf()) << "timeout 5\ndefault debian-*\neditor no\n";
         entries.ensureLoaderDefault();
         std::ifstream in(entries.loaderConf());
-        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const std::string text(
+            (std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
         CHECK(text == "timeout 5\neditor no\ndefault meldpunt-*\n");
         entries.ensureLoaderDefault();
         std::ifstream again(entries.loaderConf());
-        CHECK(std::string((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>()) == text);
+        CHECK(std::string((std::istreambuf_iterator<char>(again)),
+                  std::istreambuf_iterator<char>()) == text);
     }
 }

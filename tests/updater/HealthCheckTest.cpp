@@ -20,7 +20,8 @@ void bootIntoNewSlot(UpdaterBox& box)
 {
     UpdaterBox::BundleOptions options;
     options.epoch = 2;
-    const UpdaterBox::Result install = box.runUpdate({"install", box.makeBundle("health", options).string()});
+    const UpdaterBox::Result install =
+        box.runUpdate({ "install", box.makeBundle("health", options).string() });
     INFO(install.output);
     REQUIRE(install.exitStatus == 0);
     REQUIRE(simulateBoot(box.esp()) == Slot::B);
@@ -52,7 +53,7 @@ TEST_CASE("health gate marks a healthy slot good and rejects a failing one", "[u
 
     SECTION("a healthy slot is marked good and survives power cuts")
     {
-        const UpdaterBox::Result mark = box.runUpdate({"mark-good"});
+        const UpdaterBox::Result mark = box.runUpdate({ "mark-good" });
         INFO(mark.output);
         REQUIRE(mark.exitStatus == 0);
         CHECK_THAT(mark.output, ContainsSubstring("marked good"));
@@ -62,12 +63,13 @@ TEST_CASE("health gate marks a healthy slot good and rejects a failing one", "[u
         // Each boot after a power cut picks the good slot without counting.
         for (int boot = 0; boot < 5; ++boot)
             CHECK(simulateBoot(box.esp()) == Slot::B);
-        CHECK(box.runUpdate({"mark-good"}).output.find("already marked good") != std::string::npos);
+        CHECK(
+            box.runUpdate({ "mark-good" }).output.find("already marked good") != std::string::npos);
     }
     SECTION("a slot whose meldpuntd is not ready stays on trial and falls back")
     {
         appliance.stopDaemon();
-        const UpdaterBox::Result mark = box.runUpdate({"mark-good"});
+        const UpdaterBox::Result mark = box.runUpdate({ "mark-good" });
         INFO(mark.output);
         CHECK(mark.exitStatus == 1);
         CHECK_THAT(mark.output, ContainsSubstring("meldpuntd"));
@@ -81,7 +83,7 @@ TEST_CASE("health gate marks a healthy slot good and rejects a failing one", "[u
     SECTION("a slot whose public form does not answer stays on trial")
     {
         appliance.stopPublic();
-        const UpdaterBox::Result mark = box.runUpdate({"mark-good"});
+        const UpdaterBox::Result mark = box.runUpdate({ "mark-good" });
         INFO(mark.output);
         CHECK(mark.exitStatus == 1);
         CHECK_THAT(mark.output, ContainsSubstring("does not serve the report form"));
@@ -93,9 +95,9 @@ TEST_CASE("health gate marks a healthy slot good and rejects a failing one", "[u
             SKIP("a network namespace without interfaces needs root");
         // unshare --net gives the check a network namespace whose only
         // interface, loopback, is down: as if the cable were unplugged.
-        std::vector<std::string> argv = {"unshare", "--net",
+        std::vector<std::string> argv = { "unshare", "--net",
             (fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-update").string(), "--config",
-            box.configFile().string(), "health"};
+            box.configFile().string(), "health" };
         Process process(argv, Process::Options({}, box.root() / "health-offline.log"));
         const auto status = process.wait(std::chrono::seconds(60));
         INFO(process.log());

@@ -33,7 +33,8 @@ BundleHeader headerOf(const fs::path& bundle)
 // Writes a copy of `bundle` whose signature section is `signature`, with
 // the images moved to the new boundary. The manifest keeps its offsets,
 // so only a signature of the same aligned length makes a valid layout.
-fs::path withSignature(const fs::path& bundle, const std::vector<std::uint8_t>& signature, const fs::path& output)
+fs::path withSignature(
+    const fs::path& bundle, const std::vector<std::uint8_t>& signature, const fs::path& output)
 {
     const BundleHeader old = headerOf(bundle);
     const std::string bytes = readAll(bundle);
@@ -44,9 +45,12 @@ fs::path withSignature(const fs::path& bundle, const std::vector<std::uint8_t>& 
     const auto encoded = encodeBundleHeader(header);
     out.write(reinterpret_cast<const char*>(encoded.data()), encoded.size());
     out.write(bytes.data() + old.manifestOffset, static_cast<std::streamsize>(old.manifestLength));
-    out.write(reinterpret_cast<const char*>(signature.data()), static_cast<std::streamsize>(signature.size()));
-    out.write(std::string(header.imagesOffset - header.signatureOffset - signature.size(), '\0').data(),
-        static_cast<std::streamsize>(header.imagesOffset - header.signatureOffset - signature.size()));
+    out.write(reinterpret_cast<const char*>(signature.data()),
+        static_cast<std::streamsize>(signature.size()));
+    out.write(
+        std::string(header.imagesOffset - header.signatureOffset - signature.size(), '\0').data(),
+        static_cast<std::streamsize>(
+            header.imagesOffset - header.signatureOffset - signature.size()));
     out.write(bytes.data() + old.imagesOffset, static_cast<std::streamsize>(old.imagesLength));
     return output;
 }
@@ -56,12 +60,12 @@ fs::path withSignature(const fs::path& bundle, const std::vector<std::uint8_t>& 
 std::vector<std::uint8_t> zeroSignerSignature(const UpdaterBox& box)
 {
     const fs::path out = box.root() / "zero-signer.der";
-    Process process({"openssl", "crl2pkcs7", "-nocrl", "-certfile", box.pki("signer.pem").string(), "-outform", "DER",
-                        "-out", out.string()},
+    Process process({ "openssl", "crl2pkcs7", "-nocrl", "-certfile", box.pki("signer.pem").string(),
+                        "-outform", "DER", "-out", out.string() },
         Process::Options({}, box.root() / "crl2pkcs7.log"));
     REQUIRE(process.wait(std::chrono::seconds(30)) == 0);
     const std::string bytes = readAll(out);
-    return {bytes.begin(), bytes.end()};
+    return { bytes.begin(), bytes.end() };
 }
 
 std::string manifestOf(const fs::path& bundle)
@@ -78,7 +82,7 @@ struct SlotState {
 
 SlotState snapshot(const UpdaterBox& box)
 {
-    SlotState state{box.slotSha256(Slot::A), box.slotSha256(Slot::B), {}};
+    SlotState state{ box.slotSha256(Slot::A), box.slotSha256(Slot::B), {} };
     for (const BootEntry& entry : BootEntries(box.esp()).list())
         state.entries.push_back(entry.file.filename().string());
     return state;
@@ -88,7 +92,7 @@ void requireRejected(UpdaterBox& box, const fs::path& bundle, const std::string&
     const std::vector<std::string>& extra = {})
 {
     const SlotState before = snapshot(box);
-    std::vector<std::string> arguments = {"install"};
+    std::vector<std::string> arguments = { "install" };
     arguments.insert(arguments.end(), extra.begin(), extra.end());
     arguments.push_back(bundle.string());
     const UpdaterBox::Result result = box.runUpdate(arguments);
@@ -139,13 +143,15 @@ TEST_CASE("installer rejects bad bundles and leaves the slots untouched", "[upda
     {
         BundleOptions options;
         options.signer = "server";
-        requireRejected(box, box.makeBundle("server-purpose", options), "lacks the extended key usage code signing");
+        requireRejected(box, box.makeBundle("server-purpose", options),
+            "lacks the extended key usage code signing");
     }
     SECTION("a certificate without extended key usage")
     {
         BundleOptions options;
         options.signer = "no-usage";
-        requireRejected(box, box.makeBundle("no-usage", options), "lacks the extended key usage code signing");
+        requireRejected(
+            box, box.makeBundle("no-usage", options), "lacks the extended key usage code signing");
     }
     SECTION("a revoked certificate")
     {
@@ -158,7 +164,8 @@ TEST_CASE("installer rejects bad bundles and leaves the slots untouched", "[upda
         BundleOptions options;
         options.signer = "expired";
         options.created = "2020-06-01T00:00:00Z";
-        requireRejected(box, box.makeBundle("expired", options), "expired before 2026-01-01T00:00:00Z");
+        requireRejected(
+            box, box.makeBundle("expired", options), "expired before 2026-01-01T00:00:00Z");
     }
     SECTION("a truncated bundle")
     {
@@ -170,7 +177,8 @@ TEST_CASE("installer rejects bad bundles and leaves the slots untouched", "[upda
     {
         BundleOptions options;
         options.hardwareId = "meldpunt-box-other";
-        requireRejected(box, box.makeBundle("other-hardware", options), "not made for this hardware");
+        requireRejected(
+            box, box.makeBundle("other-hardware", options), "not made for this hardware");
     }
     SECTION("a bundle for another product")
     {
@@ -181,7 +189,8 @@ TEST_CASE("installer rejects bad bundles and leaves the slots untouched", "[upda
     SECTION("an empty signature")
     {
         const fs::path bundle = box.makeBundle("unsigned");
-        requireRejected(box, withSignature(bundle, {}, box.root() / "empty-signature.mpb"), "empty signature");
+        requireRejected(
+            box, withSignature(bundle, {}, box.root() / "empty-signature.mpb"), "empty signature");
     }
     SECTION("a signature without signers")
     {
@@ -200,7 +209,7 @@ TEST_CASE("installer rejects bad bundles and leaves the slots untouched", "[upda
     SECTION("a confirmed hash of another bundle")
     {
         requireRejected(box, box.makeBundle("other-hash"), "not " + std::string(64, '0'),
-            {"--expect-sha256", std::string(64, '0')});
+            { "--expect-sha256", std::string(64, '0') });
     }
     SECTION("an image larger than the slot")
     {
@@ -217,20 +226,22 @@ TEST_CASE("installer writes the inactive slot and boots it on trial", "[updater]
     const fs::path bundle = box.makeBundle("good");
     const std::string image = fileSha256(box.root() / "good.rootfs");
 
-    const UpdaterBox::Result result = box.runUpdate({"install", bundle.string()});
+    const UpdaterBox::Result result = box.runUpdate({ "install", bundle.string() });
     INFO(result.output);
     REQUIRE(result.exitStatus == 0);
     CHECK(box.slotSha256(Slot::A) == oldA);
     // The slot keeps its size; the image fills its start.
     CHECK(fileSha256(box.slot(Slot::B)) != image);
     {
-        meldpunt::fsutil::FileDescriptor fd(::open(box.slot(Slot::B).c_str(), O_RDONLY | O_CLOEXEC));
+        meldpunt::fsutil::FileDescriptor fd(
+            ::open(box.slot(Slot::B).c_str(), O_RDONLY | O_CLOEXEC));
         const auto written = readAt(fd.get(), 0, fs::file_size(box.root() / "good.rootfs"));
         CHECK(toHex(sha256Of(written)) == image);
     }
     CHECK(fs::exists(box.rebootMarker()));
     CHECK(fs::exists(box.esp() / "loader" / "entries" / "meldpunt-000002-b+3.conf"));
-    CHECK_THAT(readAll(box.esp() / "loader" / "loader.conf"), ContainsSubstring("default meldpunt-*"));
+    CHECK_THAT(
+        readAll(box.esp() / "loader" / "loader.conf"), ContainsSubstring("default meldpunt-*"));
 
     SECTION("an unblessed slot falls back to the old one when its tries run out")
     {
@@ -253,21 +264,27 @@ TEST_CASE("installer writes the inactive slot and boots it on trial", "[updater]
 
         const fs::path permission = box.root() / "permission.json";
         fs::path foreign = box.root() / "foreign-permission.json";
-        const auto write = [&](const fs::path& forBundle, const fs::path& out, const std::string& signer) {
+        const auto write = [&](const fs::path& forBundle, const fs::path& out,
+                               const std::string& signer) {
             const BundleHeader header = headerOf(forBundle);
-            const std::string manifest = readAll(forBundle).substr(header.manifestOffset, header.manifestLength);
+            const std::string manifest =
+                readAll(forBundle).substr(header.manifestOffset, header.manifestLength);
             const std::string text = createDowngradePermission(
-                sha256Of(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(manifest.data()), manifest.size())),
+                sha256Of(std::span<const std::uint8_t>(
+                    reinterpret_cast<const std::uint8_t*>(manifest.data()), manifest.size())),
                 "meldpunt", box.pki(signer + ".pem"), box.pki(signer + ".key"));
             std::ofstream(out) << text;
         };
         write(older, foreign, "signer"); // signed by the release key, not the downgrade CA
-        requireRejected(box, older, "The downgrade permission was rejected", {"--permission", foreign.string()});
+        requireRejected(box, older, "The downgrade permission was rejected",
+            { "--permission", foreign.string() });
         write(bundle, box.root() / "wrong-bundle.json", "downgrade");
-        requireRejected(box, older, "for another bundle", {"--permission", (box.root() / "wrong-bundle.json").string()});
+        requireRejected(box, older, "for another bundle",
+            { "--permission", (box.root() / "wrong-bundle.json").string() });
 
         write(older, permission, "downgrade");
-        const UpdaterBox::Result allowed = box.runUpdate({"install", "--permission", permission.string(), older.string()});
+        const UpdaterBox::Result allowed =
+            box.runUpdate({ "install", "--permission", permission.string(), older.string() });
         INFO(allowed.output);
         CHECK(allowed.exitStatus == 0);
         CHECK(SecurityEpochStore(box.tpm().tcti(), box.config().epochNvIndex).read() == 5);
@@ -283,7 +300,7 @@ TEST_CASE("installer installs the bytes it verified", "[updater]")
     const std::string before = box.slotSha256(Slot::A);
     SecurityEpochStore epochs(box.tpm().tcti(), box.config().epochNvIndex);
     VerifiedBundle verified = verifyBundleFile(bundle, box.config(), epochs.read(), {});
-    std::atomic<bool> cancel{false};
+    std::atomic<bool> cancel{ false };
     bool changed = false;
 
     SECTION("replacing the file by rename changes nothing")
@@ -291,7 +308,8 @@ TEST_CASE("installer installs the bytes it verified", "[updater]")
         BundleOptions replacementOptions;
         replacementOptions.seed = 99;
         const fs::path other = box.makeBundle("replacement", replacementOptions);
-        installBundle(verified, box.config(),
+        installBundle(
+            verified, box.config(),
             [&](InstallStep step, unsigned) {
                 if (step == InstallStep::Writing && !changed) {
                     fs::rename(other, bundle);
@@ -300,13 +318,16 @@ TEST_CASE("installer installs the bytes it verified", "[updater]")
             },
             cancel);
         REQUIRE(changed);
-        meldpunt::fsutil::FileDescriptor fd(::open(box.slot(Slot::B).c_str(), O_RDONLY | O_CLOEXEC));
-        CHECK(toHex(sha256Of(readAt(fd.get(), 0, fs::file_size(box.root() / "swap.rootfs")))) == image);
+        meldpunt::fsutil::FileDescriptor fd(
+            ::open(box.slot(Slot::B).c_str(), O_RDONLY | O_CLOEXEC));
+        CHECK(toHex(sha256Of(readAt(fd.get(), 0, fs::file_size(box.root() / "swap.rootfs")))) ==
+            image);
     }
     SECTION("changing the file in place fails the install")
     {
         const auto install = [&] {
-            installBundle(verified, box.config(),
+            installBundle(
+                verified, box.config(),
                 [&](InstallStep step, unsigned) {
                     if (step == InstallStep::Writing && !changed) {
                         flipByte(bundle, header.imagesOffset + header.imagesLength - 10);
@@ -334,17 +355,21 @@ TEST_CASE("installer killed at random points leaves a bootable box", "[updater]"
 
     // One full install measures how long the kill window is.
     const auto start = std::chrono::steady_clock::now();
-    REQUIRE(box.runUpdate({"install", bundle.string()}).exitStatus == 0);
-    const auto window = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    REQUIRE(box.runUpdate({ "install", bundle.string() }).exitStatus == 0);
+    const auto window = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
     BootEntries(box.esp()).removeSlot(Slot::B);
 
     std::mt19937 random(20261204);
     constexpr int kRounds = 10;
     for (int round = 0; round < kRounds; ++round) {
-        const auto delay = std::chrono::microseconds(std::uniform_int_distribution<long>(0, window.count())(random));
-        std::vector<std::string> argv = {(fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-update").string(),
-            "--config", box.configFile().string(), "install", bundle.string()};
-        Process process(argv, Process::Options({"TSS2_LOG=all+none"}, box.root() / "kill.log"));
+        const auto delay = std::chrono::microseconds(
+            std::uniform_int_distribution<long>(0, window.count())(random));
+        std::vector<std::string> argv = {
+            (fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-update").string(), "--config",
+            box.configFile().string(), "install", bundle.string()
+        };
+        Process process(argv, Process::Options({ "TSS2_LOG=all+none" }, box.root() / "kill.log"));
         std::this_thread::sleep_for(delay);
         process.kill();
 
@@ -354,8 +379,10 @@ TEST_CASE("installer killed at random points leaves a bootable box", "[updater]"
         const bool newEntry = entries.front().slot == Slot::B;
         if (newEntry) {
             // The entry exists only after the slot read back correctly.
-            meldpunt::fsutil::FileDescriptor fd(::open(box.slot(Slot::B).c_str(), O_RDONLY | O_CLOEXEC));
-            CHECK(toHex(sha256Of(readAt(fd.get(), 0, fs::file_size(box.root() / "kill.rootfs")))) == image);
+            meldpunt::fsutil::FileDescriptor fd(
+                ::open(box.slot(Slot::B).c_str(), O_RDONLY | O_CLOEXEC));
+            CHECK(toHex(sha256Of(readAt(fd.get(), 0, fs::file_size(box.root() / "kill.rootfs")))) ==
+                image);
             CHECK(entries.front().triesLeft == 3u);
             BootEntries(box.esp()).removeSlot(Slot::B);
         }
@@ -372,13 +399,13 @@ TEST_CASE("installer handles images beyond 4 GiB", "[updater]")
         std::ofstream out(image, std::ios::binary);
         out << "start";
     }
-    constexpr std::uint64_t kLarge = (std::uint64_t{4} << 30) + 5 * 1024 * 1024;
+    constexpr std::uint64_t kLarge = (std::uint64_t{ 4 } << 30) + 5 * 1024 * 1024;
     fs::resize_file(image, kLarge);
     flipByte(image, kLarge - 1);
 
     BundleSource source;
     source.manifest.product = "meldpunt";
-    source.manifest.hardwareIds = {UpdaterBox::kHardwareId};
+    source.manifest.hardwareIds = { UpdaterBox::kHardwareId };
     source.manifest.version = "2.0.0";
     source.manifest.securityEpoch = 1;
     source.manifest.created = formatUtcTimestamp(std::time(nullptr));
@@ -392,8 +419,9 @@ TEST_CASE("installer handles images beyond 4 GiB", "[updater]")
 
     const VerifiedBundle verified = verifyBundleFile(bundle, box.config(), 0, {});
     CHECK(verified.header.imagesLength == kLarge);
-    std::atomic<bool> cancel{false};
-    CHECK_NOTHROW(verifyImages(verified, [](std::uint64_t, std::uint64_t) {}, cancel));
+    std::atomic<bool> cancel{ false };
+    CHECK_NOTHROW(verifyImages(
+        verified, [](std::uint64_t, std::uint64_t) {}, cancel));
 
     // The pre-flight check runs before the images are hashed and rejects
     // the image for the small slot before any write.

@@ -14,16 +14,16 @@ Manifest example()
 {
     Manifest manifest;
     manifest.product = "meldpunt";
-    manifest.hardwareIds = {"box-1", "box-2"};
+    manifest.hardwareIds = { "box-1", "box-2" };
     manifest.version = "1.2.0";
     manifest.securityEpoch = 3;
     manifest.created = "2026-12-04T19:00:00Z";
     ManifestImage image;
     image.slotType = "rootfs";
     image.offset = 4096;
-    image.size = (std::uint64_t{4} << 30) + 1;
+    image.size = (std::uint64_t{ 4 } << 30) + 1;
     image.sha256.fill(0xab);
-    manifest.images = {image};
+    manifest.images = { image };
     return manifest;
 }
 
@@ -46,17 +46,21 @@ TEST_CASE("manifest parses strictly and round-trips", "[updater]")
         CHECK(parsed.product == "meldpunt");
         CHECK(parsed.hardwareIds.size() == 2);
         CHECK(parsed.securityEpoch == 3);
-        CHECK(parsed.images.at(0).size == (std::uint64_t{4} << 30) + 1);
+        CHECK(parsed.images.at(0).size == (std::uint64_t{ 4 } << 30) + 1);
         CHECK(serializeManifest(parsed) == json);
     }
     SECTION("unknown, missing and mistyped fields are rejected")
     {
-        CHECK_THROWS_WITH(parseManifest(replaced(json, "\"version\"", "\"versio\"")), ContainsSubstring("unknown field"));
-        CHECK_THROWS_WITH(parseManifest(replaced(json, "\"securityEpoch\":3", "\"securityEpoch\":\"3\"")),
+        CHECK_THROWS_WITH(parseManifest(replaced(json, "\"version\"", "\"versio\"")),
+            ContainsSubstring("unknown field"));
+        CHECK_THROWS_WITH(
+            parseManifest(replaced(json, "\"securityEpoch\":3", "\"securityEpoch\":\"3\"")),
             ContainsSubstring("not an integer"));
-        CHECK_THROWS_WITH(parseManifest(replaced(json, "\"securityEpoch\":3", "\"securityEpoch\":65")),
+        CHECK_THROWS_WITH(
+            parseManifest(replaced(json, "\"securityEpoch\":3", "\"securityEpoch\":65")),
             ContainsSubstring("exceeds 64"));
-        CHECK_THROWS_WITH(parseManifest(replaced(json, "\"slotType\":\"rootfs\"", "\"slotType\":\"esp\"")),
+        CHECK_THROWS_WITH(
+            parseManifest(replaced(json, "\"slotType\":\"rootfs\"", "\"slotType\":\"esp\"")),
             ContainsSubstring("not supported"));
         CHECK_THROWS_WITH(parseManifest("[]"), ContainsSubstring("not a JSON object"));
         CHECK_THROWS_WITH(parseManifest("{"), ContainsSubstring("not valid JSON"));
@@ -69,8 +73,10 @@ TEST_CASE("manifest parses strictly and round-trips", "[updater]")
         header.imagesLength = manifest.images[0].size;
         CHECK_NOTHROW(checkImageLayout(manifest, header));
         header.imagesLength += 1;
-        CHECK_THROWS_WITH(checkImageLayout(manifest, header), ContainsSubstring("the file ends at byte"));
+        CHECK_THROWS_WITH(
+            checkImageLayout(manifest, header), ContainsSubstring("the file ends at byte"));
         header.imagesLength -= 2;
-        CHECK_THROWS_WITH(checkImageLayout(manifest, header), ContainsSubstring("runs past the end"));
+        CHECK_THROWS_WITH(
+            checkImageLayout(manifest, header), ContainsSubstring("runs past the end"));
     }
 }

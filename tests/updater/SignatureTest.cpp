@@ -19,7 +19,7 @@ namespace {
 
 std::span<const std::uint8_t> bytesOf(const std::string& text)
 {
-    return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+    return { reinterpret_cast<const std::uint8_t*>(text.data()), text.size() };
 }
 
 std::time_t utc(const std::string& text)
@@ -57,7 +57,8 @@ TEST_CASE("signature verification accepts only a trusted code signer", "[updater
 
     SECTION("the release signer is accepted")
     {
-        const SignerIdentity signer = verifyDetachedSignature(bytesOf(manifest), sign("signer"), anchors, floor, now);
+        const SignerIdentity signer =
+            verifyDetachedSignature(bytesOf(manifest), sign("signer"), anchors, floor, now);
         CHECK_THAT(signer.subject, ContainsSubstring("Meldpunt test release signing"));
         CHECK(signer.sha256Fingerprint.size() == 64);
     }
@@ -65,7 +66,8 @@ TEST_CASE("signature verification accepts only a trusted code signer", "[updater
     {
         std::string changed = manifest;
         changed[3] ^= 0x01;
-        CHECK_THROWS_WITH(verifyDetachedSignature(bytesOf(changed), sign("signer"), anchors, floor, now),
+        CHECK_THROWS_WITH(
+            verifyDetachedSignature(bytesOf(changed), sign("signer"), anchors, floor, now),
             ContainsSubstring("does not match the manifest"));
     }
     SECTION("each flipped signature byte is rejected")
@@ -75,7 +77,9 @@ TEST_CASE("signature verification accepts only a trusted code signer", "[updater
             std::vector<std::uint8_t> changed = good;
             changed[i] ^= 0x01;
             INFO("byte " << i);
-            CHECK_THROWS_AS(verifyDetachedSignature(bytesOf(manifest), changed, anchors, floor, now), UpdateError);
+            CHECK_THROWS_AS(
+                verifyDetachedSignature(bytesOf(manifest), changed, anchors, floor, now),
+                UpdateError);
         }
     }
     SECTION("an empty signature is rejected")
@@ -85,27 +89,31 @@ TEST_CASE("signature verification accepts only a trusted code signer", "[updater
     }
     SECTION("a signer from another CA is rejected")
     {
-        CHECK_THROWS_WITH(verifyDetachedSignature(bytesOf(manifest), sign("other"), anchors, floor, now),
+        CHECK_THROWS_WITH(
+            verifyDetachedSignature(bytesOf(manifest), sign("other"), anchors, floor, now),
             ContainsSubstring("is not trusted"));
     }
     SECTION("a downgrade signer is not a release signer")
     {
-        CHECK_THROWS_WITH(verifyDetachedSignature(bytesOf(manifest), sign("downgrade"), anchors, floor, now),
+        CHECK_THROWS_WITH(
+            verifyDetachedSignature(bytesOf(manifest), sign("downgrade"), anchors, floor, now),
             ContainsSubstring("is not trusted"));
     }
     SECTION("a revoked signer is rejected")
     {
-        CHECK_THROWS_WITH(verifyDetachedSignature(bytesOf(manifest), sign("revoked"), anchors, floor, now),
+        CHECK_THROWS_WITH(
+            verifyDetachedSignature(bytesOf(manifest), sign("revoked"), anchors, floor, now),
             ContainsSubstring("certificate revoked"));
     }
     SECTION("certificate dates are judged by the build time, not the clock")
     {
-        // The expired certificate was valid only in 2020, and the clock says
-        // otherwise; with a build time inside 2020 it is still accepted.
+        // The expired certificate was valid only in 2020. The clock reads a
+        // later date, but with a build time inside 2020 it is accepted.
         const std::time_t created = utc("2020-06-01T00:00:00Z");
-        CHECK_NOTHROW(verifyDetachedSignature(bytesOf(manifest), sign("expired"), anchors,
-            utc("2020-03-01T00:00:00Z"), created));
-        CHECK_THROWS_WITH(verifyDetachedSignature(bytesOf(manifest), sign("expired"), anchors, floor, created),
+        CHECK_NOTHROW(verifyDetachedSignature(
+            bytesOf(manifest), sign("expired"), anchors, utc("2020-03-01T00:00:00Z"), created));
+        CHECK_THROWS_WITH(
+            verifyDetachedSignature(bytesOf(manifest), sign("expired"), anchors, floor, created),
             ContainsSubstring("expired before 2026-01-01T00:00:00Z"));
         CHECK_THROWS_WITH(verifyDetachedSignature(bytesOf(manifest), sign("signer"), anchors, floor,
                               utc("2001-01-01T00:00:00Z")),
@@ -128,9 +136,11 @@ TEST_CASE("technician commands verify a bundle with stock openssl", "[updater]")
     fs::copy_file(box.pki("vendor-ca.pem"), folder / "vendor-ca.pem");
     fs::copy_file(box.pki("vendor.crl"), folder / "vendor.crl");
     const auto run = [&] {
-        Process shell({"sh", "-e", "-c", technicianCommands()}, Process::Options({}, box.root() / "technician.log", folder));
+        Process shell({ "sh", "-e", "-c", technicianCommands() },
+            Process::Options({}, box.root() / "technician.log", folder));
         const auto status = shell.wait(std::chrono::seconds(60));
-        return std::make_pair(status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, shell.log());
+        return std::make_pair(
+            status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, shell.log());
     };
 
     SECTION("an intact bundle passes")

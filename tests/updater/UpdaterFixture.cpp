@@ -79,7 +79,8 @@ void flipByte(const fs::path& path, std::uint64_t offset)
 UpdaterBox::UpdaterBox(const std::string& name)
     : scratch_(name)
 {
-    runChecked({(fs::path(MELDPUNT_SOURCE_DIR) / "tests" / "make-update-pki").string(), (root() / "pki").string()},
+    runChecked({ (fs::path(MELDPUNT_SOURCE_DIR) / "tests" / "make-update-pki").string(),
+                   (root() / "pki").string() },
         root() / "pki.log");
     fs::create_directories(esp() / "loader" / "entries");
     writeText(esp() / "loader" / "loader.conf", "timeout 0\ndefault meldpunt-*\n");
@@ -101,28 +102,34 @@ fs::path UpdaterBox::slot(Slot which) const
 
 void UpdaterBox::setBootedSlot(Slot which)
 {
-    writeText(root() / "cmdline", std::string("quiet meldpunt.slot=") + slotLetter(which) + " ro\n");
+    writeText(
+        root() / "cmdline", std::string("quiet meldpunt.slot=") + slotLetter(which) + " ro\n");
 }
 
 void UpdaterBox::writeConfig(const std::string& extraImageSettings)
 {
     if (!extraImageSettings.empty())
         extraImageSettings_ = extraImageSettings;
-    std::string text = "[image]\nproduct = meldpunt\nhardware_id = " + std::string(kHardwareId) + "\n";
-    text += extraImageSettings_.find("build_time") == std::string::npos ? "build_time = 2026-01-01T00:00:00Z\n" : "";
+    std::string text =
+        "[image]\nproduct = meldpunt\nhardware_id = " + std::string(kHardwareId) + "\n";
+    text += extraImageSettings_.find("build_time") == std::string::npos
+        ? "build_time = 2026-01-01T00:00:00Z\n"
+        : "";
     text += extraImageSettings_ + "\n";
-    text += "[trust]\nca_file = " + pki("vendor-ca.pem").string() + "\ncrl_file = " + pki("vendor.crl").string() +
+    text += "[trust]\nca_file = " + pki("vendor-ca.pem").string() +
+        "\ncrl_file = " + pki("vendor.crl").string() +
         "\ndowngrade_ca_file = " + pki("downgrade-ca.pem").string() +
         "\ndowngrade_crl_file = " + pki("downgrade.crl").string() + "\n";
-    text += "[slots]\na = " + slot(Slot::A).string() + "\nb = " + slot(Slot::B).string() + "\nesp = " +
-        esp().string() + "\nkernel_command_line = " + (root() / "cmdline").string() +
-        "\nstate_folder = " + stateFolder().string() + "\nboot_tries = 3\nreboot_command = /usr/bin/touch " +
-        rebootMarker().string() + "\n";
+    text += "[slots]\na = " + slot(Slot::A).string() + "\nb = " + slot(Slot::B).string() +
+        "\nesp = " + esp().string() + "\nkernel_command_line = " + (root() / "cmdline").string() +
+        "\nstate_folder = " + stateFolder().string() +
+        "\nboot_tries = 3\nreboot_command = /usr/bin/touch " + rebootMarker().string() + "\n";
     text += "[tpm]\ntcti = " + swtpm_->tcti() + "\nepoch_nv_index = 0x01800100\n";
     const fs::path daemon = daemonSocket_.empty() ? root() / "missing-daemon.sock" : daemonSocket_;
-    const fs::path publicSite = publicSocket_.empty() ? root() / "missing-public.sock" : publicSocket_;
-    text += "[health]\ndaemon_socket = " + daemon.string() + "\npublic_socket = " + publicSite.string() +
-        "\ntimeout_seconds = 2\n";
+    const fs::path publicSite =
+        publicSocket_.empty() ? root() / "missing-public.sock" : publicSocket_;
+    text += "[health]\ndaemon_socket = " + daemon.string() +
+        "\npublic_socket = " + publicSite.string() + "\ntimeout_seconds = 2\n";
     writeText(configFile(), text);
     config_ = loadUpdaterConfig(configFile());
 }
@@ -156,10 +163,11 @@ fs::path UpdaterBox::makeBundle(const std::string& name, const BundleOptions& op
 {
     BundleSource source;
     source.manifest.product = options.product;
-    source.manifest.hardwareIds = {options.hardwareId, "another-box"};
+    source.manifest.hardwareIds = { options.hardwareId, "another-box" };
     source.manifest.version = options.version;
     source.manifest.securityEpoch = options.epoch;
-    source.manifest.created = options.created.empty() ? formatUtcTimestamp(std::time(nullptr)) : options.created;
+    source.manifest.created =
+        options.created.empty() ? formatUtcTimestamp(std::time(nullptr)) : options.created;
     source.rootfsImage = makeImage(name + ".rootfs", options.imageSize, options.seed);
     source.certificateFile = pki(options.signer + ".pem");
     source.keyFile = pki(options.signer + ".key");
@@ -168,13 +176,16 @@ fs::path UpdaterBox::makeBundle(const std::string& name, const BundleOptions& op
     return output;
 }
 
-UpdaterBox::Result UpdaterBox::runUpdate(const std::vector<std::string>& arguments, std::chrono::seconds timeout)
+UpdaterBox::Result UpdaterBox::runUpdate(
+    const std::vector<std::string>& arguments, std::chrono::seconds timeout)
 {
-    std::vector<std::string> argv = {(fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-update").string(),
-        "--config", configFile().string()};
+    std::vector<std::string> argv = {
+        (fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-update").string(), "--config",
+        configFile().string()
+    };
     argv.insert(argv.end(), arguments.begin(), arguments.end());
     const fs::path log = root() / "update.log";
-    Process process(argv, Process::Options({"TSS2_LOG=all+none"}, log));
+    Process process(argv, Process::Options({ "TSS2_LOG=all+none" }, log));
     const auto status = process.wait(timeout);
     Result result;
     result.output = process.log();
@@ -200,8 +211,8 @@ std::optional<Slot> simulateBoot(const fs::path& esp)
     const BootEntry& chosen = all.front();
     if (chosen.triesLeft && *chosen.triesLeft > 0) {
         char name[64];
-        std::snprintf(name, sizeof name, "meldpunt-%06u-%c+%u-%u.conf", chosen.generation, slotLetter(chosen.slot),
-            *chosen.triesLeft - 1, chosen.triesDone + 1);
+        std::snprintf(name, sizeof name, "meldpunt-%06u-%c+%u-%u.conf", chosen.generation,
+            slotLetter(chosen.slot), *chosen.triesLeft - 1, chosen.triesDone + 1);
         fs::rename(chosen.file, chosen.file.parent_path() / name);
     }
     return chosen.slot;

@@ -14,11 +14,11 @@
 
 namespace meldpunt::test {
 
-// A box for updater tests: file-backed A and B slots, a folder as EFI
-// system partition with slot A's good boot entry, a kernel command line
-// naming slot A, swtpm for the security epoch, the test vendor PKI from
-// tests/make-update-pki, and an updater.ini pointing at all of it. The
-// reboot command touches a file instead of rebooting.
+// A box for updater tests. It has file-backed A and B slots, a folder as
+// EFI system partition with slot A's good boot entry, and a kernel command
+// line naming slot A. It also has swtpm for the security epoch, the test
+// vendor PKI from tests/make-update-pki, and an updater.ini pointing at all
+// of it. The reboot command touches a file instead of rebooting.
 class UpdaterBox {
 public:
     static constexpr std::uint64_t kSlotSize = 8 * 1024 * 1024;
@@ -40,10 +40,12 @@ public:
     void writeConfig(const std::string& extraImageSettings = {});
     void setBootedSlot(updater::Slot slot);
     // Points the health check at these Unix sockets.
-    void setHealthSockets(const std::filesystem::path& daemon, const std::filesystem::path& publicSite);
+    void setHealthSockets(
+        const std::filesystem::path& daemon, const std::filesystem::path& publicSite);
 
     // Writes an image of `size` bytes whose content depends on `seed`.
-    std::filesystem::path makeImage(const std::string& name, std::uint64_t size, unsigned seed) const;
+    std::filesystem::path makeImage(
+        const std::string& name, std::uint64_t size, unsigned seed) const;
 
     struct BundleOptions {
         std::string version = "1.1.0";
@@ -57,14 +59,18 @@ public:
     };
     // Writes a signed bundle through the library and returns its path.
     std::filesystem::path makeBundle(const std::string& name, const BundleOptions& options);
-    std::filesystem::path makeBundle(const std::string& name) { return makeBundle(name, BundleOptions{}); }
+    std::filesystem::path makeBundle(const std::string& name)
+    {
+        return makeBundle(name, BundleOptions{});
+    }
 
     struct Result {
         int exitStatus = -1;
         std::string output;
     };
     // Runs the real meldpunt-update binary with --config and `arguments`.
-    Result runUpdate(const std::vector<std::string>& arguments, std::chrono::seconds timeout = std::chrono::seconds(120));
+    Result runUpdate(const std::vector<std::string>& arguments,
+        std::chrono::seconds timeout = std::chrono::seconds(120));
 
     std::string slotSha256(updater::Slot slot) const;
 
@@ -77,13 +83,12 @@ private:
     std::filesystem::path publicSocket_;
 };
 
-// What systemd-boot does with this product's loader entries at one boot,
-// for a machine that is not booted through UEFI: among the entries that
-// loader.conf's default pattern matches, entries with tries left or none
-// counted come first in reverse version order of their names, entries
-// with no tries left come last; the first one is booted, and a counted
-// entry is renamed with one try fewer and one more done before the boot.
-// Returns the booted slot, or nullopt when no entry exists.
+// Applies systemd-boot's rules for one boot to this product's loader
+// entries, because systemd-boot needs UEFI and cannot run here. Entries with
+// tries left, or with no counter, come first in reverse version order of
+// their names, and entries with no tries left come last. The first entry is
+// booted. A counted entry is renamed with one try fewer and one more done
+// before the boot. Returns the booted slot, or nullopt when no entry exists.
 std::optional<updater::Slot> simulateBoot(const std::filesystem::path& esp);
 
 std::string fileSha256(const std::filesystem::path& path);

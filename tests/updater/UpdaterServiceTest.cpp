@@ -53,7 +53,8 @@ class PrivateBus {
 public:
     explicit PrivateBus(const fs::path& folder)
     {
-        std::string policy = readAll(fs::path(MELDPUNT_SOURCE_DIR) / "rootfs/usr/share/dbus-1/system.d/org.meldpunt.Updater1.conf");
+        std::string policy = readAll(fs::path(MELDPUNT_SOURCE_DIR) /
+            "rootfs/usr/share/dbus-1/system.d/org.meldpunt.Updater1.conf");
         const std::string daemonUser = std::to_string(::geteuid() == 0 ? kDaemonUid : ::geteuid());
         const std::string name = "user=\"meldpuntd\"";
         REQUIRE(policy.find(name) != std::string::npos);
@@ -64,20 +65,28 @@ public:
         std::ofstream(folder / "bus.conf")
             << "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" "
                "\"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-               "<busconfig>\n  <listen>unix:path=" << socket_.string() << "</listen>\n"
+               "<busconfig>\n  <listen>unix:path="
+            << socket_.string()
+            << "</listen>\n"
                "  <auth>EXTERNAL</auth>\n"
                "  <policy context=\"default\">\n"
-               "    <allow user=\"*\"/>\n    <deny own=\"*\"/>\n    <deny send_type=\"method_call\"/>\n"
+               "    <allow user=\"*\"/>\n    <deny own=\"*\"/>\n    <deny "
+               "send_type=\"method_call\"/>\n"
                "    <allow send_type=\"signal\"/>\n"
                "    <allow send_requested_reply=\"true\" send_type=\"method_return\"/>\n"
                "    <allow send_requested_reply=\"true\" send_type=\"error\"/>\n"
-               "    <allow receive_type=\"method_call\"/>\n    <allow receive_type=\"method_return\"/>\n"
+               "    <allow receive_type=\"method_call\"/>\n    <allow "
+               "receive_type=\"method_return\"/>\n"
                "    <allow receive_type=\"error\"/>\n    <allow receive_type=\"signal\"/>\n"
-               "    <allow send_destination=\"org.freedesktop.DBus\" send_interface=\"org.freedesktop.DBus\"/>\n"
-               "  </policy>\n  <include>" << (folder / "updater-policy.conf").string() << "</include>\n"
+               "    <allow send_destination=\"org.freedesktop.DBus\" "
+               "send_interface=\"org.freedesktop.DBus\"/>\n"
+               "  </policy>\n  <include>"
+            << (folder / "updater-policy.conf").string()
+            << "</include>\n"
                "</busconfig>\n";
         process_ = std::make_unique<Process>(
-            std::vector<std::string>{"dbus-daemon", "--nofork", "--nopidfile", "--config-file=" + (folder / "bus.conf").string()},
+            std::vector<std::string>{ "dbus-daemon", "--nofork", "--nopidfile",
+                "--config-file=" + (folder / "bus.conf").string() },
             Process::Options({}, folder / "dbus-daemon.log"));
         REQUIRE(waitFor([&] { return fs::exists(socket_); }, std::chrono::seconds(10)));
     }
@@ -91,9 +100,9 @@ private:
 };
 
 struct CallResult {
-    int status = -1;       // 0 on success
+    int status = -1; // 0 on success
     std::string errorName; // the D-Bus error, when the call failed
-    std::string text;      // the error message, or the first string of the reply
+    std::string text; // the error message, or the first string of the reply
 };
 
 // Calls a method of the updater and returns the outcome. `append` adds the
@@ -101,14 +110,17 @@ struct CallResult {
 CallResult call(sd_bus* bus, const char* method, const std::function<void(sd_bus_message*)>& append)
 {
     sd_bus_message* rawMessage = nullptr;
-    REQUIRE(sd_bus_message_new_method_call(bus, &rawMessage, kBusName, kObjectPath, kInterface, method) >= 0);
-    std::unique_ptr<sd_bus_message, decltype(&sd_bus_message_unref)> message(rawMessage, &sd_bus_message_unref);
+    REQUIRE(sd_bus_message_new_method_call(
+                bus, &rawMessage, kBusName, kObjectPath, kInterface, method) >= 0);
+    std::unique_ptr<sd_bus_message, decltype(&sd_bus_message_unref)> message(
+        rawMessage, &sd_bus_message_unref);
     append(message.get());
     sd_bus_error error = SD_BUS_ERROR_NULL;
     sd_bus_message* rawReply = nullptr;
     CallResult result;
     result.status = sd_bus_call(bus, message.get(), 30'000'000, &error, &rawReply);
-    std::unique_ptr<sd_bus_message, decltype(&sd_bus_message_unref)> reply(rawReply, &sd_bus_message_unref);
+    std::unique_ptr<sd_bus_message, decltype(&sd_bus_message_unref)> reply(
+        rawReply, &sd_bus_message_unref);
     if (result.status < 0) {
         result.errorName = error.name ? error.name : "";
         result.text = error.message ? error.message : "";
@@ -140,14 +152,16 @@ void appendInstall(sd_bus_message* message, const fs::path& bundle, const std::s
 std::string manifestSha256(const fs::path& bundle)
 {
     meldpunt::fsutil::FileDescriptor fd(::open(bundle.c_str(), O_RDONLY | O_CLOEXEC));
-    const BundleHeader header = parseBundleHeader(readAt(fd.get(), 0, kBundleHeaderSize), fs::file_size(bundle));
+    const BundleHeader header =
+        parseBundleHeader(readAt(fd.get(), 0, kBundleHeaderSize), fs::file_size(bundle));
     return toHex(sha256Of(readAt(fd.get(), header.manifestOffset, header.manifestLength)));
 }
 
 // Runs `body` in a child process under `uid` and returns its outcome
 // through a pipe. The bundle descriptor is opened before the privileges
-// are dropped, as meldpuntd holds an uploaded bundle open.
-CallResult callAs(unsigned uid, const std::string& address, const std::function<CallResult(sd_bus*)>& body)
+// are dropped, as meldpuntd keeps an uploaded bundle open.
+CallResult callAs(
+    unsigned uid, const std::string& address, const std::function<CallResult(sd_bus*)>& body)
 {
     int pipeFds[2];
     REQUIRE(::pipe2(pipeFds, O_CLOEXEC) == 0);
@@ -155,7 +169,8 @@ CallResult callAs(unsigned uid, const std::string& address, const std::function<
     REQUIRE(pid >= 0);
     if (pid == 0) {
         ::close(pipeFds[0]);
-        if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0)
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 ||
+            ::setresuid(uid, uid, uid) != 0)
             ::_exit(90);
         CallResult result;
         try {
@@ -168,7 +183,8 @@ CallResult callAs(unsigned uid, const std::string& address, const std::function<
         } catch (...) {
             ::_exit(92);
         }
-        const std::string line = std::to_string(result.status) + "\n" + result.errorName + "\n" + result.text;
+        const std::string line =
+            std::to_string(result.status) + "\n" + result.errorName + "\n" + result.text;
         [[maybe_unused]] const ssize_t written = ::write(pipeFds[1], line.data(), line.size());
         ::_exit(0);
     }
@@ -198,25 +214,27 @@ public:
         : bus_(box.root())
     {
         process_ = std::make_unique<Process>(
-            std::vector<std::string>{(fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-updated").string(),
-                "--config", box.configFile().string(), "--bus-address", bus_.address()},
-            Process::Options({"TSS2_LOG=all+none"}, box.root() / "updated.log"));
+            std::vector<std::string>{
+                (fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-updated").string(),
+                "--config", box.configFile().string(), "--bus-address", bus_.address() },
+            Process::Options({ "TSS2_LOG=all+none" }, box.root() / "updated.log"));
         client_ = connect(bus_.address());
         REQUIRE(waitFor(
             [&] {
                 int owned = 0;
                 sd_bus_error error = SD_BUS_ERROR_NULL;
                 sd_bus_message* reply = nullptr;
-                if (sd_bus_call_method(client_.get(), "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                        "org.freedesktop.DBus", "NameHasOwner", &error, &reply, "s", kBusName) >= 0)
+                if (sd_bus_call_method(client_.get(), "org.freedesktop.DBus",
+                        "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner", &error,
+                        &reply, "s", kBusName) >= 0)
                     sd_bus_message_read(reply, "b", &owned);
                 sd_bus_message_unref(reply);
                 sd_bus_error_free(&error);
                 return owned != 0;
             },
             std::chrono::seconds(15)));
-        REQUIRE(sd_bus_match_signal(client_.get(), nullptr, nullptr, kObjectPath, kInterface, "Completed",
-                    &ServiceUnderTest::onCompleted, this) >= 0);
+        REQUIRE(sd_bus_match_signal(client_.get(), nullptr, nullptr, kObjectPath, kInterface,
+                    "Completed", &ServiceUnderTest::onCompleted, this) >= 0);
     }
 
     sd_bus* client() { return client_.get(); }
@@ -234,14 +252,15 @@ public:
         }
         REQUIRE(completed_);
         completed_ = false;
-        return {success_, message_};
+        return { success_, message_ };
     }
 
     std::string stringProperty(const char* name)
     {
         char* value = nullptr;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        REQUIRE(sd_bus_get_property_string(client_.get(), kBusName, kObjectPath, kInterface, name, &error, &value) >= 0);
+        REQUIRE(sd_bus_get_property_string(
+                    client_.get(), kBusName, kObjectPath, kInterface, name, &error, &value) >= 0);
         std::string result = value;
         std::free(value);
         return result;
@@ -251,7 +270,8 @@ public:
     {
         std::uint32_t value = 0;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        REQUIRE(sd_bus_get_property_trivial(client_.get(), kBusName, kObjectPath, kInterface, "Progress", &error, 'u', &value) >= 0);
+        REQUIRE(sd_bus_get_property_trivial(client_.get(), kBusName, kObjectPath, kInterface,
+                    "Progress", &error, 'u', &value) >= 0);
         return value;
     }
 
@@ -293,15 +313,15 @@ TEST_CASE("updater service installs only the confirmed bundle", "[updater]")
 
     SECTION("reads the manifest, installs and reports progress")
     {
-        const CallResult manifest =
-            call(service.client(), "ReadManifest", [&](sd_bus_message* m) { appendPathAndPermission(m, bundle); });
+        const CallResult manifest = call(service.client(), "ReadManifest",
+            [&](sd_bus_message* m) { appendPathAndPermission(m, bundle); });
         REQUIRE(manifest.status == 0);
         CHECK_THAT(manifest.text, ContainsSubstring("\"version\":\"1.1.0\""));
         CHECK(service.stringProperty("Operation") == "idle");
         CHECK(service.stringProperty("BootedSlot") == "a");
 
-        const CallResult install =
-            call(service.client(), "Install", [&](sd_bus_message* m) { appendInstall(m, bundle, sha256); });
+        const CallResult install = call(service.client(), "Install",
+            [&](sd_bus_message* m) { appendInstall(m, bundle, sha256); });
         REQUIRE(install.status == 0);
         const auto [success, message] = service.waitForCompletion();
         CHECK(success);
@@ -325,8 +345,8 @@ TEST_CASE("updater service installs only the confirmed bundle", "[updater]")
         const std::size_t at = readAll(bundle).find("\"1.1.0\"");
         REQUIRE(at != std::string::npos);
         flipByte(bundle, at + 5); // "1.1.0" becomes "1.1.1"
-        const CallResult manifest =
-            call(service.client(), "ReadManifest", [&](sd_bus_message* m) { appendPathAndPermission(m, bundle); });
+        const CallResult manifest = call(service.client(), "ReadManifest",
+            [&](sd_bus_message* m) { appendPathAndPermission(m, bundle); });
         CHECK(manifest.status < 0);
         CHECK(manifest.errorName == "org.meldpunt.Updater1.BundleRejected");
         CHECK_THAT(manifest.text, ContainsSubstring("does not match the manifest"));
@@ -335,19 +355,25 @@ TEST_CASE("updater service installs only the confirmed bundle", "[updater]")
     {
         const std::string bytes = readAll(bundle);
         const BundleHeader header = parseBundleHeader(
-            std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + kBundleHeaderSize), bytes.size());
+            std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + kBundleHeaderSize),
+            bytes.size());
         flipByte(bundle, header.imagesOffset + 4'000'000);
-        REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) { appendInstall(m, bundle, sha256); }).status == 0);
+        REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) {
+            appendInstall(m, bundle, sha256);
+        }).status == 0);
         const auto [success, message] = service.waitForCompletion();
         CHECK_FALSE(success);
         CHECK_THAT(message, ContainsSubstring("does not match the signed manifest"));
         CHECK(service.stringProperty("Operation") == "failed");
-        CHECK_THAT(service.stringProperty("LastError"), ContainsSubstring("does not match the signed manifest"));
+        CHECK_THAT(service.stringProperty("LastError"),
+            ContainsSubstring("does not match the signed manifest"));
         CHECK(box.slotSha256(Slot::B) == oldB);
     }
     SECTION("cancels a running install")
     {
-        REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) { appendInstall(m, bundle, sha256); }).status == 0);
+        REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) {
+            appendInstall(m, bundle, sha256);
+        }).status == 0);
         REQUIRE(call(service.client(), "Cancel", [](sd_bus_message*) {}).status == 0);
         const auto [success, message] = service.waitForCompletion();
         CHECK_FALSE(success);
@@ -401,7 +427,8 @@ TEST_CASE("updater bus policy admits only root and meldpuntd's user", "[updater]
             CallResult result;
             sd_bus_error error = SD_BUS_ERROR_NULL;
             char* value = nullptr;
-            result.status = sd_bus_get_property_string(bus, kBusName, kObjectPath, kInterface, "Operation", &error, &value);
+            result.status = sd_bus_get_property_string(
+                bus, kBusName, kObjectPath, kInterface, "Operation", &error, &value);
             result.errorName = error.name ? error.name : "";
             std::free(value);
             sd_bus_error_free(&error);
