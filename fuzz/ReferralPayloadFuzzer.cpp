@@ -38,8 +38,8 @@ void checkReceipt(std::string_view json)
         "a receipt changes when written and read again");
 }
 
-// With no trusted certificate, nothing may verify; malformed DER must be
-// rejected with ReferralError, never crash.
+// With no trusted certificate nothing can verify, so every input must end
+// in ReferralError.
 void checkSignedContent(std::span<const std::uint8_t> der)
 {
     try {

@@ -104,8 +104,12 @@ public:
         try {
             FileCollector collector(maxBytes_);
             Poco::Net::HTMLForm form;
-            form.setFieldLimit(0);
+            // Every part of a referral is a file; a plain field is an error.
+            form.setFieldLimit(static_cast<int>(referral::kMaxAttachments) + 1);
+            form.setValueLengthLimit(1024);
             form.load(request, request.stream(), collector);
+            if (!form.empty())
+                throw InvalidReferral("every part must be a file of the referral");
             const auto accepted = store_.accept(key, collector.files);
             response.setStatus(
                 accepted.duplicate ? HTTPResponse::HTTP_OK : HTTPResponse::HTTP_CREATED);

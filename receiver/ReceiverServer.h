@@ -27,8 +27,8 @@ struct ServerSettings {
 
 // The HTTPS endpoint with mutual TLS. POST /v1/referrals takes one
 // referral as multipart/form-data, one part per file with its file name,
-// and the referral's UUID in the Idempotency-Key header. It answers 201
-// with the signed receipt (application/pkcs7-mime) for a new referral,
+// and the referral's UUID in the Idempotency-Key header. It responds with
+// 201 and the signed receipt (application/pkcs7-mime) for a new referral,
 // 200 with the same receipt for a repeat, 400 with the reason for an
 // invalid referral, 413 when it is too large, and 500 when storing failed.
 class ReceiverServer {

@@ -108,23 +108,23 @@ void Certificate::Deleter::operator()(X509* certificate) const
     X509_free(certificate);
 }
 
-Certificate Certificate::fromPem(std::string_view pem, const std::string& what)
+Certificate Certificate::fromPem(std::string_view pem, const std::string& label)
 {
     auto in = readBio({reinterpret_cast<const std::uint8_t*>(pem.data()), pem.size()});
     X509* parsed = PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr);
     if (parsed == nullptr)
-        fail(what + " is not a PEM certificate");
+        fail(label + " is not a PEM certificate");
     Certificate certificate;
     certificate.certificate_.reset(parsed, Deleter());
     return certificate;
 }
 
-Certificate Certificate::fromDer(std::span<const std::uint8_t> der, const std::string& what)
+Certificate Certificate::fromDer(std::span<const std::uint8_t> der, const std::string& label)
 {
     const unsigned char* cursor = der.data();
     X509* parsed = d2i_X509(nullptr, &cursor, static_cast<long>(der.size()));
     if (parsed == nullptr)
-        fail(what + " is not a DER certificate");
+        fail(label + " is not a DER certificate");
     Certificate certificate;
     certificate.certificate_.reset(parsed, Deleter());
     return certificate;
@@ -168,12 +168,12 @@ void PrivateKey::Deleter::operator()(EVP_PKEY* key) const
     EVP_PKEY_free(key);
 }
 
-PrivateKey PrivateKey::fromPem(std::string_view pem, const std::string& what)
+PrivateKey PrivateKey::fromPem(std::string_view pem, const std::string& label)
 {
     auto in = readBio({reinterpret_cast<const std::uint8_t*>(pem.data()), pem.size()});
     EVP_PKEY* parsed = PEM_read_bio_PrivateKey(in.get(), nullptr, nullptr, nullptr);
     if (parsed == nullptr)
-        fail(what + " is not an unencrypted PEM private key");
+        fail(label + " is not an unencrypted PEM private key");
     PrivateKey key;
     key.key_.reset(parsed);
     return key;
@@ -186,7 +186,7 @@ bool PrivateKey::matches(const Certificate& certificate) const
     return matching;
 }
 
-std::vector<Certificate> certificatesFromPem(std::string_view pem, const std::string& what)
+std::vector<Certificate> certificatesFromPem(std::string_view pem, const std::string& label)
 {
     auto in = readBio({reinterpret_cast<const std::uint8_t*>(pem.data()), pem.size()});
     std::vector<Certificate> certificates;
@@ -199,14 +199,14 @@ std::vector<Certificate> certificatesFromPem(std::string_view pem, const std::st
         const int size = i2d_X509(parsed, &der);
         X509_free(parsed);
         if (size <= 0)
-            fail("encoding " + what);
-        certificates.push_back(Certificate::fromDer({der, static_cast<std::size_t>(size)}, what));
+            fail("encoding " + label);
+        certificates.push_back(Certificate::fromDer({der, static_cast<std::size_t>(size)}, label));
         OPENSSL_free(der);
     }
     // The loop ends with a "no start line" error once the input is used up.
     ERR_clear_error();
     if (certificates.empty())
-        throw ReferralError(what + " contains no PEM certificate");
+        throw ReferralError(label + " contains no PEM certificate");
     return certificates;
 }
 

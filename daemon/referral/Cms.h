@@ -27,9 +27,9 @@ public:
 // An X.509 certificate. Copies share the OpenSSL object (reference count).
 class Certificate {
 public:
-    // Parses one PEM certificate; throws ReferralError naming `what`.
-    static Certificate fromPem(std::string_view pem, const std::string& what);
-    static Certificate fromDer(std::span<const std::uint8_t> der, const std::string& what);
+    // Parses one PEM certificate; throws ReferralError naming `label`.
+    static Certificate fromPem(std::string_view pem, const std::string& label);
+    static Certificate fromDer(std::span<const std::uint8_t> der, const std::string& label);
 
     std::string toPem() const;
     // SHA-256 over the DER encoding, as 64 lower-case hex digits.
@@ -50,7 +50,7 @@ private:
 class PrivateKey {
 public:
     // Parses an unencrypted PEM private key (PKCS#8 or traditional).
-    static PrivateKey fromPem(std::string_view pem, const std::string& what);
+    static PrivateKey fromPem(std::string_view pem, const std::string& label);
 
     // True when `certificate` carries this key's public half.
     bool matches(const Certificate& certificate) const;
@@ -65,7 +65,7 @@ private:
 
 // Reads every PEM certificate in `pem` (a CA bundle or one pinned
 // certificate); throws ReferralError when there is none or one is invalid.
-std::vector<Certificate> certificatesFromPem(std::string_view pem, const std::string& what);
+std::vector<Certificate> certificatesFromPem(std::string_view pem, const std::string& label);
 
 // Signs `content` as CMS SignedData (DER) with SHA-256, the content
 // attached and the signer's certificate included.

@@ -95,20 +95,20 @@ bool isUtcTime(std::string_view text)
     return true;
 }
 
-Poco::JSON::Object::Ptr parseObject(std::string_view json, const std::string& what)
+Poco::JSON::Object::Ptr parseObject(std::string_view json, const std::string& label)
 {
     if (json.size() > kMaxManifestBytes)
         throw ReferralError(
-            what + " is larger than " + std::to_string(kMaxManifestBytes) + " bytes");
+            label + " is larger than " + std::to_string(kMaxManifestBytes) + " bytes");
     Poco::Dynamic::Var parsed;
     try {
         Poco::JSON::Parser parser;
         parsed = parser.parse(std::string(json));
     } catch (const Poco::Exception& error) {
-        throw ReferralError(what + " is not valid JSON: " + error.message());
+        throw ReferralError(label + " is not valid JSON: " + error.message());
     }
     if (parsed.type() != typeid(Poco::JSON::Object::Ptr))
-        throw ReferralError(what + " must be a JSON object");
+        throw ReferralError(label + " must be a JSON object");
     return parsed.extract<Poco::JSON::Object::Ptr>();
 }
 

@@ -29,9 +29,9 @@ struct ManifestAttachment {
     friend bool operator==(const ManifestAttachment&, const ManifestAttachment&) = default;
 };
 
-// What a referral carries besides its attachments: docs/referral-format.md
-// describes each member. Fields hold the report's text byte-exact, after
-// redaction; a redacted field is absent from `fields` and named in
+// The content of a referral besides its attachments. docs/referral-format.md
+// describes each member. Fields contain the report's text byte-exact,
+// after redaction. A redacted field is absent from `fields` and named in
 // `redacted`.
 struct Manifest {
     std::string referral; // the idempotency UUID, canonical form

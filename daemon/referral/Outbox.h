@@ -31,8 +31,8 @@ struct OutboxSettings {
 
 enum class OutboxEventKind { Delivered, Retrying, Failed, Alert };
 
-// What one pass did to one referral, for the service's log: ids and
-// reasons only, never content.
+// The effect of one pass on one referral, for the service's log. It
+// carries ids and reasons only, never report content.
 struct OutboxEvent {
     OutboxEventKind kind;
     std::int64_t referralId = 0;
@@ -40,10 +40,10 @@ struct OutboxEvent {
     std::string detail; // the failure reason, or the next attempt's time
 };
 
-// Returns the wait before attempt number `failures + 1`: firstRetry
-// doubled per failure, capped at maxRetry, then scaled by a factor in
-// [0.5, 1) from `jitter` (a value in [0, 1)), so that referrals queued
-// together do not retry in lock step.
+// Returns the wait before attempt number `failures + 1`. It is firstRetry
+// doubled per failure and capped at maxRetry, then scaled by a factor in
+// [0.5, 1) taken from `jitter` (a value in [0, 1)), so that referrals
+// queued together do not retry in lock step.
 std::chrono::seconds retryDelay(const OutboxSettings& settings, int failures, double jitter);
 
 // The persistent outbox: pushes queued referrals whose next attempt is due,
@@ -55,7 +55,7 @@ public:
     using Jitter = std::function<double()>;
 
     // Clears the sending mark of referrals whose push a stopped process
-    // left unfinished; they are pushed again, and the partner's
+    // left unfinished. They are pushed again, and the partner's
     // idempotency check keeps it from storing them twice.
     Outbox(storage::Database& database, std::mutex& databaseMutex, OutboxSettings settings,
         Jitter jitter = {});

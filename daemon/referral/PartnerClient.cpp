@@ -56,7 +56,7 @@ PushResult exchange(Poco::Net::HTTPSClientSession& session, const Poco::URI& uri
     }
     // The partner's reason names files and checks, never report content,
     // but it is still cut short before it goes into the database.
-    result.reason = "the partner answered " + std::to_string(status) + ": "
+    result.reason = "the partner responded with " + std::to_string(status) + ": "
         + content.substr(0, kMaxReasonBytes);
     while (!result.reason.empty() && (result.reason.back() == '\n' || result.reason.back() == '\r'))
         result.reason.pop_back();

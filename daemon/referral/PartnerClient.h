@@ -24,7 +24,7 @@ struct PushResult {
 
 // Pushes one referral to the partner's receiver over mutual TLS (see
 // Tls.h), as multipart/form-data with the idempotency UUID in its header.
-// Never throws for network or TLS failures; they come back as Failed.
+// Never throws: network, TLS and other failures are returned as Failed.
 PushResult pushReferral(const Partner& partner, const std::string& uuid,
     const std::vector<SealedFile>& files, std::chrono::seconds timeout);
 

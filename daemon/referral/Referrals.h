@@ -16,7 +16,7 @@ class Database;
 namespace meldpunt::referral {
 
 // Raised when a caseworker's referral request cannot be carried out. The
-// message says what is wrong and what to do.
+// message states what is wrong and what to do.
 class ReferralRequestError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

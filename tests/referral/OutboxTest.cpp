@@ -212,9 +212,9 @@ TEST_CASE("Receiver rejects a wrong client certificate", "[referral]")
     CHECK(status.state == referral::ReferralState::Queued);
     // With TLS 1.3 the client may finish its side of the handshake before
     // the receiver rejects the certificate, so the failure shows either as
-    // a handshake error or as a connection closed before any HTTP answer.
+    // a handshake error or as a connection closed before any HTTP response.
     CHECK_FALSE(status.lastError.empty());
-    CHECK(status.lastError.find("the partner answered") == std::string::npos);
+    CHECK(status.lastError.find("the partner responded") == std::string::npos);
     CHECK(receiver.storedReferrals().empty());
 }
 
