@@ -100,6 +100,7 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
             "referral_receipts", "referral_outcomes", "referral_alerts", "staff_accounts",
             "staff_sessions", "audit_log", "case_notes", "report_search", "report_keys",
             "attachments", "receipts", "reporter_messages"};
+        CHECK(tableNames(database) == expected);
     }
 
     SECTION("Running the migrations again applies nothing")
