@@ -54,10 +54,10 @@ std::string expiredCookie(const char* name)
     return std::string(name) + "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0";
 }
 
-bool sameToken(const std::string& expected, const std::string& given)
+bool sameToken(const std::string& expected, const std::string& received)
 {
-    return !expected.empty() && expected.size() == given.size()
-        && CRYPTO_memcmp(expected.data(), given.data(), expected.size()) == 0;
+    return !expected.empty() && expected.size() == received.size()
+        && CRYPTO_memcmp(expected.data(), received.data(), expected.size()) == 0;
 }
 
 std::string randomToken()
@@ -124,7 +124,7 @@ StaffResponse StaffApp::handle(const StaffRequest& request)
     } catch (const MalformedFormError&) {
         response = message(context, 400, "The form could not be read", "Go back, check what you typed and send it again.");
     } catch (const std::exception& error) {
-        log::error(std::string("Failed to answer a staff request: ") + error.what());
+        log::error(std::string("Failed to handle a staff request: ") + error.what());
         response = message(context, 500, "Something went wrong", "The request failed. Try again; if it fails again, tell an admin.");
     }
     for (auto& header : context.extraHeaders)

@@ -101,7 +101,7 @@ TEST_CASE("Inbox by triage deadline", "[staff]")
 {
     StaffAppFixture fixture("staff-inbox");
     const auto anna = fixture.addMember("anna", Role::Caseworker);
-    // The fixture's clock stands at Wednesday 2 December 2026, 10:00 UTC.
+    // The fixture's clock is at Wednesday 2 December 2026, 10:00 UTC.
     const auto old = addReport(fixture, "old report", "2026-11-27T10:00:00Z");     // due Mon 30 Nov
     const auto recent = addReport(fixture, "recent report", "2026-12-02T09:00:00Z"); // due Fri 4 Dec
     const auto soon = addReport(fixture, "soon report", "2026-11-30T14:00:00Z");   // due Wed 2 Dec 14:00
