@@ -221,6 +221,10 @@ StaffResponse StaffApp::dispatch(Context& context)
         return inbox(context);
     case RouteId::CasePage:
         return casePage(context, false, {}, 200);
+    case RouteId::IntakePage:
+        return intakePage(context, {}, 200);
+    case RouteId::Intake:
+        return intake(context);
     case RouteId::CaseStatus:
     case RouteId::CaseAssign:
     case RouteId::CaseNote:
@@ -349,6 +353,9 @@ StaffResponse StaffApp::login(Context& context)
     }
     if (context.session)
         sessions_.end(context.session->cookieValue);
+    // Expired sessions are swept at each login, so the table stays small
+    // without a timer of its own.
+    sessions_.removeExpired();
     const SessionStage stage = account->totpConfirmed ? SessionStage::SecondFactor : SessionStage::Enrol;
     const Session pending = sessions_.create(account->id, stage);
     context.account = account;

@@ -1,9 +1,9 @@
-// A staff member's day in Debian's chromium: the first admin is created
+// A staff member's day in Debian's chromium. The first admin is created
 // with the setup code, logs in with a TOTP code computed here, and creates
-// a caseworker, who logs in with TOTP, triages a report that a reporter
-// sent with hostile text in it, and closes the case with an outcome.
-// Every staff page is checked for the hostile text shown as text, no
-// script dialog, and no request to another site.
+// a caseworker. The caseworker logs in with TOTP, triages a report sent
+// with hostile text in it, and closes the case with an outcome. Every
+// staff page is checked for the hostile text shown as text, no script
+// dialog, and no request to another site.
 //
 // usage: node staff-journey.mjs APPLIANCE_HARNESS
 // Exits 77 (skipped) when chromium or playwright-core is not installed.
