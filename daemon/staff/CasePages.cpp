@@ -270,6 +270,35 @@ StaffResponse StaffApp::caseChange(Context& context)
     return message(context, 404, "Page not found", "This page does not exist.");
 }
 
+StaffResponse StaffApp::intakePage(Context& context, const std::string& notice, int status)
+{
+    PageData data;
+    // A form sent back keeps everything typed.
+    for (const char* field : {"what", "place", "when", "category", "country", "language", "contact_name",
+             "contact_email", "contact_phone"})
+        data.set(field, context.form.get(field));
+    data.set("language", context.form.has("language") ? context.form.get("language") : std::string("en"));
+    data.set("channels", options(manualChannels(), context.form.get("channel")));
+    data.set("consent", context.form.has("consent"));
+    return render(context, "intake", "Report by phone or e-mail", std::move(data), notice, status);
+}
+
+StaffResponse StaffApp::intake(Context& context)
+{
+    const FormData& form = context.form;
+    ManualReport report{form.get("channel"), form.get("language"), form.get("category"), form.get("country"),
+        form.get("place"), form.get("when"), form.get("what"), form.get("contact_name"), form.get("contact_email"),
+        form.get("contact_phone"), form.has("consent")};
+    std::int64_t id = 0;
+    try {
+        id = cases_.addManualReport(report);
+    } catch (const CaseError& error) {
+        return intakePage(context, error.what(), 400);
+    }
+    audit(context, "case.created." + report.channel, "case", std::to_string(id));
+    return redirect("/cases/" + std::to_string(id));
+}
+
 StaffResponse StaffApp::accountList(Context& context, const std::string& notice, int status, const std::string& username)
 {
     if (context.request.method == "GET")

@@ -1,6 +1,8 @@
 #include "CaseQueries.h"
 
 #include "FormData.h"
+#include "Spool.h"
+#include "Uuid.h"
 
 #include <algorithm>
 #include <charconv>
@@ -253,6 +255,66 @@ void CaseQueries::addNote(std::int64_t id, std::int64_t accountId, const std::st
         .bind(3, formatUtc(clock_()))
         .bind(4, text)
         .run();
+}
+
+namespace {
+
+void checkText(const std::string& text, const std::string& field, bool required)
+{
+    if (required && !hasVisibleText(text))
+        throw CaseError("The field '" + field + "' is empty. Fill it in, then save the report.");
+    if (text.size() > kMaxNoteBytes)
+        throw CaseError("The field '" + field + "' is too long. Keep it under " + std::to_string(kMaxNoteBytes) + " bytes.");
+    if (!isValidUtf8(text) || hasForbiddenControl(text))
+        throw CaseError("The field '" + field + "' contains control characters. Remove them and save again.");
+}
+
+} // namespace
+
+std::int64_t CaseQueries::addManualReport(const ManualReport& report)
+{
+    if (std::find(manualChannels().begin(), manualChannels().end(), report.channel) == manualChannels().end())
+        throw CaseError("Choose whether the report came by phone or by e-mail.");
+    checkText(report.what, "What happened", true);
+    for (const auto& [text, field] : {std::pair{report.place, "Where"}, std::pair{report.occurred, "When"},
+             std::pair{report.category, "Category"}, std::pair{report.country, "Country"},
+             std::pair{report.language, "Language"}, std::pair{report.contactName, "Name"},
+             std::pair{report.contactPhone, "Phone number"}, std::pair{report.contactEmail, "E-mail address"}})
+        checkText(text, field, false);
+    if (!report.contactEmail.empty() && !looksLikeEmail(report.contactEmail))
+        throw CaseError("The e-mail address '" + report.contactEmail + "' is invalid. Correct it or leave it empty.");
+    const bool anonymous = report.contactName.empty() && report.contactEmail.empty() && report.contactPhone.empty();
+    // A report typed in has no spool file, but it gets an entry id like
+    // every other report, so its reference has the same form.
+    const Uuid uuid = Uuid::generate();
+    const std::string now = formatUtc(clock_());
+    std::int64_t id = 0;
+    database_.transaction([&] {
+        database_.prepare("INSERT INTO spool_entries (entry_uuid, kind, ingested_at) VALUES (?, ?, ?)")
+            .bind(1, std::span<const std::uint8_t>(uuid.bytes))
+            .bind(2, static_cast<std::int64_t>(spool::EntryKind::Report))
+            .bind(3, now)
+            .run();
+        auto insert = database_.prepare(
+            "INSERT INTO reports (entry_uuid, reference, received_at, ingested_at, language, channel, category, "
+            "country, place, occurred, what, anonymous, contact_name, contact_email, contact_phone, consent) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        insert.bind(1, std::span<const std::uint8_t>(uuid.bytes)).bind(2, referenceFromUuid(uuid)).bind(3, now);
+        insert.bind(4, now).bind(5, report.language).bind(6, report.channel).bind(7, report.category);
+        insert.bind(8, report.country).bind(9, report.place).bind(10, report.occurred).bind(11, report.what);
+        insert.bind(12, std::int64_t{anonymous ? 1 : 0});
+        int column = 13;
+        for (const std::string* value : {&report.contactName, &report.contactEmail, &report.contactPhone}) {
+            if (anonymous || value->empty())
+                insert.bindNull(column++);
+            else
+                insert.bind(column++, *value);
+        }
+        insert.bind(16, std::int64_t{report.consent ? 1 : 0});
+        insert.run();
+        id = database_.lastInsertId();
+    });
+    return id;
 }
 
 std::vector<std::string> CaseQueries::distinctValues(const std::string& column)

@@ -70,6 +70,28 @@ inline const std::vector<std::string>& caseOutcomes()
     return list;
 }
 
+// A report taken by phone or e-mail and typed in by a caseworker, with the
+// same fields as the public form.
+struct ManualReport {
+    std::string channel; // "phone" or "email"
+    std::string language;
+    std::string category;
+    std::string country;
+    std::string place;
+    std::string occurred;
+    std::string what;
+    std::string contactName;
+    std::string contactEmail;
+    std::string contactPhone;
+    bool consent = false;
+};
+
+inline const std::vector<std::string>& manualChannels()
+{
+    static const std::vector<std::string> list = {"phone", "email"};
+    return list;
+}
+
 class CaseError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
@@ -93,6 +115,10 @@ public:
     void assign(std::int64_t id, std::int64_t accountId); // 0 to unassign
     // Throws CaseError for an empty or invalid note.
     void addNote(std::int64_t id, std::int64_t accountId, const std::string& text);
+
+    // Stores a report taken by phone or e-mail, received now, and returns
+    // its id. Throws CaseError naming the field to correct.
+    std::int64_t addManualReport(const ManualReport& report);
 
     // The distinct values in use, for the filter menus.
     std::vector<std::string> distinctValues(const std::string& column);

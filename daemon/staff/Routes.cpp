@@ -52,6 +52,8 @@ const std::vector<Route>& routeTable()
         {RouteId::OwnAccount, "GET", "/account", Access::Roles, kEveryRole},
         {RouteId::NewRecoveryCodes, "POST", "/account/recovery-codes", Access::Roles, kEveryRole},
         {RouteId::Inbox, "GET", "/inbox", Access::Roles, kCaseRoles},
+        {RouteId::IntakePage, "GET", "/intake", Access::Roles, kCaseRoles},
+        {RouteId::Intake, "POST", "/intake", Access::Roles, kCaseRoles},
         {RouteId::CasePage, "GET", "/cases/{id}", Access::Roles, kCaseRoles},
         {RouteId::CaseStatus, "POST", "/cases/{id}/status", Access::Roles, kCaseRoles},
         {RouteId::CaseAssign, "POST", "/cases/{id}/assign", Access::Roles, kCaseRoles},

@@ -32,6 +32,8 @@ enum class RouteId {
     NewRecoveryCodes,
     Inbox,
     CasePage,
+    IntakePage,
+    Intake,
     CaseStatus,
     CaseAssign,
     CaseNote,

@@ -54,10 +54,10 @@ std::string expiredCookie(const char* name)
     return std::string(name) + "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0";
 }
 
-bool sameToken(const std::string& expected, const std::string& given)
+bool sameToken(const std::string& expected, const std::string& received)
 {
-    return !expected.empty() && expected.size() == given.size()
-        && CRYPTO_memcmp(expected.data(), given.data(), expected.size()) == 0;
+    return !expected.empty() && expected.size() == received.size()
+        && CRYPTO_memcmp(expected.data(), received.data(), expected.size()) == 0;
 }
 
 std::string randomToken()
@@ -124,7 +124,7 @@ StaffResponse StaffApp::handle(const StaffRequest& request)
     } catch (const MalformedFormError&) {
         response = message(context, 400, "The form could not be read", "Go back, check what you typed and send it again.");
     } catch (const std::exception& error) {
-        log::error(std::string("Failed to answer a staff request: ") + error.what());
+        log::error(std::string("Failed to handle a staff request: ") + error.what());
         response = message(context, 500, "Something went wrong", "The request failed. Try again; if it fails again, tell an admin.");
     }
     for (auto& header : context.extraHeaders)
@@ -221,6 +221,10 @@ StaffResponse StaffApp::dispatch(Context& context)
         return inbox(context);
     case RouteId::CasePage:
         return casePage(context, false, {}, 200);
+    case RouteId::IntakePage:
+        return intakePage(context, {}, 200);
+    case RouteId::Intake:
+        return intake(context);
     case RouteId::CaseStatus:
     case RouteId::CaseAssign:
     case RouteId::CaseNote:
@@ -349,6 +353,9 @@ StaffResponse StaffApp::login(Context& context)
     }
     if (context.session)
         sessions_.end(context.session->cookieValue);
+    // Expired sessions are swept at each login, so the table stays small
+    // without a timer of its own.
+    sessions_.removeExpired();
     const SessionStage stage = account->totpConfirmed ? SessionStage::SecondFactor : SessionStage::Enrol;
     const Session pending = sessions_.create(account->id, stage);
     context.account = account;

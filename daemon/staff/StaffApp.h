@@ -97,6 +97,8 @@ private:
     StaffResponse casePage(Context& context, bool revealed, const std::string& notice, int status,
         const std::string& note = {});
     StaffResponse caseChange(Context& context);
+    StaffResponse intakePage(Context& context, const std::string& notice, int status);
+    StaffResponse intake(Context& context);
     StaffResponse accountList(Context& context, const std::string& notice, int status, const std::string& username);
     StaffResponse accountChange(Context& context);
     StaffResponse auditPage(Context& context);

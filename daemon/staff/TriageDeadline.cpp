@@ -17,8 +17,8 @@ constexpr auto kTriageTime = std::chrono::hours(48);
 // calendar without working days fails instead of looping.
 constexpr int kMaxDaysAhead = 366;
 
-// A POSIX TZ rule is given directly when it holds a digit; a tz database
-// name holds none. The rule of a named zone is the footer line of its
+// A zone that contains a digit is a POSIX TZ rule, because tz database
+// names contain none. The rule of a named zone is the footer line of its
 // TZif (version 2 or later) file.
 std::string posixRuleFor(const std::string& zone, const std::filesystem::path& zoneInfoFolder)
 {

@@ -107,9 +107,9 @@ TEST_CASE("Audit log hash chain", "[audit]")
         fixture.database->exec("DELETE FROM audit_log WHERE id = 5");
         log.record({1, "anna", "192.0.2.10"}, "case.view", "case", "6");
         CHECK(log.verify().intact);
-        // The new entry takes the next id after the last remaining one, so a
-        // removal of the newest entries shows only as fewer entries; the
-        // journal's security events record logins independently.
+        // The new entry takes the id after the last one left. So a removal of
+        // the newest entries shows only as fewer entries, and the journal's
+        // security events are the independent record of logins.
         CHECK(log.allEntries().back().id == 5);
     }
 }

@@ -101,7 +101,7 @@ TEST_CASE("Inbox by triage deadline", "[staff]")
 {
     StaffAppFixture fixture("staff-inbox");
     const auto anna = fixture.addMember("anna", Role::Caseworker);
-    // The fixture's clock stands at Wednesday 2 December 2026, 10:00 UTC.
+    // The fixture's clock is at Wednesday 2 December 2026, 10:00 UTC.
     const auto old = addReport(fixture, "old report", "2026-11-27T10:00:00Z");     // due Mon 30 Nov
     const auto recent = addReport(fixture, "recent report", "2026-12-02T09:00:00Z"); // due Fri 4 Dec
     const auto soon = addReport(fixture, "soon report", "2026-11-30T14:00:00Z");   // due Wed 2 Dec 14:00
@@ -331,5 +331,49 @@ TEST_CASE("Full-text index", "[staff]")
         auto query = database.prepare("SELECT count(*) FROM report_search WHERE report_search MATCH 'zanzibar'");
         REQUIRE(query.step());
         CHECK(query.columnInt(0) == 0);
+    }
+}
+
+TEST_CASE("Manual intake of phone and e-mail reports", "[staff]")
+{
+    StaffAppFixture fixture("staff-intake");
+    const auto anna = fixture.addMember("anna", Role::Caseworker);
+    StaffClient client(*fixture.app);
+    fixture.logIn(client, anna);
+    client.get("/intake");
+
+    SECTION("a phone report becomes a case with its channel and a reference")
+    {
+        const auto response = client.post("/intake", {{"channel", "phone"}, {"what", "A caller saw a girl at a hostel"},
+            {"place", "Hanoi"}, {"when", "yesterday"}, {"category", "travel"}, {"country", "VN"}, {"language", "en"},
+            {"contact_name", "Caller"}, {"contact_phone", "+31 20 000 0000"}, {"consent", "yes"}});
+        REQUIRE(response.status == 303);
+        const std::string path = header(response, "Location");
+        const auto page = client.get(path);
+        CHECK_THAT(page.body, ContainsSubstring("A caller saw a girl at a hostel"));
+        CHECK_THAT(page.body, ContainsSubstring("<dd class=\"field-channel\">phone</dd>"));
+        CHECK_THAT(page.body, ContainsSubstring("/reveal"));
+        CHECK(audited(fixture, "case.created.phone", path.substr(path.rfind('/') + 1)));
+        const auto inbox = client.get("/inbox?channel=phone");
+        CHECK(inbox.body.find("href=\"" + path + "\"") != std::string::npos);
+    }
+
+    SECTION("a report without contact details is anonymous")
+    {
+        const auto response = client.post("/intake", {{"channel", "email"}, {"what", "An e-mail about a website"}});
+        REQUIRE(response.status == 303);
+        CHECK_THAT(client.get(header(response, "Location")).body, ContainsSubstring("chose to stay anonymous"));
+    }
+
+    SECTION("invalid input is explained and everything typed is kept")
+    {
+        const auto response = client.post("/intake", {{"channel", "phone"}, {"what", "kept text"},
+            {"contact_email", "not an address"}});
+        CHECK(response.status == 400);
+        CHECK_THAT(response.body, ContainsSubstring("is invalid"));
+        CHECK_THAT(response.body, ContainsSubstring(">kept text</textarea>"));
+        CHECK_THAT(response.body, ContainsSubstring("value=\"not an address\""));
+        CHECK(client.post("/intake", {{"channel", "fax"}, {"what", "x"}}).status == 400);
+        CHECK(client.post("/intake", {{"channel", "phone"}, {"what", " "}}).status == 400);
     }
 }

@@ -3,6 +3,8 @@
 // answers each line read from standard input:
 //   reports      waits until the spool is empty, prints the stored count
 //   field NAME   the newest stored report's NAME (a column or form field)
+//   staff        prints "STAFF_PORT SETUP_CODE": the staff edge's port and
+//                the first admin's one-time setup code
 // and stops everything at end of input.
 //
 // MELDPUNT_HARNESS_LANGUAGES and MELDPUNT_HARNESS_WEBUI override the site's
@@ -53,6 +55,11 @@ int main()
                 std::cout << reports.size() << std::endl;
             } else if (command.starts_with("field ")) {
                 std::cout << newestField(appliance, command.substr(6)) << std::endl;
+            } else if (command == "staff") {
+                std::string code = meldpunt::test::readFile(appliance.setupCodeFile());
+                while (!code.empty() && code.back() == '\n')
+                    code.pop_back();
+                std::cout << appliance.staffPort() << ' ' << code << std::endl;
             } else {
                 std::cout << "unknown command" << std::endl;
             }

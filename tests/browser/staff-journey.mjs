@@ -1,0 +1,189 @@
+// A staff member's day in Debian's chromium. The first admin is created
+// with the setup code, logs in with a TOTP code computed here, and creates
+// a caseworker. The caseworker logs in with TOTP, triages a report sent
+// with hostile text in it, and closes the case with an outcome. Every
+// staff page is checked for the hostile text shown as text, no script
+// dialog, and no request to another site.
+//
+// usage: node staff-journey.mjs APPLIANCE_HARNESS
+// Exits 77 (skipped) when chromium or playwright-core is not installed.
+
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import assert from 'node:assert/strict';
+
+const chromiumPath = '/usr/bin/chromium';
+let chromium;
+try {
+    ({ chromium } = await import('playwright-core'));
+} catch {
+    console.log('SKIP: playwright-core is not installed; run tools/install-deps');
+    process.exit(77);
+}
+if (!existsSync(chromiumPath)) {
+    console.log(`SKIP: ${chromiumPath} is not installed; run tools/install-deps`);
+    process.exit(77);
+}
+
+// RFC 4648 Base32 without padding, as the enrolment page shows the key.
+function base32Decode(text) {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+    let bits = 0;
+    let value = 0;
+    const bytes = [];
+    for (const character of text) {
+        value = (value << 5) | alphabet.indexOf(character);
+        bits += 5;
+        if (bits >= 8) {
+            bits -= 8;
+            bytes.push((value >> bits) & 0xff);
+        }
+    }
+    return Buffer.from(bytes);
+}
+
+// RFC 6238 with HMAC-SHA1, six digits and 30-second steps.
+function totp(secret, milliseconds = Date.now()) {
+    const counter = Buffer.alloc(8);
+    counter.writeBigUInt64BE(BigInt(Math.floor(milliseconds / 1000 / 30)));
+    const digest = createHmac('sha1', secret).update(counter).digest();
+    const offset = digest[digest.length - 1] & 0x0f;
+    return ((digest.readUInt32BE(offset) & 0x7fffffff) % 1000000).toString().padStart(6, '0');
+}
+
+const hostileWhat = '<script>alert(1)</script> "><img src=x onerror=alert(1)>';
+const hostilePlace = '{{7*7}} ${7*7} <%= 7*7 %>';
+
+const harness = spawn(process.argv[2], [], { stdio: ['pipe', 'pipe', 'inherit'] });
+const lines = createInterface({ input: harness.stdout })[Symbol.asyncIterator]();
+async function nextLine() {
+    const { value, done } = await lines.next();
+    assert.ok(!done, 'the appliance harness ended early');
+    return value;
+}
+
+const [publicPort] = (await nextLine()).split(' ');
+const publicOrigin = `https://localhost:${publicPort}`;
+const browser = await chromium.launch({
+    executablePath: chromiumPath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
+        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
+});
+
+async function sendReport() {
+    const context = await browser.newContext({ javaScriptEnabled: false, ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    await page.goto(`${publicOrigin}/en/report`);
+    await page.fill('#what', hostileWhat);
+    await page.selectOption('#country', 'TH');
+    await page.fill('#place', hostilePlace);
+    await page.check('#category-travel');
+    await page.check('#contact-no');
+    await page.check('#consent-box');
+    await page.click('button.primary');
+    assert.equal(await page.locator('h1').textContent(), 'Thank you. Your report has been received.');
+    await context.close();
+}
+
+// Checks a staff page: no script ran (a dialog would have been recorded)
+// and the hostile text, where shown, is text and not markup.
+async function checkPage(page, dialogs) {
+    assert.deepEqual(dialogs, [], `no script dialog on ${page.url()}`);
+    assert.equal(await page.locator('img[src="x"]').count(), 0, `no injected image on ${page.url()}`);
+    assert.equal(await page.locator('main script').count(), 0, `no script element on ${page.url()}`);
+}
+
+async function logInWithTotp(page, username, password, dialogs) {
+    await page.goto(`${staffOrigin}/login`);
+    await page.fill('#username', username);
+    await page.fill('#password', password);
+    await page.click('button.primary');
+    assert.equal(new URL(page.url()).pathname, '/enrol');
+    assert.ok(await page.locator('img[src="/enrol/qr.svg"]').evaluate((image) => image.naturalWidth > 0),
+        'the QR code is served by the box itself');
+    const secret = base32Decode((await page.locator('code.secret').textContent()).trim());
+    await page.fill('#code', totp(secret));
+    await page.click('button.primary');
+    assert.equal(await page.locator('h1').textContent(), 'Your recovery codes');
+    assert.equal(await page.locator('.recovery-codes li').count(), 10);
+    await checkPage(page, dialogs);
+    await page.click('a.button.primary');
+}
+
+let staffOrigin;
+try {
+    await sendReport();
+    harness.stdin.write('reports\n');
+    assert.equal(await nextLine(), '1');
+    harness.stdin.write('staff\n');
+    const [staffPort, setupCode] = (await nextLine()).split(' ');
+    staffOrigin = `https://localhost:${staffPort}`;
+
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    const foreign = [];
+    const dialogs = [];
+    page.on('request', (request) => {
+        if (!request.url().startsWith(staffOrigin)) foreign.push(request.url());
+    });
+    page.on('dialog', async (dialog) => {
+        dialogs.push(dialog.message());
+        await dialog.dismiss();
+    });
+
+    await page.goto(`${staffOrigin}/setup`);
+    await page.fill('#setup_code', setupCode);
+    await page.fill('#username', 'root');
+    await page.fill('#password', 'correct horse battery');
+    await page.fill('#password_again', 'correct horse battery');
+    await page.click('button.primary');
+    assert.match(await page.locator('.notice').textContent(), /The admin account exists/);
+
+    await logInWithTotp(page, 'root', 'correct horse battery', dialogs);
+    assert.equal(new URL(page.url()).pathname, '/accounts');
+    await page.fill('#username', 'anna');
+    await page.selectOption('#role', 'caseworker');
+    await page.fill('#password', "anna's first password");
+    await page.click('button.primary');
+    assert.equal(await page.locator('td', { hasText: 'anna' }).count() > 0, true);
+    await page.click('nav button[type="submit"]');
+    assert.equal(new URL(page.url()).pathname, '/login');
+
+    await logInWithTotp(page, 'anna', "anna's first password", dialogs);
+    assert.equal(new URL(page.url()).pathname, '/inbox');
+    await checkPage(page, dialogs);
+    await page.click('table.inbox a');
+    assert.match(new URL(page.url()).pathname, /^\/cases\/\d+$/);
+    assert.equal((await page.locator('dd.field-what').textContent()), hostileWhat);
+    assert.equal((await page.locator('dd.field-place').textContent()), hostilePlace);
+    await checkPage(page, dialogs);
+
+    await page.selectOption('#new_status', 'acknowledged');
+    await page.click('form[action$="/status"] button');
+    assert.match(await page.locator('main').textContent(), /acknowledged/);
+    await page.fill('#note', hostileWhat);
+    await page.click('form[action$="/notes"] button');
+    assert.equal(await page.locator('.note-text').textContent(), hostileWhat);
+    await checkPage(page, dialogs);
+
+    await page.selectOption('#new_status', 'closed');
+    await page.selectOption('#outcome', 'referred_to_police');
+    await page.click('form[action$="/status"] button');
+    assert.match(await page.locator('main').textContent(), /Closed \(Referred to the police\)/);
+
+    await page.goto(`${staffOrigin}/inbox`);
+    assert.equal(await page.locator('table.inbox a').count(), 0, 'a closed case leaves the inbox');
+    await page.goto(`${staffOrigin}/inbox?status=all`);
+    assert.equal(await page.locator('table.inbox a').count(), 1);
+    await checkPage(page, dialogs);
+    assert.deepEqual(foreign, [], 'no request leaves the staff site');
+
+    console.log('PASS: staff logged in with TOTP, triaged and closed a report with hostile text');
+} finally {
+    await browser.close();
+    harness.stdin.end();
+}
