@@ -115,6 +115,9 @@ pid_t publicPid()
 // error; throws when it fails.
 std::string run(const std::vector<std::string>& command, const fs::path& log, std::chrono::seconds limit)
 {
+    // The fixture's log files are appended to, and each run must read
+    // only its own output.
+    fs::remove(log);
     Process process(command, {{}, log, {}});
     const auto status = process.wait(limit);
     if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0)
