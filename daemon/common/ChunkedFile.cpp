@@ -78,13 +78,14 @@ void Writer::flushChunk(bool final)
     buffer_.clear();
 }
 
-void Writer::finish()
+void Writer::finish(Durability durability)
 {
     // A full buffer has always been flushed as a non-final chunk, so the
     // final chunk is shorter than a full one (possibly empty) and a reader
     // can tell it by its length.
     flushChunk(true);
-    fsutil::syncFile(fd_.get(), path_);
+    if (durability == Durability::Synced)
+        fsutil::syncFile(fd_.get(), path_);
     fd_.reset();
     done_ = true;
 }

@@ -22,6 +22,9 @@ namespace meldpunt::chunked {
 
 inline constexpr std::uint32_t kDefaultChunkSize = 64 * 1024;
 
+// Whether finishing a file waits until its bytes are on the disk.
+enum class Durability { Synced, CacheOnly };
+
 // The file is damaged, tampered with or truncated, or the key is wrong.
 class IntegrityError : public std::runtime_error {
 public:
@@ -40,9 +43,10 @@ public:
     Writer& operator=(const Writer&) = delete;
 
     void write(std::span<const std::uint8_t> bytes);
-    // Seals the final chunk and syncs the file to disk. The caller syncs
-    // the folder when the file's name must survive a crash.
-    void finish();
+    // Seals the final chunk and, with Durability::Synced, syncs the file
+    // to disk. The caller syncs the folder when the file's name must
+    // survive a crash.
+    void finish(Durability durability = Durability::Synced);
     // Removes the file now.
     void abandon();
     std::uint64_t plainBytes() const { return plainBytes_; }

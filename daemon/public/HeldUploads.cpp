@@ -195,7 +195,11 @@ HeldFile HeldUploads::Upload::commit(const std::string& displayName, const std::
     file.sha256 = hash_.finish();
     file.heldAt = utcNow();
 
-    writer_->finish();
+    // A held file is a working copy until the report is sent, and the
+    // spool entry that takes it is synced. Not syncing it lets a short-lived
+    // copy leave the page cache without being written out at all. A power
+    // cut loses it; the reporter has no receipt then and attaches it again.
+    writer_->finish(chunked::Durability::CacheOnly);
     const fs::path data = folder_ / (id_ + kDataSuffix);
     if (::rename(writer_->path().c_str(), data.c_str()) != 0)
         throw std::system_error(errno, std::generic_category(), "renaming '" + writer_->path().string() + "'");

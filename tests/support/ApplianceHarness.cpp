@@ -5,6 +5,8 @@
 //   field NAME   the newest stored report's NAME (a column or form field)
 //   staff        prints "STAFF_PORT SETUP_CODE": the staff edge's port and
 //                the first admin's one-time setup code
+//   attachments  waits like reports, prints the count of stored
+//                attachments and the SHA-256 (hex) of each one's bytes
 // and stops everything at end of input.
 //
 // MELDPUNT_HARNESS_LANGUAGES and MELDPUNT_HARNESS_WEBUI override the site's
@@ -12,6 +14,8 @@
 
 #include "Appliance.h"
 #include "StoredReports.h"
+
+#include "Crypto.h"
 
 #include <cstdlib>
 #include <iostream>
@@ -60,6 +64,17 @@ int main()
                 while (!code.empty() && code.back() == '\n')
                     code.pop_back();
                 std::cout << appliance.staffPort() << ' ' << code << std::endl;
+            } else if (command == "attachments") {
+                appliance.waitForEmptySpool();
+                const auto attachments =
+                    meldpunt::test::readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+                std::cout << attachments.size();
+                for (const auto& attachment : attachments) {
+                    meldpunt::crypto::Sha256 hash;
+                    hash.update(meldpunt::crypto::asBytes(attachment.content));
+                    std::cout << ' ' << meldpunt::crypto::toHex(hash.finish());
+                }
+                std::cout << std::endl;
             } else {
                 std::cout << "unknown command" << std::endl;
             }
