@@ -15,6 +15,8 @@
 
 namespace meldpunt::daemon {
 
+class Mailer;
+
 struct DaemonSettings {
     keys::KeySettings keys;
     std::filesystem::path spoolFolder;
@@ -24,6 +26,7 @@ struct DaemonSettings {
     std::filesystem::path backupFolder;   // empty: no scheduled backups
     std::chrono::minutes backupInterval{24 * 60};
     int backupsKept = 7;
+    std::shared_ptr<Mailer> mailer; // null: no acknowledgement e-mails
 };
 
 struct StaffStatus {
@@ -68,6 +71,8 @@ private:
     void open(keys::UnlockOutcome outcome);
     void retryLoop();
     void publishChangedReceipts();
+    void mailLoop();
+    void sendDueMails();
     void ingestLoop();
     void backupLoop();
     void backupOnce();
@@ -94,6 +99,7 @@ private:
     std::thread retryThread_;
     std::thread ingestThread_;
     std::thread backupThread_;
+    std::thread mailThread_;
 };
 
 } // namespace meldpunt::daemon

@@ -4,6 +4,7 @@
 #include "FileSystem.h"
 #include "Log.h"
 #include "ReceiptSecret.h"
+#include "Outbox.h"
 #include "Receipts.h"
 #include "ReportForm.h"
 #include "Uuid.h"
@@ -183,8 +184,14 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         }
         insert.bind(16, std::int64_t{text("consent") == "yes" ? 1 : 0});
         insert.run();
+        const std::int64_t reportId = database_.lastInsertId();
         if (receipt)
-            storeReceipt(database_, database_.lastInsertId(), receipt->first, receipt->second);
+            storeReceipt(database_, reportId, receipt->first, receipt->second);
+        // A reporter who left an e-mail address gets an acknowledgement
+        // that carries only the reference.
+        if (!anonymous && looksLikeEmail(text("email")))
+            queueAcknowledgement(database_, reportId, text("email"), report->language,
+                referenceFromUuid(header.uuid), now);
     });
     faultPoint("ingest-after-commit");
     removeEntry(entry);
