@@ -169,8 +169,8 @@ void Daemon::publishChangedReceipts()
 
 // Sends the acknowledgements that are due, one connection each, outside
 // the database lock, and records every outcome. A failure is retried with
-// a doubling delay until the mail gives up after maxAttempts; the log names
-// the outbox id and the cause, never the address.
+// a doubling delay, up to maxAttempts. The log names the outbox id and the
+// cause, never the address.
 void Daemon::sendDueMails()
 {
     const auto& mail = settings_.mailer->settings();

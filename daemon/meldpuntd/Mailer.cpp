@@ -46,7 +46,8 @@ public:
         std::string response;
         const int status = sendCommand("STARTTLS", response);
         if (status / 100 != 2)
-            throw MailError("the relay refused STARTTLS (" + std::to_string(status) + "); nothing was sent");
+            throw MailError("STARTTLS failed: the relay replied " + std::to_string(status)
+                + ", so nothing was sent. Configure a relay that offers STARTTLS");
         socket() = Poco::Net::SecureStreamSocket::attach(socket(), settings.relayHost, clientContext(settings));
     }
 };

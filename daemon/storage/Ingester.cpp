@@ -291,9 +291,9 @@ void Ingester::storeVisitCounts(const spool::Header& header, const Poco::JSON::A
 
 // A follow-up or a withdrawal from a returning reporter. meldpunt-public
 // checked the receipt secret before writing it.
-// NOTE: the entry carries no proof of the secret, so anything that can
-// write into the spool can add to or withdraw a report whose reference it
-// knows; only meldpunt-public may write there.
+// NOTE: the entry carries no proof of the secret, so any process that can
+// write into the spool can add to or withdraw a report by its reference.
+// Only meldpunt-public may write there.
 Ingester::Outcome Ingester::ingestReporterEntry(const fs::path& entry, spool::Reader& reader)
 {
     std::optional<Poco::JSON::Object::Ptr> root;
