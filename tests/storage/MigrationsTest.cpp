@@ -100,9 +100,11 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
         CHECK(schemaVersion(database) == newest);
         const std::set<std::string> expected = {"meta", "intake_keys", "spool_entries", "reports", "key_events", "complaints", "visit_counts"};
         std::set<std::string> found = tableNames(database);
-        // Migration 6: receipts and messages between staff and reporters.
+        // Migration 6: receipts, messages between staff and reporters, and
+        // the e-mail outbox.
         CHECK(found.erase("receipts") == 1);
         CHECK(found.erase("reporter_messages") == 1);
+        CHECK(found.erase("email_outbox") == 1);
         CHECK(found == expected);
     }
 
