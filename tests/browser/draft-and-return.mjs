@@ -1,7 +1,7 @@
 // Two journeys in Debian's chromium with JavaScript off on a 360 px wide
-// phone: a draft saved, resumed with its code and sent; then a return
-// visit with the reference and receipt secret that reads a question from
-// staff and answers it.
+// phone. First a draft is saved, resumed with its code and sent. Then a
+// return visit with the reference and receipt secret reads a question
+// from staff and answers it.
 //
 // usage: node draft-and-return.mjs APPLIANCE_HARNESS
 // Exits 77 (skipped) when chromium or playwright-core is not installed.
