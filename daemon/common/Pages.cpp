@@ -70,6 +70,24 @@ std::string Pages::render(std::string_view page, std::string_view languageCode, 
     return renderTemplate("layout", language.code, data);
 }
 
+std::string Pages::renderPlain(std::string_view page, std::string_view languageCode, PageData data) const
+{
+    const auto found = templates_.find(page);
+    if (found == templates_.end())
+        throw std::runtime_error("no template named '" + std::string(page) + "'");
+    const std::string language = catalog_.language(languageCode).code;
+    data.set("lang", language);
+    data.set("t", mustache::lambda{[this, language](const std::string& text) {
+        return catalog_.translate(language, text);
+    }});
+    mustache::mustache compiled(found->second);
+    compiled.set_custom_escape([](const std::string& text) { return text; });
+    std::string output = compiled.render(data);
+    if (!compiled.is_valid())
+        throw std::runtime_error("rendering template '" + std::string(page) + "' failed: " + compiled.error_message());
+    return output;
+}
+
 std::string escapeHtml(std::string_view text)
 {
     std::string out;

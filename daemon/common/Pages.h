@@ -28,6 +28,11 @@ public:
 
     std::string render(std::string_view page, std::string_view languageCode, PageData data) const;
 
+    // Renders template `page` as plain text (an e-mail body): no layout and
+    // no HTML escaping, so callers pass only values that are safe in the
+    // text's context.
+    std::string renderPlain(std::string_view page, std::string_view languageCode, PageData data) const;
+
     const Catalog& catalog() const { return catalog_; }
     bool hasPage(std::string_view page) const { return templates_.find(page) != templates_.end(); }
 

@@ -11,17 +11,17 @@
 namespace meldpunt {
 
 // Argon2id cost of a receipt secret. The defaults are the OWASP password
-// storage recommendation (19 MiB, 2 passes, 1 lane); the secret's 80
-// random bits already put guessing out of reach, and the cost guards a
-// stolen hash all the same.
+// storage recommendation (19 MiB, 2 passes, 1 lane). The secret's 80
+// random bits already put guessing out of reach, but the cost also guards
+// a stolen hash.
 struct ReceiptHashCost {
     std::uint32_t timeCost = 2;
     std::uint32_t memoryKiB = 19 * 1024;
     std::uint32_t parallelism = 1;
 };
 
-// What is kept of a receipt secret: its Argon2id hash and the public half
-// of the X25519 key pair derived from it. Neither lets anyone compute the
+// The stored verifier of a receipt secret: its Argon2id hash and the public
+// half of the X25519 key pair derived from it. Neither lets anyone compute the
 // secret or the private half.
 struct ReceiptVerifier {
     // "$meldpunt-receipt$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>",

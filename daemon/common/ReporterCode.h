@@ -11,7 +11,7 @@
 
 namespace meldpunt {
 
-// What is wrong with a typed code. A reporter gets a message for each:
+// A problem found in a typed code. A reporter gets a message for each, and
 // only a code that passes every check can be a wrong one.
 enum class CodeProblem {
     Empty,            // nothing but separators
@@ -24,7 +24,7 @@ enum class CodeProblem {
 struct ParsedCode;
 
 // A secret code that a reporter writes down and types back later: the
-// resume code of a draft and the receipt secret of a report. Each holds 80
+// resume code of a draft and the receipt secret of a report. Each has 80
 // random bits, shown as 4 groups of 5 Crockford base32 characters,
 // "7K2QD-M9XH4-R0T5B-AW3NC": 4 data characters (20 bits) and 1 check
 // character per group. The check character of group g (0-based) is
@@ -44,7 +44,8 @@ public:
     static ReporterCode generate(Kind kind);
 
     // Reads a typed code: lower case, spaces and hyphens anywhere, I and L
-    // for 1 and O for 0 are accepted. Never throws on any input.
+    // for 1 and O for 0 are accepted. Reports every problem in the result
+    // instead of throwing (the ReporterCode fuzz target runs it on any input).
     static ParsedCode parse(std::string_view text, Kind kind);
 
     Kind kind() const { return kind_; }

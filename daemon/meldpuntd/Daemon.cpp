@@ -5,6 +5,8 @@
 #include "Log.h"
 #include "PartnerRegistry.h"
 #include "Publisher.h"
+#include "MailOutbox.h"
+#include "Mailer.h"
 #include "Receipts.h"
 #include "RecoveryWrap.h"
 #include "Service.h"
@@ -83,6 +85,8 @@ Daemon::~Daemon()
         retryThread_.join();
     if (ingestThread_.joinable())
         ingestThread_.join();
+    if (mailThread_.joinable())
+        mailThread_.join();
     if (backupThread_.joinable())
         backupThread_.join();
     if (outboxThread_.joinable())
@@ -151,6 +155,8 @@ void Daemon::open(keys::UnlockOutcome outcome)
     if (!settings_.backupFolder.empty())
         backupThread_ = std::thread([this] { backupLoop(); });
     startOutbox();
+    if (settings_.mailer)
+        mailThread_ = std::thread([this] { mailLoop(); });
     if (outcome.tpmWarning.empty()) {
         service::notifyReady("Database open; ingesting the spool");
     } else {
@@ -205,6 +211,53 @@ void Daemon::publishChangedReceipts()
     const int written = storage::publishReceipts(*database_, settings_.publishFolder);
     if (written > 0)
         log::debug("Published " + std::to_string(written) + " receipts");
+}
+
+// Sends the acknowledgements that are due, one connection each, outside
+// the database lock, and records every outcome. A failure is retried with
+// a doubling delay, up to maxAttempts. The log names the outbox id and the
+// cause, never the address.
+void Daemon::sendDueMails()
+{
+    const auto& mail = settings_.mailer->settings();
+    std::vector<storage::PendingMail> due;
+    {
+        std::lock_guard databaseLock(databaseMutex_);
+        due = storage::dueMails(*database_, utcNow(), 20);
+    }
+    for (const auto& pending : due) {
+        try {
+            settings_.mailer->sendAcknowledgement(pending.recipient, pending.language, pending.reference);
+            std::lock_guard databaseLock(databaseMutex_);
+            storage::markMailSent(*database_, pending.id, utcNow());
+            log::info("Sent the acknowledgement e-mail of outbox entry " + std::to_string(pending.id));
+        } catch (const MailError& error) {
+            const auto delay = mail.firstRetry * (1LL << std::min(pending.attempts, 20));
+            const std::string next = Poco::DateTimeFormatter::format(
+                Poco::DateTime() + Poco::Timespan(static_cast<long>(delay.count()), 0), Poco::DateTimeFormat::ISO8601_FORMAT);
+            std::lock_guard databaseLock(databaseMutex_);
+            storage::markMailFailed(*database_, pending.id, error.what(), next, mail.maxAttempts);
+            const bool givenUp = pending.attempts + 1 >= mail.maxAttempts;
+            log::warning("Failed to send the acknowledgement e-mail of outbox entry " + std::to_string(pending.id)
+                + " (attempt " + std::to_string(pending.attempts + 1) + "): " + error.what()
+                + (givenUp ? "; giving up" : "; retrying at " + next));
+        }
+    }
+}
+
+void Daemon::mailLoop()
+{
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        try {
+            sendDueMails();
+        } catch (const std::exception& error) {
+            log::error(std::string("Failed to run the e-mail outbox: ") + error.what());
+        }
+        lock.lock();
+        wake_.wait_for(lock, settings_.ingestInterval, [this] { return stopping_; });
+    }
 }
 
 void Daemon::ingestLoop()

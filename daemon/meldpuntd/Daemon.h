@@ -30,6 +30,7 @@ struct ReferralSettings {
     referral::OutboxSettings outbox;
     std::chrono::milliseconds outboxInterval{5000};
 };
+class Mailer;
 
 struct DaemonSettings {
     keys::KeySettings keys;
@@ -46,6 +47,7 @@ struct DaemonSettings {
     // only the status page.
     std::filesystem::path webuiFolder;
     staff::StaffSettings staff;
+    std::shared_ptr<Mailer> mailer; // null: no acknowledgement e-mails
 };
 
 struct StaffStatus {
@@ -99,6 +101,8 @@ private:
     void announceSetupCode(const std::string& code);
     void retryLoop();
     void publishChangedReceipts();
+    void mailLoop();
+    void sendDueMails();
     void ingestLoop();
     void backupLoop();
     void backupOnce();
@@ -133,6 +137,7 @@ private:
     std::unique_ptr<referral::Referrals> referrals_;
     std::unique_ptr<referral::Outbox> outbox_;
     std::thread outboxThread_;
+    std::thread mailThread_;
 };
 
 } // namespace meldpunt::daemon

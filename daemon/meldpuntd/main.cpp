@@ -2,6 +2,7 @@
 // publishes the intake key and serves the staff listener.
 
 #include "Daemon.h"
+#include "Mailer.h"
 #include "DaemonRuntime.h"
 #include "Log.h"
 #include "Service.h"
@@ -71,6 +72,19 @@ int run(int argc, char** argv)
     settings.referral.outbox.giveUpAfter = std::chrono::seconds(config->getInt("referral.give_up_after_days", 14) * 86400);
     settings.webuiFolder = config->getString("paths.webui", "");
     settings.staff = staffSettings(*config);
+    if (const std::string relay = config->getString("mail.relay_host", ""); !relay.empty()) {
+        daemon::MailSettings mail;
+        mail.relayHost = relay;
+        mail.relayPort = static_cast<unsigned short>(config->getUInt("mail.relay_port", 587));
+        mail.sender = config->getString("mail.sender");
+        mail.heloName = config->getString("mail.helo_name", "localhost");
+        mail.caFile = config->getString("mail.ca_file", "");
+        mail.firstRetry = std::chrono::seconds(config->getUInt("mail.first_retry_seconds", 60));
+        mail.maxAttempts = config->getInt("mail.max_attempts", 8);
+        mail.webui = config->getString("paths.webui");
+        mail.languages = splitList(config->getString("site.languages", "nl,en,fr,de,es,ru"));
+        settings.mailer = std::make_shared<daemon::Mailer>(mail);
+    }
     daemon::Daemon daemon(settings);
 
     // The staff listener comes up first, so that a locked box can show why

@@ -32,8 +32,8 @@ void handleResumeGet(PublicSite& site, const std::string& language,
 void handleResumePost(PublicSite& site, const std::string& language,
     Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
 
-// Fills what the form and the resume page say about drafts (their
-// lifetime) into `data`.
+// Sets the draft lifetime that the form and the resume page state, in
+// days or hours, in `data`.
 void setDraftLifetime(const PublicSite& site, PageData& data);
 
 } // namespace meldpunt::site

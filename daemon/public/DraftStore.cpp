@@ -25,7 +25,7 @@ constexpr std::size_t kHeaderSize = 8 + 1 + 8; // magic, state, expiry
 constexpr std::size_t kNameKeySize = 32;
 constexpr std::string_view kNameKeyFile = "name-key";
 constexpr std::string_view kSuffix = ".draft";
-// A draft holds a form, which the site limits to far less than this.
+// A draft contains one form, which the site limits to far less than this.
 constexpr std::size_t kMaxDraftBytes = 16 * 1024 * 1024;
 // Saving a draft takes milliseconds, so a partial file this old was left
 // by a crash.
@@ -220,9 +220,8 @@ std::size_t DraftStore::sweep(Clock::time_point now)
             head = readHeader(fsutil::readSmallFile(item.path(), kMaxDraftBytes));
         if (head && head->expires > now)
             continue;
-        // A marker says "expired" for one more lifetime; after that, and
-        // for anything that is not a draft (a partial file left by a
-        // crash, say), the file goes.
+        // A marker reports "expired" for one more lifetime. After that, and
+        // for anything that is not a draft, the file is removed.
         if (head && head->state == kStateDraft) {
             const std::string marker = header(kStateExpired, std::chrono::time_point_cast<std::chrono::seconds>(now + lifetime_));
             fsutil::writeFileAtomically(item.path(), crypto::asBytes(marker), 0600);

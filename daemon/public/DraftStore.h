@@ -16,8 +16,8 @@ namespace meldpunt::site {
 // the code, with a per-box key kept in the same folder, so neither the
 // file nor its content can be found without the code. docs/draft-format.md
 // describes the file. An expired draft is overwritten by a marker without
-// content, kept for one more lifetime so that a returning reporter is told
-// it expired, and then removed.
+// content, kept for one more lifetime so that the resume page can report
+// the expiry, and then removed.
 //
 // Thread-safe: every call works on whole files written atomically.
 // Functions throw std::system_error when the folder cannot be read or

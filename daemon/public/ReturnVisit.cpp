@@ -29,8 +29,8 @@ constexpr std::size_t kMaxReceiptBytes = 4 * 1024 * 1024;
 constexpr std::size_t kMaxMessageCharacters = 20000;
 constexpr std::chrono::milliseconds kSlowHashWait{3000};
 
-// What a return visit shows: the typed fields, what went wrong, and, once
-// the secret is verified, the published receipt with its replies.
+// The state of one return visit: the typed fields, the problem found, and,
+// once the secret is verified, the published receipt with its key pair.
 struct Visit {
     std::string typedReference;
     std::string typedSecret;
@@ -157,8 +157,8 @@ void verify(PublicSite& site, const std::string& address, Visit& visit)
         }
         keys = openReceipt(*parsed.code, receipt->optValue<std::string>("hash", ""));
     }
-    // An unknown reference and a wrong secret get the same answer, so the
-    // page tells a guesser nothing about which references exist.
+    // An unknown reference and a wrong secret get the same page, so a
+    // guesser learns nothing about which references exist.
     if (!keys) {
         site.receiptLimiter().countFailure(address);
         visit.notice = "not_found";

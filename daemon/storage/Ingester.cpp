@@ -5,6 +5,7 @@
 #include "FormData.h"
 #include "Log.h"
 #include "ReceiptSecret.h"
+#include "MailOutbox.h"
 #include "Receipts.h"
 #include "ReportForm.h"
 #include "Uuid.h"
@@ -279,6 +280,11 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         storeAttachments(reportId, received);
         if (receipt)
             storeReceipt(database_, reportId, receipt->first, receipt->second);
+        // A reporter who left an e-mail address gets an acknowledgement
+        // that carries only the reference.
+        if (!anonymous && looksLikeEmail(text("email")))
+            queueAcknowledgement(database_, reportId, text("email"), report->language,
+                referenceFromUuid(header.uuid), now);
     });
     received.committed = true;
     faultPoint("ingest-after-commit");
@@ -459,9 +465,9 @@ void Ingester::storeVisitCounts(const spool::Header& header, const Poco::JSON::A
 
 // A follow-up or a withdrawal from a returning reporter. meldpunt-public
 // checked the receipt secret before writing it.
-// NOTE: the entry carries no proof of the secret, so anything that can
-// write into the spool can add to or withdraw a report whose reference it
-// knows; only meldpunt-public may write there.
+// NOTE: the entry carries no proof of the secret, so any process that can
+// write into the spool can add to or withdraw a report by its reference.
+// Only meldpunt-public may write there.
 Ingester::Outcome Ingester::ingestReporterEntry(const fs::path& entry, spool::Reader& reader)
 {
     std::optional<Poco::JSON::Object::Ptr> root;

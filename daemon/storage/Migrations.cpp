@@ -138,6 +138,22 @@ CREATE TABLE reporter_messages (
     body TEXT NOT NULL
 ) STRICT;
 CREATE INDEX reporter_messages_by_report ON reporter_messages (report_id, id);
+
+-- Acknowledgement e-mails waiting for the relay, sent, or given up on.
+-- They carry only the reference; the address is cleared once sent.
+CREATE TABLE email_outbox (
+    id INTEGER PRIMARY KEY,
+    report_id INTEGER REFERENCES reports (id) ON DELETE CASCADE,
+    recipient TEXT NOT NULL,
+    language TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error TEXT,
+    sent_at TEXT
+) STRICT;
+CREATE INDEX email_outbox_due ON email_outbox (state, next_attempt_at);
 )SQL"},
         {7, "attachments and their keys", R"SQL(
 -- One random key per report with attachments. It wraps the file key of

@@ -176,6 +176,7 @@ void deleteReportContent(Database& database, std::int64_t reportId)
         .bind(1, reportId)
         .run();
     database.prepare("DELETE FROM reporter_messages WHERE report_id = ?").bind(1, reportId).run();
+    database.prepare("DELETE FROM email_outbox WHERE report_id = ?").bind(1, reportId).run();
 }
 
 int publishReceipts(Database& database, const fs::path& publishFolder)

@@ -43,7 +43,7 @@ enum class WithdrawalResult { Withdrawn, AlreadyWithdrawn, Referred, UnknownRefe
 WithdrawalResult withdrawReport(Database& database, const std::string& reference, const std::string& nowUtc);
 
 // Deletes what a report's reporter wrote and who they are: the free text,
-// place, time, contact details and messages. What the yearly statistics
+// place, time, contact details, messages and queued e-mails. What the yearly statistics
 // need stays: received time, language, channel, category, country,
 // anonymity and status. Called inside a transaction; the database runs
 // with secure_delete, so the old values are overwritten on disk.

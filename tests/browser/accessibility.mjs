@@ -137,8 +137,9 @@ try {
 
         for (const language of languages) {
             // Every page linked from /LANG/ in the same language, plus
-            // the privacy statement.
-            const queue = [`/${language}/`, `/${language}/privacy`];
+            // the privacy statement and the pages for resuming a draft
+            // and for returning to a report.
+            const queue = [`/${language}/`, `/${language}/privacy`, `/${language}/resume`, `/${language}/return`];
             const seen = new Set(queue);
             for (let index = 0; index < queue.length && index < maxPagesPerLanguage; index += 1) {
                 await visit(page, queue[index], 200);

@@ -1,8 +1,8 @@
 // A reporter who comes back with the reference and receipt secret: replies
 // from staff read, information added, the report withdrawn, and wrong
 // secrets refused once too many were typed. Everything runs through the
-// real edge and daemons; staff replies are stored the way the staff UI
-// stores them, on the database through the TPM while meldpuntd is stopped.
+// real edge and daemons. Staff replies are stored as the staff UI stores
+// them, on the database through the TPM while meldpuntd is stopped.
 
 #include "Appliance.h"
 #include "Reports.h"
@@ -20,7 +20,7 @@ namespace {
 
 std::string secretOnReceipt(const std::string& html)
 {
-    const std::string marker = "class=\"reference receipt-secret\"><strong>";
+    const std::string marker = "class=\"receipt-secret\"><strong>";
     const auto start = html.find(marker);
     if (start == std::string::npos)
         return {};

@@ -99,7 +99,7 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
             "visit_counts", "report_details", "partners", "referrals", "referral_files",
             "referral_receipts", "referral_outcomes", "referral_alerts", "staff_accounts",
             "staff_sessions", "audit_log", "case_notes", "report_search", "report_keys",
-            "attachments", "receipts", "reporter_messages"};
+            "attachments", "receipts", "reporter_messages", "email_outbox"};
         CHECK(tableNames(database) == expected);
     }
 

@@ -182,6 +182,11 @@ void Appliance::writeConfigurations()
                  << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n"
                  << "[staff]\nsetup_code_file = " << setupCodeFile().string() << "\n"
                  << options_.extraDaemonConfig;
+    if (options_.mailRelayPort != 0)
+        daemonConfig << "[mail]\nrelay_host = 127.0.0.1\nrelay_port = " << options_.mailRelayPort
+                     << "\nsender = meldpunt@localhost\nca_file = " << caFile().string()
+                     << "\nfirst_retry_seconds = 1\nmax_attempts = 20\n"
+                     << "[site]\nlanguages = nl,en,fr,de,es,ru\n";
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
                  << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()

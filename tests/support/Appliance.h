@@ -47,6 +47,9 @@ public:
         unsigned draftLifetimeSeconds = 7 * 24 * 3600;
         unsigned resumeBurst = 10;
         unsigned receiptBurst = 10; // wrong receipt secrets one address may type in a burst
+        // The loopback port of an SMTP relay for acknowledgement e-mails,
+        // whose certificate comes from the test PKI; 0: no e-mails.
+        unsigned short mailRelayPort = 0;
     };
 
     // Ids used when running as root. They match no account on the host.

@@ -7,6 +7,12 @@
 //                the first admin's one-time setup code
 //   attachments  waits like reports, prints the count of stored
 //                attachments and the SHA-256 (hex) of each one's bytes
+//   reply REFERENCE TEXT
+//             stores a staff message to the reporter while meldpuntd is
+//             stopped, starts it again, prints "ok" once it is published
+//   messages REFERENCE
+//             waits until the spool is empty, prints the number of
+//             messages from the reporter
 // and stops everything at end of input.
 //
 // MELDPUNT_HARNESS_LANGUAGES and MELDPUNT_HARNESS_WEBUI override the site's
@@ -17,9 +23,12 @@
 
 #include "Crypto.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -75,6 +84,25 @@ int main()
                     std::cout << ' ' << meldpunt::crypto::toHex(hash.finish());
                 }
                 std::cout << std::endl;
+            } else if (command.starts_with("reply ")) {
+                const std::string rest = command.substr(6);
+                const std::string reference = rest.substr(0, rest.find(' '));
+                appliance.stopDaemon();
+                meldpunt::test::addStaffMessage(appliance.stateFolder(), appliance.tpm().tcti(), reference,
+                    rest.substr(reference.size() + 1));
+                appliance.startDaemon();
+                // meldpuntd publishes changed receipts after its first
+                // ingest pass.
+                appliance.waitForEmptySpool();
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+                std::cout << "ok" << std::endl;
+            } else if (command.starts_with("messages ")) {
+                appliance.waitForEmptySpool();
+                const auto messages = meldpunt::test::readReporterMessages(appliance.stateFolder(),
+                    appliance.tpm().tcti(), command.substr(9));
+                const auto fromReporter = std::count_if(messages.begin(), messages.end(),
+                    [](const auto& message) { return message.first == "from_reporter"; });
+                std::cout << fromReporter << std::endl;
             } else {
                 std::cout << "unknown command" << std::endl;
             }

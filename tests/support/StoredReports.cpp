@@ -145,3 +145,27 @@ std::vector<std::pair<std::string, std::string>> readReporterMessages(const std:
 }
 
 } // namespace meldpunt::test
+
+namespace meldpunt::test {
+
+std::vector<std::map<std::string, std::string>> readOutbox(const std::filesystem::path& stateFolder,
+    const std::string& tcti)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    auto query = database.prepare("SELECT recipient, language, reference, state, attempts, "
+                                  "ifnull(last_error, '(null)') FROM email_outbox ORDER BY id");
+    const char* names[] = {"recipient", "language", "reference", "state", "attempts", "last_error"};
+    std::vector<std::map<std::string, std::string>> rows;
+    while (query.step()) {
+        std::map<std::string, std::string> row;
+        for (int column = 0; column < 6; ++column)
+            row[names[column]] = query.columnText(column);
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+} // namespace meldpunt::test

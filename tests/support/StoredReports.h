@@ -55,4 +55,9 @@ std::int64_t addStaffMessage(const std::filesystem::path& stateFolder, const std
 std::vector<std::pair<std::string, std::string>> readReporterMessages(const std::filesystem::path& stateFolder,
     const std::string& tcti, const std::string& reference);
 
+// The acknowledgement e-mails in the outbox, oldest first: each row's
+// recipient, language, reference, state, attempts and last_error.
+std::vector<std::map<std::string, std::string>> readOutbox(const std::filesystem::path& stateFolder,
+    const std::string& tcti);
+
 } // namespace meldpunt::test

@@ -1,0 +1,61 @@
+#pragma once
+
+#include "Catalog.h"
+#include "Pages.h"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace meldpunt::daemon {
+
+struct MailSettings {
+    std::string relayHost; // empty: no acknowledgement e-mails
+    unsigned short relayPort = 587;
+    std::string sender;
+    std::string heloName = "localhost";
+    // The CA certificates that the relay's certificate must chain to; the
+    // relay's name must match relayHost.
+    std::filesystem::path caFile;
+    std::chrono::seconds timeout{30};
+    std::chrono::seconds firstRetry{60}; // doubled after every failed attempt
+    int maxAttempts = 8;
+    std::filesystem::path webui;
+    std::vector<std::string> languages;
+};
+
+// A mail the relay did not take: its message names the step and the
+// cause, never the recipient.
+class MailError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Sends acknowledgement e-mails through the configured relay over SMTP
+// with STARTTLS (TLS 1.2 or newer, the relay's certificate verified
+// against caFile and relayHost). A relay without STARTTLS gets nothing.
+// The text comes from webui/templates/email-acknowledgement*.mustache in
+// the reporter's language and holds only the reference. Thread-safe: each
+// send uses its own connection.
+class Mailer {
+public:
+    explicit Mailer(MailSettings settings);
+    ~Mailer();
+
+    const MailSettings& settings() const { return settings_; }
+
+    // Sends the acknowledgement of `reference` to `recipient`. Throws
+    // MailError.
+    void sendAcknowledgement(const std::string& recipient, const std::string& language,
+        const std::string& reference) const;
+
+private:
+    MailSettings settings_;
+    std::unique_ptr<Catalog> catalog_;
+    std::unique_ptr<Pages> pages_;
+};
+
+} // namespace meldpunt::daemon
