@@ -189,6 +189,10 @@ void handleResumePost(PublicSite& site, const std::string& language,
     }
     FormState state;
     state.values = std::move(draft.fields);
+    // The files held for the form stay bound to its token, which the draft
+    // kept among the fields, so the resumed form lists and sends them.
+    if (HeldUploads::isValidToken(state.values.get("upload_token")))
+        state.uploadToken = state.values.get("upload_token");
     state.values.add(std::string(kResumeCodeField), parsed.code->toString());
     state.notice = "draft_resumed";
     state.draftExpires = formatUtc(draft.expires);

@@ -72,7 +72,7 @@ try {
     assert.equal(await page.inputValue('#what'), 'A man with a child <i>at</i> the pool');
     assert.equal(await page.inputValue('#country'), 'TH');
     assert.ok(await page.isChecked('#category-travel'), 'the chosen category is back');
-    assert.ok(await page.locator('.notice').isVisible(), 'the page says the draft is back');
+    assert.ok(await page.locator('.notice[role="status"]').isVisible(), 'the page says the draft is back');
 
     await page.check('#contact-no');
     await page.check('#consent-box');
