@@ -224,10 +224,22 @@ bool endsWithFormEnd(const FormData& form)
     return !fields.empty() && fields.back().first == "form_end" && fields.back().second == "1";
 }
 
+void discardBody(Poco::Net::HTTPServerRequest& request)
+{
+    std::istream& in = request.stream();
+    char buffer[64 * 1024];
+    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    }
+}
+
 std::optional<PostedReport> readMultipartReport(PublicSite& site, const std::string& language,
     const std::string& boundary, Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
 {
     auto fail = [&](HTTPResponse::HTTPStatus status, const char* kind) {
+        // The rest of the body is read and dropped first: closing a socket
+        // with unread data resets it, and the reset can destroy the page
+        // before the edge has passed it on. The edge bounds the body.
+        discardBody(request);
         response.setKeepAlive(false);
         sendPage(response, status, site.pages().render("message", language, messageData(kind)));
         return std::nullopt;
@@ -251,6 +263,9 @@ std::optional<PostedReport> readMultipartReport(PublicSite& site, const std::str
     receiver.adoptTokenOfForm();
     PostedReport report = std::move(receiver.report());
     if (outcome == BodyOutcome::StoppedEarly) {
+        // The form goes back with a message; the unread rest is dropped
+        // for the same reason as above.
+        discardBody(request);
         report.stoppedEarly = true;
         return report;
     }

@@ -10,9 +10,12 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <functional>
 
@@ -44,6 +47,19 @@ BusPtr connect(const std::string& address)
     REQUIRE(sd_bus_set_bus_client(bus.get(), 1) >= 0);
     REQUIRE(sd_bus_start(bus.get()) >= 0);
     return bus;
+}
+
+bool acceptsConnections(const fs::path& socketPath)
+{
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socketPath.c_str());
+    const bool connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+    ::close(fd);
+    return connected;
 }
 
 // A dbus-daemon of the test's own with the system bus's default policy
@@ -88,7 +104,9 @@ public:
             std::vector<std::string>{ "dbus-daemon", "--nofork", "--nopidfile",
                 "--config-file=" + (folder / "bus.conf").string() },
             Process::Options({}, folder / "dbus-daemon.log"));
-        REQUIRE(waitFor([&] { return fs::exists(socket_); }, std::chrono::seconds(10)));
+        // The socket file appears at bind(), before dbus-daemon listens, so
+        // only a connection that succeeds shows that the bus is up.
+        REQUIRE(waitFor([&] { return acceptsConnections(socket_); }, std::chrono::seconds(10)));
     }
 
     std::string address() const { return "unix:path=" + socket_.string(); }
