@@ -89,7 +89,7 @@ std::optional<RetentionPeriods> readPublishedRetention(const std::filesystem::pa
         return parseRetention(fsutil::readSmallFile(publishFolder / "current" / "retention.json", 64 * 1024));
     } catch (const std::exception&) {
         // Not yet published, or replaced during the read: the page then
-        // says the periods cannot be shown right now.
+        // shows that the periods cannot be shown right now.
         return std::nullopt;
     }
 }

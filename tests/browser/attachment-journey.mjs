@@ -7,32 +7,13 @@
 // usage: node attachment-journey.mjs APPLIANCE_HARNESS
 // Exits 77 (skipped) when chromium or playwright-core is not installed.
 
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import assert from 'node:assert/strict';
+import { launchChromium, loadChromium, startHarness } from './support.mjs';
 
-const chromiumPath = '/usr/bin/chromium';
-let chromium;
-try {
-    ({ chromium } = await import('playwright-core'));
-} catch {
-    console.log('SKIP: playwright-core is not installed; run tools/install-deps');
-    process.exit(77);
-}
-if (!existsSync(chromiumPath)) {
-    console.log(`SKIP: ${chromiumPath} is not installed; run tools/install-deps`);
-    process.exit(77);
-}
+const chromium = await loadChromium();
 
-const harness = spawn(process.argv[2], [], { stdio: ['pipe', 'pipe', 'inherit'] });
-const lines = createInterface({ input: harness.stdout })[Symbol.asyncIterator]();
-async function nextLine() {
-    const { value, done } = await lines.next();
-    assert.ok(!done, 'the appliance harness ended early');
-    return value;
-}
+const appliance = await startHarness(process.argv[2]);
 
 // A PNG signature and header, then random bytes: libmagic calls it a PNG.
 const photo = Buffer.concat([
@@ -41,15 +22,8 @@ const photo = Buffer.concat([
 ]);
 const photoSha256 = createHash('sha256').update(photo).digest('hex');
 
-const [port] = (await nextLine()).split(' ');
-const origin = `https://localhost:${port}`;
-const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
-});
+const origin = appliance.origin;
+const browser = await launchChromium(chromium);
 
 try {
     const context = await browser.newContext({
@@ -84,8 +58,7 @@ try {
     assert.equal(await page.locator('h1').textContent(), 'Thank you. Your report has been received.');
     assert.deepEqual(foreign, [], 'no request leaves the site');
 
-    harness.stdin.write('attachments\n');
-    assert.equal(await nextLine(), `1 ${photoSha256}`);
+    assert.equal(await appliance.command('attachments'), `1 ${photoSha256}`);
 
     // The form with a held file still fits a 360 px screen (measured with
     // scripts on, in a second context).
@@ -98,5 +71,5 @@ try {
     console.log('PASS: a photo held through a failed validation arrived byte for byte');
 } finally {
     await browser.close();
-    harness.stdin.end();
+    appliance.stop();
 }

@@ -6,41 +6,15 @@
 // usage: node draft-and-return.mjs APPLIANCE_HARNESS
 // Exits 77 (skipped) when chromium or playwright-core is not installed.
 
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import assert from 'node:assert/strict';
+import { launchChromium, loadChromium, startHarness } from './support.mjs';
 
-const chromiumPath = '/usr/bin/chromium';
-let chromium;
-try {
-    ({ chromium } = await import('playwright-core'));
-} catch {
-    console.log('SKIP: playwright-core is not installed; run tools/install-deps');
-    process.exit(77);
-}
-if (!existsSync(chromiumPath)) {
-    console.log(`SKIP: ${chromiumPath} is not installed; run tools/install-deps`);
-    process.exit(77);
-}
+const chromium = await loadChromium();
 
-const harness = spawn(process.argv[2], [], { stdio: ['pipe', 'pipe', 'inherit'] });
-const lines = createInterface({ input: harness.stdout })[Symbol.asyncIterator]();
-async function nextLine() {
-    const { value, done } = await lines.next();
-    assert.ok(!done, 'the appliance harness ended early');
-    return value;
-}
+const appliance = await startHarness(process.argv[2]);
 
-const [port] = (await nextLine()).split(' ');
-const origin = `https://localhost:${port}`;
-const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
-});
+const origin = appliance.origin;
+const browser = await launchChromium(chromium);
 
 try {
     const context = await browser.newContext({
@@ -82,12 +56,10 @@ try {
     const secret = (await page.locator('.receipt-secret').textContent()).trim();
     assert.match(reference, /^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$/);
     assert.match(secret, /^[0-9A-Z]{5}(-[0-9A-Z]{5}){3}$/);
-    harness.stdin.write('reports\n');
-    assert.equal(await nextLine(), '1');
+    assert.equal(await appliance.command('reports'), '1');
 
     // A return visit: a question from staff read and answered.
-    harness.stdin.write(`reply ${reference} Which hotel was it?\n`);
-    assert.equal(await nextLine(), 'ok');
+    assert.equal(await appliance.command(`reply ${reference} Which hotel was it?`), 'ok');
     await page.goto(`${origin}/en/return`);
     await page.fill('#reference', reference);
     await page.fill('#secret', secret);
@@ -96,12 +68,11 @@ try {
     await page.fill('#message', 'Hotel Sunrise, room 12');
     await page.click('button[value="add"]');
     assert.ok((await page.locator('.notice').textContent()).includes('We have received your information'));
-    harness.stdin.write(`messages ${reference}\n`);
-    assert.equal(await nextLine(), '1');
+    assert.equal(await appliance.command(`messages ${reference}`), '1');
 
     assert.deepEqual(foreign, [], 'no request leaves the site');
     console.log('PASS: draft resumed and sent, staff question read and answered, without JavaScript at 360 px');
 } finally {
     await browser.close();
-    harness.stdin.end();
+    appliance.stop();
 }

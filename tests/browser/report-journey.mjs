@@ -7,41 +7,15 @@
 // usage: node report-journey.mjs APPLIANCE_HARNESS
 // Exits 77 (skipped) when chromium or playwright-core is not installed.
 
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import assert from 'node:assert/strict';
+import { launchChromium, loadChromium, startHarness } from './support.mjs';
 
-const chromiumPath = '/usr/bin/chromium';
-let chromium;
-try {
-    ({ chromium } = await import('playwright-core'));
-} catch {
-    console.log('SKIP: playwright-core is not installed; run tools/install-deps');
-    process.exit(77);
-}
-if (!existsSync(chromiumPath)) {
-    console.log(`SKIP: ${chromiumPath} is not installed; run tools/install-deps`);
-    process.exit(77);
-}
+const chromium = await loadChromium();
 
-const harness = spawn(process.argv[2], [], { stdio: ['pipe', 'pipe', 'inherit'] });
-const lines = createInterface({ input: harness.stdout })[Symbol.asyncIterator]();
-async function nextLine() {
-    const { value, done } = await lines.next();
-    assert.ok(!done, 'the appliance harness ended early');
-    return value;
-}
+const appliance = await startHarness(process.argv[2]);
 
-const [port] = (await nextLine()).split(' ');
-const origin = `https://localhost:${port}`;
-const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
-});
+const origin = appliance.origin;
+const browser = await launchChromium(chromium);
 
 try {
     // The certificate comes from the test CA; curl-based tests check TLS
@@ -109,11 +83,9 @@ try {
     assert.match(reference, /^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}$/);
     assert.deepEqual(foreign, [], 'no request leaves the site');
 
-    harness.stdin.write('reports\n');
-    assert.equal(await nextLine(), '1');
+    assert.equal(await appliance.command('reports'), '1');
     for (const [selector, value] of Object.entries({ ...answers, ...choices })) {
-        harness.stdin.write(`field ${selector.slice(1)}\n`);
-        assert.equal(await nextLine(), value, `${selector} is stored as typed`);
+        assert.equal(await appliance.command(`field ${selector.slice(1)}`), value, `${selector} is stored as typed`);
     }
 
     // Layout at phone width, measured with scripts on in a second context.
@@ -128,5 +100,5 @@ try {
     console.log(`PASS: report ${reference} sent without JavaScript at 360 px and stored`);
 } finally {
     await browser.close();
-    harness.stdin.end();
+    appliance.stop();
 }

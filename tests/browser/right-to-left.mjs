@@ -6,7 +6,7 @@
 //
 // usage: node right-to-left.mjs APPLIANCE_HARNESS
 // Run with MELDPUNT_HARNESS_LANGUAGES=nl,ar and MELDPUNT_HARNESS_WEBUI set
-// to the web folder that holds the test catalog (tests/browser/CMakeLists.txt).
+// to the web folder that contains the test catalog (tests/browser/CMakeLists.txt).
 // Exits 77 (skipped) when chromium, playwright-core or axe is not installed.
 
 import assert from 'node:assert/strict';

@@ -8,24 +8,11 @@
 // usage: node staff-journey.mjs APPLIANCE_HARNESS
 // Exits 77 (skipped) when chromium or playwright-core is not installed.
 
-import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import assert from 'node:assert/strict';
+import { launchChromium, loadChromium, startHarness } from './support.mjs';
 
-const chromiumPath = '/usr/bin/chromium';
-let chromium;
-try {
-    ({ chromium } = await import('playwright-core'));
-} catch {
-    console.log('SKIP: playwright-core is not installed; run tools/install-deps');
-    process.exit(77);
-}
-if (!existsSync(chromiumPath)) {
-    console.log(`SKIP: ${chromiumPath} is not installed; run tools/install-deps`);
-    process.exit(77);
-}
+const chromium = await loadChromium();
 
 // RFC 4648 Base32 without padding, as the enrolment page shows the key.
 function base32Decode(text) {
@@ -56,23 +43,10 @@ function totp(secret, milliseconds = Date.now()) {
 const hostileWhat = '<script>alert(1)</script> "><img src=x onerror=alert(1)>';
 const hostilePlace = '{{7*7}} ${7*7} <%= 7*7 %>';
 
-const harness = spawn(process.argv[2], [], { stdio: ['pipe', 'pipe', 'inherit'] });
-const lines = createInterface({ input: harness.stdout })[Symbol.asyncIterator]();
-async function nextLine() {
-    const { value, done } = await lines.next();
-    assert.ok(!done, 'the appliance harness ended early');
-    return value;
-}
+const appliance = await startHarness(process.argv[2]);
 
-const [publicPort] = (await nextLine()).split(' ');
-const publicOrigin = `https://localhost:${publicPort}`;
-const browser = await chromium.launch({
-    executablePath: chromiumPath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run',
-        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1'],
-});
+const publicOrigin = appliance.origin;
+const browser = await launchChromium(chromium);
 
 async function sendReport() {
     const context = await browser.newContext({ javaScriptEnabled: false, ignoreHTTPSErrors: true });
@@ -117,10 +91,8 @@ async function logInWithTotp(page, username, password, dialogs) {
 let staffOrigin;
 try {
     await sendReport();
-    harness.stdin.write('reports\n');
-    assert.equal(await nextLine(), '1');
-    harness.stdin.write('staff\n');
-    const [staffPort, setupCode] = (await nextLine()).split(' ');
+    assert.equal(await appliance.command('reports'), '1');
+    const [staffPort, setupCode] = (await appliance.command('staff')).split(' ');
     staffOrigin = `https://localhost:${staffPort}`;
 
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
@@ -185,5 +157,5 @@ try {
     console.log('PASS: staff logged in with TOTP, triaged and closed a report with hostile text');
 } finally {
     await browser.close();
-    harness.stdin.end();
+    appliance.stop();
 }
