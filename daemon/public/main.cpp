@@ -155,20 +155,34 @@ int run(int argc, char** argv)
     site.heldUploads().removeUnfinished();
     sweepDrafts(site);
 
-    // Sixteen workers serve the site while a few slow uploads stream in.
-    // Up to 1024 connections wait beyond them, as many as one edge worker
-    // has (worker_connections), so a burst of visitors queues instead of
-    // failing. A waiting connection costs a socket, not a thread.
-    UnixHttpServerOptions serverOptions;
-    serverOptions.socketPath = config->getString("paths.socket");
-    serverOptions.socketGroup = config->getString("socket.group", "");
-    serverOptions.maxThreads = 16;
-    serverOptions.maxQueued = 1024;
-    UnixHttpServer server(serverOptions, site.handlerFactory());
-    server.start();
-    log::info("Serving the public site on '" + serverOptions.socketPath.string() + "'");
+    // Pages and form bodies are served by two pools on two sockets; the
+    // edge sends every POST to the second. A form body arrives at the
+    // sender's pace, so a slow or hostile sender holds a worker for as long
+    // as it keeps trickling. With its own pool, even all of those workers
+    // held at once leave the pages pool free: the form still opens for
+    // everyone else. Connections beyond a pool wait in its queue, so a
+    // burst queues instead of failing; a waiting connection costs a socket,
+    // not a thread, and an idle worker costs little more than its stack.
+    UnixHttpServerOptions pageOptions;
+    pageOptions.socketPath = config->getString("paths.socket");
+    pageOptions.socketGroup = config->getString("socket.group", "");
+    pageOptions.maxThreads = 16;
+    pageOptions.maxQueued = 1024;
+    UnixHttpServerOptions formOptions = pageOptions;
+    formOptions.socketPath = config->getString(
+        "paths.forms_socket", (pageOptions.socketPath.parent_path() / "forms.sock").string());
+    formOptions.maxThreads = static_cast<int>(std::clamp(config->getUInt("limits.form_workers", 128), 4u, 1024u));
+    UnixHttpServer pageServer(pageOptions, site.handlerFactory());
+    UnixHttpServer formServer(formOptions, site.handlerFactory());
+    pageServer.start();
+    formServer.start();
+    log::info("Serving the public site on '" + pageOptions.socketPath.string() + "' and its forms on '"
+        + formOptions.socketPath.string() + "'");
 
-    WatchdogThread watchdog([&] { return probeUnixSocket(serverOptions.socketPath, "/healthz", 2000) == 200; });
+    WatchdogThread watchdog([&] {
+        return probeUnixSocket(pageOptions.socketPath, "/healthz", 2000) == 200
+            && probeUnixSocket(formOptions.socketPath, "/healthz", 2000) == 200;
+    });
     service::notifyReady("Serving the public site");
 
     // Visit counts go to meldpuntd every flush interval and at stop. Held
@@ -185,7 +199,8 @@ int run(int argc, char** argv)
     const int signalNumber = waitForTermination();
     log::info("Stopping on signal " + std::to_string(signalNumber));
     service::notifyStopping();
-    server.stop();
+    pageServer.stop();
+    formServer.stop();
     tasks.stop();
     site.flushVisitCounts();
     return 0;

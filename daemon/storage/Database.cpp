@@ -109,6 +109,20 @@ std::int64_t Database::lastInsertId() const
     return sqlite3_last_insert_rowid(db_.get());
 }
 
+bool Database::inTransaction() const
+{
+    return sqlite3_get_autocommit(db_.get()) == 0;
+}
+
+void Database::rollbackQuietly() noexcept
+{
+    if (!inTransaction())
+        return;
+    // The caller rethrows the error that ended the transaction; an error
+    // of the rollback itself adds nothing to it.
+    sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
 Statement::Statement(sqlite3* db, const std::string& sql)
     : db_(db)
 {

@@ -77,8 +77,10 @@ public:
     std::int64_t lastInsertId() const;
     const std::filesystem::path& path() const { return path_; }
 
-    // Runs `work` inside BEGIN IMMEDIATE ... COMMIT; rolls back and
-    // rethrows on an exception.
+    // Runs `work` inside BEGIN IMMEDIATE ... COMMIT. On an exception it
+    // rolls back and rethrows that exception. SQLite has already rolled
+    // back by itself after some errors (a full disk, say), and a failed
+    // ROLLBACK must not hide the error that caused it.
     template <typename Work>
     void transaction(Work&& work)
     {
@@ -87,12 +89,17 @@ public:
             work();
             exec("COMMIT");
         } catch (...) {
-            exec("ROLLBACK");
+            rollbackQuietly();
             throw;
         }
     }
 
+    // True while a transaction is open on this connection.
+    bool inTransaction() const;
+
 private:
+    void rollbackQuietly() noexcept;
+
     struct Closer {
         void operator()(sqlite3* db) const;
     };

@@ -303,15 +303,16 @@ void Appliance::killPublic()
         public_->kill();
 }
 
-void Appliance::startEdge(const std::string& name, unsigned short port, const fs::path& socket, unsigned uid,
-    std::unique_ptr<Process>& process)
+void Appliance::startEdge(const std::string& name, unsigned short port, const fs::path& socket,
+    const fs::path& formsSocket, unsigned uid, std::unique_ptr<Process>& process)
 {
     const fs::path prefix = root() / name;
     const fs::path configuration = prefix / "nginx.conf";
     runChecked({(sourceDir() / "tools/render-edge-conf").string(),
                    (sourceDir() / "rootfs/etc/meldpunt/nginx-edge.conf.in").string(), configuration.string(),
                    "LISTEN=127.0.0.1:" + std::to_string(port), "PREFIX=" + prefix.string(),
-                   "UPSTREAM_SOCKET=" + socket.string(), "CERTIFICATE=" + (root() / "pki/server.pem").string(),
+                   "UPSTREAM_SOCKET=" + socket.string(), "FORMS_SOCKET=" + formsSocket.string(),
+                   "CERTIFICATE=" + (root() / "pki/server.pem").string(),
                    "CERTIFICATE_KEY=" + (prefix / "server.key").string(),
                    "MAX_BODY_BYTES=" + std::to_string(options_.maxReportBytes),
                    "REPORT_BODY_BYTES=" + std::to_string(options_.maxReportBytes + options_.maxUploadBytes),
@@ -348,8 +349,10 @@ void Appliance::startEdge(const std::string& name, unsigned short port, const fs
 
 void Appliance::startEdges()
 {
-    startEdge("edge-public", publicPort_, root() / "sockets/public/public.sock", kEdgePublicUid, edgePublic_);
-    startEdge("edge-staff", staffPort_, root() / "sockets/staff/meldpuntd.sock", kEdgeStaffUid, edgeStaff_);
+    startEdge("edge-public", publicPort_, root() / "sockets/public/public.sock", root() / "sockets/public/forms.sock",
+        kEdgePublicUid, edgePublic_);
+    startEdge("edge-staff", staffPort_, root() / "sockets/staff/meldpuntd.sock", root() / "sockets/staff/meldpuntd.sock",
+        kEdgeStaffUid, edgeStaff_);
 }
 
 void Appliance::stopEdges()

@@ -156,7 +156,7 @@ private:
     void writeConfigurations();
     std::vector<std::string> runAs(unsigned uid, const std::vector<unsigned>& groups) const;
     void startEdge(const std::string& name, unsigned short port, const std::filesystem::path& socket,
-        unsigned uid, std::unique_ptr<Process>& process);
+        const std::filesystem::path& formsSocket, unsigned uid, std::unique_ptr<Process>& process);
     void receiveNotifications();
     bool hasNotification(const std::string& text);
 

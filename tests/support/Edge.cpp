@@ -54,6 +54,8 @@ Edge::Edge(Options options)
                     "LISTEN=127.0.0.1:" + std::to_string(port_),
                     "PREFIX=" + prefix_.string(),
                     "UPSTREAM_SOCKET=" + options.upstreamSocket.string(),
+                    "FORMS_SOCKET="
+                        + (options.formsSocket.empty() ? options.upstreamSocket : options.formsSocket).string(),
                     "CERTIFICATE=" + options.certificate.string(),
                     "CERTIFICATE_KEY=" + options.certificateKey.string(),
                     "MAX_BODY_BYTES=" + std::to_string(options.maxBodyBytes),

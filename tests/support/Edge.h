@@ -26,6 +26,8 @@ public:
         std::filesystem::path sourceDir;     // the source tree, for the template and the renderer
         unsigned short port = 0;             // on 127.0.0.1; 0 picks a free port
         std::filesystem::path upstreamSocket;
+        // Where POST requests go; empty: the upstream socket.
+        std::filesystem::path formsSocket;
         std::filesystem::path certificate;
         std::filesystem::path certificateKey;
         std::uint64_t maxBodyBytes = 1048576;

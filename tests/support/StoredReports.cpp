@@ -169,3 +169,20 @@ std::vector<std::map<std::string, std::string>> readOutbox(const std::filesystem
 }
 
 } // namespace meldpunt::test
+
+namespace meldpunt::test {
+
+std::string checkDatabaseIntegrity(const std::filesystem::path& stateFolder, const std::string& tcti)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    auto query = database.prepare("PRAGMA integrity_check");
+    std::string result;
+    while (query.step())
+        result += (result.empty() ? "" : "\n") + query.columnText(0);
+    return result;
+}
+
+} // namespace meldpunt::test

@@ -61,3 +61,10 @@ std::vector<std::map<std::string, std::string>> readOutbox(const std::filesystem
     const std::string& tcti);
 
 } // namespace meldpunt::test
+
+namespace meldpunt::test {
+
+// What PRAGMA integrity_check says of the database: "ok" when sound.
+std::string checkDatabaseIntegrity(const std::filesystem::path& stateFolder, const std::string& tcti);
+
+} // namespace meldpunt::test
