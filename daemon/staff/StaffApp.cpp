@@ -95,6 +95,14 @@ StaffApp::StaffApp(storage::Database& database, std::mutex& databaseMutex, const
     , dummyHash_(hashPassword(randomToken()))
     , updater_(settings_.updaterBusAddress)
 {
+    // A bundle uploaded before a restart lost its checked manifest with the
+    // old process, and a partial upload is of no use, so the folder starts
+    // empty.
+    if (!settings_.updateFolder.empty()) {
+        std::error_code error;
+        for (const auto& entry : std::filesystem::directory_iterator(settings_.updateFolder, error))
+            std::filesystem::remove(entry.path(), error);
+    }
 }
 
 std::string StaffApp::prepareFirstSetup()
