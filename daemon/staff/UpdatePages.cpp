@@ -136,10 +136,7 @@ private:
     bool kept_ = false;
 };
 
-std::string randomName()
-{
-    return crypto::toHex(crypto::randomBytes(16));
-}
+std::string randomName() { return crypto::toHex(crypto::randomBytes(16)); }
 
 // What to do after the verifier rejected a bundle. The verifier's own
 // message states what is wrong, and this adds the step that follows.
@@ -171,8 +168,8 @@ std::string formatBytes(std::uint64_t bytes)
     if (unit == 0)
         std::snprintf(text, sizeof text, "%llu bytes", static_cast<unsigned long long>(bytes));
     else
-        std::snprintf(text, sizeof text, "%.1f %s (%llu bytes)", value, units[unit],
-            static_cast<unsigned long long>(bytes));
+        std::snprintf(
+            text, sizeof text, "%.1f %s (%llu bytes)", value, units[unit], static_cast<unsigned long long>(bytes));
     return text;
 }
 
@@ -197,7 +194,7 @@ PageData manifestData(const BundleSummary& summary)
                 hardware += (hardware.empty() ? "" : ", ") + ids->getElement<std::string>(i);
         }
         data.set("hardware_ids", hardware);
-        PageData images{PageData::type::list};
+        PageData images {PageData::type::list};
         if (const auto list = manifest->getArray("images")) {
             for (unsigned i = 0; i < static_cast<unsigned>(list->size()); ++i) {
                 const auto image = list->getObject(i);
@@ -275,7 +272,8 @@ StaffResponse StaffApp::uploadBundle(Context& context, std::istream& body)
         return updatesPage(context, {}, 503);
     const auto boundary = multipartBoundary(context.request.header("content-type"));
     if (!boundary)
-        return updatesPage(context, "The upload could not be read. Choose the bundle file in the form below and upload it again.", 400);
+        return updatesPage(context,
+            "The upload could not be read. Choose the bundle file in the form below and upload it again.", 400);
 
     const std::string csrfToken = context.session->csrfToken;
     UploadFile file(settings_.updateFolder / ("upload-" + randomName() + ".part"));
@@ -342,17 +340,19 @@ StaffResponse StaffApp::uploadBundle(Context& context, std::istream& body)
     if (unavailable) {
         log::error("Failed to read an uploaded bundle's manifest: " + rejection);
         audit(context, "update.upload_failed", "bundle", "");
-        return updatesPage(context, "The updater service did not answer, so the bundle was not checked: " + rejection, 503);
+        return updatesPage(
+            context, "The updater service did not answer, so the bundle was not checked: " + rejection, 503);
     }
     if (!summary) {
         audit(context, "update.rejected", "bundle", "");
-        return updatesPage(context, "This bundle was rejected and nothing was installed. " + rejection + " " + adviceFor(rejection), 422);
+        return updatesPage(context,
+            "This bundle was rejected and nothing was installed. " + rejection + " " + adviceFor(rejection), 422);
     }
 
     const std::filesystem::path pending = settings_.updateFolder / kPendingName;
     std::filesystem::rename(file.path(), pending);
     file.keep();
-    pendingBundle_ = PendingBundle{pending, *summary};
+    pendingBundle_ = PendingBundle {pending, *summary};
     audit(context, "update.uploaded", "bundle", summary->manifestSha256);
     return redirect("/updates");
 }
@@ -364,7 +364,8 @@ StaffResponse StaffApp::installBundle(Context& context)
     const std::string confirmed = context.form.get("sha256");
     if (confirmed != pendingBundle_->summary.manifestSha256)
         return updatesPage(context,
-            "The bundle on this page is not the one you confirmed. Check its manifest and SHA-256 below and confirm again.",
+            "The bundle on this page is not the one you confirmed. Check its manifest and SHA-256 below and confirm "
+            "again.",
             409);
     if (context.form.get("confirm") != "yes")
         return updatesPage(context,
@@ -377,8 +378,8 @@ StaffResponse StaffApp::installBundle(Context& context)
     try {
         fsutil::FileDescriptor readable(::open(bundle.file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
         if (!readable)
-            throw UpdaterUnavailableError("The uploaded bundle is gone: " + std::string(std::strerror(errno))
-                + ". Upload it again.");
+            throw UpdaterUnavailableError(
+                "The uploaded bundle is gone: " + std::string(std::strerror(errno)) + ". Upload it again.");
         updater_.install(readable.get(), bundle.summary.manifestSha256);
     } catch (const BundleRejectedError& error) {
         rejection = error.what();

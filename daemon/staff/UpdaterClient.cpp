@@ -53,8 +53,8 @@ BusPtr connect(const std::string& address)
     if (rc < 0)
         unavailable("create a bus connection", rc);
     BusPtr bus(raw);
-    if ((rc = sd_bus_set_address(bus.get(), address.c_str())) < 0 ||
-        (rc = sd_bus_set_bus_client(bus.get(), 1)) < 0 || (rc = sd_bus_start(bus.get())) < 0)
+    if ((rc = sd_bus_set_address(bus.get(), address.c_str())) < 0 || (rc = sd_bus_set_bus_client(bus.get(), 1)) < 0
+        || (rc = sd_bus_start(bus.get())) < 0)
         unavailable("connect to the bus '" + address + "'", rc);
     return bus;
 }
@@ -77,8 +77,8 @@ MessagePtr send(sd_bus* bus, sd_bus_message* call, const char* method)
         return MessagePtr(reply);
     if (sd_bus_error_has_name(&error.error, kRejectedError))
         throw BundleRejectedError(error.error.message ? error.error.message : "The bundle was rejected.");
-    throw UpdaterUnavailableError(std::string("The updater call ") + method + " failed: "
-        + (error.error.message ? error.error.message : std::strerror(-rc))
+    throw UpdaterUnavailableError(std::string("The updater call ") + method
+        + " failed: " + (error.error.message ? error.error.message : std::strerror(-rc))
         + ". Check that meldpunt-updated is running.");
 }
 
@@ -111,7 +111,7 @@ BundleSummary UpdaterClient::readManifest(int fd) const
     int downgrade = 0;
     if (sd_bus_message_read(reply.get(), "sssb", &json, &sha256, &signer, &downgrade) < 0)
         throw UpdaterUnavailableError("The updater's reply to ReadManifestFromFd is invalid.");
-    return BundleSummary{json, sha256, signer, downgrade != 0};
+    return BundleSummary {json, sha256, signer, downgrade != 0};
 }
 
 void UpdaterClient::install(int fd, const std::string& manifestSha256) const
@@ -132,8 +132,8 @@ UpdaterState UpdaterClient::state() const
     const auto text = [&](const char* name) {
         BusError error;
         char* value = nullptr;
-        const int rc = sd_bus_get_property_string(
-            bus.get(), kBusName, kObjectPath, kInterface, name, &error.error, &value);
+        const int rc
+            = sd_bus_get_property_string(bus.get(), kBusName, kObjectPath, kInterface, name, &error.error, &value);
         if (rc < 0)
             throw UpdaterUnavailableError(std::string("Failed to read the updater's ") + name + ": "
                 + (error.error.message ? error.error.message : std::strerror(-rc))

@@ -23,7 +23,7 @@ public:
 struct BundleSummary {
     std::string manifestJson;
     std::string manifestSha256; // lower-case hex
-    std::string signer;         // the signing certificate's subject
+    std::string signer; // the signing certificate's subject
     bool permittedDowngrade = false;
 };
 

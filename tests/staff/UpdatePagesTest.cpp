@@ -40,9 +40,9 @@ class GeneratedUpload : public std::streambuf {
 public:
     GeneratedUpload(const std::string& csrf, std::uint64_t bundleBytes, fs::path folder, std::uint64_t probeAt)
         : head_(std::string("--") + kBoundary + "\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + csrf
-              + "\r\n--" + kBoundary
-              + "\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"meldpunt.mpb\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n")
+            + "\r\n--" + kBoundary
+            + "\r\nContent-Disposition: form-data; name=\"bundle\"; filename=\"meldpunt.mpb\"\r\n"
+              "Content-Type: application/octet-stream\r\n\r\n")
         , tail_(std::string("\r\n--") + kBoundary + "--\r\n")
         , bundleBytes_(bundleBytes)
         , folder_(std::move(folder))
@@ -91,7 +91,7 @@ private:
 };
 
 struct UploadBox {
-    explicit UploadBox(const std::string& name, std::uint64_t maxBundleBytes = std::uint64_t{8} << 30)
+    explicit UploadBox(const std::string& name, std::uint64_t maxBundleBytes = std::uint64_t {8} << 30)
         : scratch(name + "-files")
         , fixture(name, settings(scratch.path(), maxBundleBytes))
     {
@@ -114,8 +114,8 @@ struct UploadBox {
         request.method = "POST";
         request.path = StaffApp::kUploadPath;
         request.address = "192.0.2.40";
-        request.headers["cookie"] =
-            std::string(StaffApp::kSessionCookie) + "=" + client.cookie(StaffApp::kSessionCookie);
+        request.headers["cookie"]
+            = std::string(StaffApp::kSessionCookie) + "=" + client.cookie(StaffApp::kSessionCookie);
         request.headers["content-type"] = std::string("multipart/form-data; boundary=") + kBoundary;
         std::istream stream(&body);
         return fixture.app->handleUpload(request, stream);

@@ -84,9 +84,9 @@ TEST_CASE("meldpunt-bundle creates bundles that stock openssl verifies", "[updat
     const std::string createdAt = formatUtcTimestamp(std::time(nullptr));
     const std::vector<std::string> create = { "create", "--product", "meldpunt", "--hardware-id",
         UpdaterBox::kHardwareId, "--hardware-id", "meldpunt-box-v2", "--version", "1.2.0",
-        "--epoch", "2", "--rootfs", image.string(), "--certificate",
-        box.pki("signer.pem").string(), "--key", box.pki("signer.key").string(), "--created",
-        createdAt, "--output", bundle.string() };
+        "--epoch", "2", "--rootfs", image.string(), "--certificate", box.pki("signer.pem").string(),
+        "--key", box.pki("signer.key").string(), "--created", createdAt, "--output",
+        bundle.string() };
 
     const CliResult created = runBundleTool(box, create);
     INFO(created.output);
@@ -144,7 +144,7 @@ TEST_CASE("meldpunt-bundle creates bundles that stock openssl verifies", "[updat
     }
     SECTION("a run of zero bytes stays a hole in the bundle")
     {
-        struct stat info {};
+        struct stat info { };
         REQUIRE(::stat(bundle.c_str(), &info) == 0);
         CHECK(static_cast<std::uint64_t>(info.st_blocks) * 512 + 1024 * 1024 <
             static_cast<std::uint64_t>(info.st_size));
@@ -178,9 +178,9 @@ TEST_CASE("meldpunt-bundle rejects incomplete options", "[updater]")
     UpdaterBox box("bundle-cli-options");
     const fs::path image = box.makeImage("options.rootfs", 4096, 3);
     const std::vector<std::string> base = { "create", "--product", "meldpunt", "--hardware-id",
-        UpdaterBox::kHardwareId, "--version", "1.2.0", "--rootfs", image.string(),
-        "--certificate", box.pki("signer.pem").string(), "--key", box.pki("signer.key").string(),
-        "--output", (box.root() / "options.mpb").string() };
+        UpdaterBox::kHardwareId, "--version", "1.2.0", "--rootfs", image.string(), "--certificate",
+        box.pki("signer.pem").string(), "--key", box.pki("signer.key").string(), "--output",
+        (box.root() / "options.mpb").string() };
 
     SECTION("a missing epoch")
     {

@@ -1,8 +1,8 @@
 #include "UpdaterFixture.h"
 
 #include "Appliance.h"
-#include "SecurityEpoch.h"
 #include "KeySealer.h"
+#include "SecurityEpoch.h"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -131,7 +131,8 @@ TEST_CASE("health gate marks a healthy slot good and rejects a failing one", "[u
     {
         Process process({ (fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-update").string(),
                             "--config", box.configFile().string(), "mark-good" },
-            Process::Options({ "TSS2_LOG=all+none", "MELDPUNT_FAULT_POINT=updater-after-mark-good" },
+            Process::Options(
+                { "TSS2_LOG=all+none", "MELDPUNT_FAULT_POINT=updater-after-mark-good" },
                 box.root() / "mark-fault.log"));
         const auto status = process.wait(std::chrono::seconds(60));
         INFO(process.log());

@@ -373,8 +373,8 @@ std::string lastStep(const std::string& log)
     if (log.find("Installed") != std::string::npos)
         return "Installed";
     std::string step;
-    for (const std::string name : { "preflight", "checking-images", "writing", "checking-slot",
-             "activating", "rebooting" }) {
+    for (const std::string name :
+        { "preflight", "checking-images", "writing", "checking-slot", "activating", "rebooting" }) {
         if (log.find(name + " (") != std::string::npos)
             step = name;
     }
@@ -442,7 +442,8 @@ TEST_CASE("installer killed at random points leaves a bootable box", "[updater]"
                       << "', last step '" << step << "'");
         if (step == "writing")
             ++killedWhileWriting;
-        if (box.slotSha256(Slot::B) != oldB && prefixSha256(box.slot(Slot::B), imageSize) != image) {
+        if (box.slotSha256(Slot::B) != oldB &&
+            prefixSha256(box.slot(Slot::B), imageSize) != image) {
             // Neither the old content nor the whole image: the kill cut
             // the write short.
             ++tornSlots;

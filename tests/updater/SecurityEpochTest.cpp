@@ -26,8 +26,8 @@ TSS2_RC setBitsWithoutSecret(const std::string& tcti, std::uint64_t bits)
 {
     RawEsys esys(tcti);
     ESYS_TR index = ESYS_TR_NONE;
-    RawEsys::check(Esys_TR_FromTPMPublic(
-                       esys.get(), kIndex, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &index),
+    RawEsys::check(
+        Esys_TR_FromTPMPublic(esys.get(), kIndex, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &index),
         "Esys_TR_FromTPMPublic");
     const TSS2_RC rc = Esys_NV_SetBits(
         esys.get(), index, index, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, bits);
@@ -42,8 +42,8 @@ void replaceIndex(const std::string& tcti)
 {
     RawEsys esys(tcti);
     ESYS_TR index = ESYS_TR_NONE;
-    RawEsys::check(Esys_TR_FromTPMPublic(
-                       esys.get(), kIndex, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &index),
+    RawEsys::check(
+        Esys_TR_FromTPMPublic(esys.get(), kIndex, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &index),
         "Esys_TR_FromTPMPublic");
     RawEsys::check(Esys_NV_UndefineSpace(esys.get(), ESYS_TR_RH_OWNER, index, ESYS_TR_PASSWORD,
                        ESYS_TR_NONE, ESYS_TR_NONE),
@@ -52,11 +52,11 @@ void replaceIndex(const std::string& tcti)
     TPM2B_NV_PUBLIC publicInfo{};
     publicInfo.nvPublic.nvIndex = kIndex;
     publicInfo.nvPublic.nameAlg = TPM2_ALG_SHA256;
-    publicInfo.nvPublic.attributes = (TPM2_NT_BITS << TPMA_NV_TPM2_NT_SHIFT) |
-        TPMA_NV_AUTHWRITE | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA;
+    publicInfo.nvPublic.attributes = (TPM2_NT_BITS << TPMA_NV_TPM2_NT_SHIFT) | TPMA_NV_AUTHWRITE |
+        TPMA_NV_AUTHREAD | TPMA_NV_NO_DA;
     publicInfo.nvPublic.dataSize = 8;
-    RawEsys::check(Esys_NV_DefineSpace(esys.get(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
-                       ESYS_TR_NONE, ESYS_TR_NONE, &noAuth, &publicInfo, &index),
+    RawEsys::check(Esys_NV_DefineSpace(esys.get(), ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                       ESYS_TR_NONE, &noAuth, &publicInfo, &index),
         "Esys_NV_DefineSpace");
     RawEsys::check(Esys_NV_SetBits(esys.get(), index, index, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                        ESYS_TR_NONE, ~std::uint64_t{ 0 }),
@@ -130,8 +130,10 @@ TEST_CASE("security epoch needs the updater's secret", "[updater]")
         const fs::path otherFile = scratch.path() / "other-auth";
         std::ofstream(otherFile, std::ios::binary) << std::string(32, 'x');
         SecurityEpochStore other(tpm.tcti(), kIndex, otherFile);
-        CHECK_THROWS_WITH(other.read(), ContainsSubstring("does not accept the authorization value"));
-        CHECK_THROWS_WITH(other.raise(9), ContainsSubstring("does not accept the authorization value"));
+        CHECK_THROWS_WITH(
+            other.read(), ContainsSubstring("does not accept the authorization value"));
+        CHECK_THROWS_WITH(
+            other.raise(9), ContainsSubstring("does not accept the authorization value"));
         CHECK(SecurityEpochStore(tpm.tcti(), kIndex, authFile).read() == 3);
     }
     SECTION("a lost secret is reported, not read as epoch 0")

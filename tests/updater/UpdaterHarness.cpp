@@ -71,8 +71,8 @@ std::unique_ptr<Process> startBus(const fs::path& folder, const fs::path& socket
     if (!root) {
         // Everything runs as the caller, who stands for meldpuntd's user.
         const std::string name = "user=\"meldpuntd\"";
-        policy.replace(policy.find(name), name.size(),
-            "user=\"" + std::to_string(::geteuid()) + "\"");
+        policy.replace(
+            policy.find(name), name.size(), "user=\"" + std::to_string(::geteuid()) + "\"");
     }
     std::ofstream(folder / "updater-policy.conf") << policy;
     std::ofstream(folder / "bus.conf")
@@ -97,10 +97,10 @@ std::unique_ptr<Process> startBus(const fs::path& folder, const fs::path& socket
         "--config-file=" + (folder / "bus.conf").string() };
     if (root) {
         const std::string daemonId = std::to_string(Appliance::kDaemonUid);
-        std::ofstream(folder / "passwd")
-            << readAll("/etc/passwd") << "meldpuntd:x:" << daemonId << ':' << daemonId
-            << "::/nonexistent:/usr/sbin/nologin\n";
-        std::ofstream(folder / "group") << readAll("/etc/group") << "meldpuntd:x:" << daemonId << ":\n";
+        std::ofstream(folder / "passwd") << readAll("/etc/passwd") << "meldpuntd:x:" << daemonId
+                                         << ':' << daemonId << "::/nonexistent:/usr/sbin/nologin\n";
+        std::ofstream(folder / "group")
+            << readAll("/etc/group") << "meldpuntd:x:" << daemonId << ":\n";
         argv = { "unshare", "--mount", "sh", "-euc",
             "mount --bind \"$1\" /etc/passwd; mount --bind \"$2\" /etc/group; shift 2; exec \"$@\"",
             "sh", (folder / "passwd").string(), (folder / "group").string(), "dbus-daemon",
@@ -123,9 +123,9 @@ std::unique_ptr<Process> startUpdater(UpdaterBox& box, const std::string& busAdd
     // owns its name.
     const bool up = waitFor(
         [&] {
-            Process probe({ "busctl", "--address=" + busAddress, "get-property",
-                              "org.meldpunt.Updater1", "/org/meldpunt/Updater1",
-                              "org.meldpunt.Updater1", "Operation" },
+            Process probe(
+                { "busctl", "--address=" + busAddress, "get-property", "org.meldpunt.Updater1",
+                    "/org/meldpunt/Updater1", "org.meldpunt.Updater1", "Operation" },
                 Process::Options({}, box.root() / "probe.log"));
             const auto status = probe.wait(std::chrono::seconds(5));
             return status && *status == 0;
