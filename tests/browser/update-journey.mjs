@@ -110,6 +110,14 @@ try {
 
     await page.check('#confirm');
     await page.click('form[action="/updates/install"] button');
+    // The harness's reboot command takes three seconds, so the install is
+    // still running when the page first loads.
+    await page.waitForSelector('#install-progress', { timeout: 60000 });
+    const progress = (await page.locator('#install-progress').textContent()).replace(/\s+/g, ' ');
+    assert.match(progress,
+        /Installing: (preflight|checking-images|writing|checking-slot|activating|rebooting), \d+%/);
+    assert.equal(await page.locator('#install-progress progress').count(), 1);
+    assert.equal(await page.locator('#bundle').count(), 0, 'no upload while an install runs');
     // The page reloads itself every two seconds while the install runs.
     await page.waitForSelector('#install-result', { timeout: 120000 });
     assert.match(await page.locator('#install-result').textContent(), /The update is installed/);

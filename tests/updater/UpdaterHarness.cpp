@@ -136,6 +136,25 @@ std::unique_ptr<Process> startUpdater(UpdaterBox& box, const std::string& busAdd
     return updater;
 }
 
+// Makes the reboot command take three seconds before it touches the
+// marker, so that the page shows the install still running ("rebooting",
+// 100 percent) however fast the file-backed slot is written.
+void slowReboot(UpdaterBox& box)
+{
+    const fs::path script = box.root() / "slow-reboot";
+    std::ofstream(script) << "#!/bin/sh\nsleep 3\nexec /usr/bin/touch '"
+                          << box.rebootMarker().string() << "'\n";
+    fs::permissions(script, fs::perms(0755));
+    std::string config = readAll(box.configFile());
+    const std::string key = "reboot_command = ";
+    const std::size_t start = config.find(key);
+    const std::size_t end = config.find('\n', start);
+    if (start == std::string::npos || end == std::string::npos)
+        throw std::runtime_error("updater.ini has no reboot_command");
+    config.replace(start, end - start, key + script.string());
+    std::ofstream(box.configFile(), std::ios::trunc) << config;
+}
+
 std::string manifestSha256(const fs::path& bundle)
 {
     meldpunt::fsutil::FileDescriptor fd(::open(bundle.c_str(), O_RDONLY | O_CLOEXEC));
@@ -191,6 +210,7 @@ int main()
     try {
         UpdaterBox box("updater-harness");
         box.writeConfig("security_epoch = 1\n");
+        slowReboot(box);
         fs::permissions(box.root(), fs::perms(0755));
         const fs::path socket = box.root() / "bus.sock";
         const std::string busAddress = "unix:path=" + socket.string();
