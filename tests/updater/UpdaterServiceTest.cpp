@@ -411,11 +411,25 @@ TEST_CASE("updater service installs only the confirmed bundle", "[updater]")
     }
     SECTION("cancels a running install")
     {
-        REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) {
-            appendInstall(m, bundle, sha256);
-        }).status == 0);
+        // Cancel is sent right behind Install, without waiting for its
+        // reply, so that the service reads it while the install has only
+        // just started, however fast the file-backed slot is written.
+        sd_bus_message* rawInstall = nullptr;
+        REQUIRE(sd_bus_message_new_method_call(
+                    service.client(), &rawInstall, kBusName, kObjectPath, kInterface, "Install") >= 0);
+        std::unique_ptr<sd_bus_message, decltype(&sd_bus_message_unref)> install(
+            rawInstall, &sd_bus_message_unref);
+        appendInstall(install.get(), bundle, sha256);
+        int installReply = 0; // 1 for a method return, -1 for an error
+        const auto onInstallReply = [](sd_bus_message* reply, void* userdata, sd_bus_error*) {
+            *static_cast<int*>(userdata) = sd_bus_message_is_method_error(reply, nullptr) ? -1 : 1;
+            return 0;
+        };
+        REQUIRE(sd_bus_call_async(service.client(), nullptr, install.get(), onInstallReply,
+                    &installReply, 30'000'000) >= 0);
         REQUIRE(call(service.client(), "Cancel", [](sd_bus_message*) {}).status == 0);
         const auto [success, message] = service.waitForCompletion();
+        CHECK(installReply == 1);
         CHECK_FALSE(success);
         CHECK_THAT(message, ContainsSubstring("cancelled"));
         CHECK(BootEntries(box.esp()).list().size() == 1);
