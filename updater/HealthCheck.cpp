@@ -4,6 +4,8 @@
 #include "Installer.h"
 #include "UpdateError.h"
 
+#include "FaultPoint.h"
+
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -120,6 +122,7 @@ MarkResult markBootedSlotGood(
         return MarkResult::Unhealthy;
 
     entries.markGood(*entry);
+    faultPoint("updater-after-mark-good");
     epochs.raise(epoch);
     return MarkResult::MarkedGood;
 }

@@ -68,6 +68,8 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
         config.tcti = required(*ini, "tpm.tcti", file);
         config.epochNvIndex = static_cast<std::uint32_t>(
             std::stoul(required(*ini, "tpm.epoch_nv_index", file), nullptr, 0));
+        config.epochAuthFile = ini->getString(
+            "tpm.epoch_auth_file", (config.stateFolder / "epoch-nv-auth").string());
         config.daemonSocket = ini->getString("health.daemon_socket", "/run/meldpuntd/http.sock");
         config.publicSocket =
             ini->getString("health.public_socket", "/run/meldpunt-public/http.sock");

@@ -34,6 +34,8 @@ struct UpdaterConfig {
 
     std::string tcti;
     std::uint32_t epochNvIndex = 0;
+    // The NV index's authorization value, root's alone (mode 0600).
+    std::filesystem::path epochAuthFile;
 
     std::filesystem::path daemonSocket;
     std::filesystem::path publicSocket;

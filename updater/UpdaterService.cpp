@@ -108,7 +108,7 @@ public:
 
     std::uint32_t recordedEpoch()
     {
-        SecurityEpochStore epochs(config_.tcti, config_.epochNvIndex);
+        SecurityEpochStore epochs(config_);
         return std::max(epochs.read(), config_.runningEpoch);
     }
 

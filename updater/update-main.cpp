@@ -78,7 +78,7 @@ VerifiedBundle verify(const Arguments& arguments, const UpdaterConfig& config)
 {
     if (arguments.bundle.empty())
         throw UpdateError(std::string("No bundle file given.\n") + kUsage);
-    SecurityEpochStore epochs(config.tcti, config.epochNvIndex);
+    SecurityEpochStore epochs(config);
     const std::uint32_t recorded = std::max(epochs.read(), config.runningEpoch);
     return verifyBundleFile(
         arguments.bundle, config, recorded, readPermission(arguments.permission));
@@ -110,7 +110,7 @@ int install(const Arguments& arguments, const UpdaterConfig& config)
 
 int markGood(const UpdaterConfig& config)
 {
-    SecurityEpochStore epochs(config.tcti, config.epochNvIndex);
+    SecurityEpochStore epochs(config);
     HealthReport report;
     switch (markBootedSlotGood(config, epochs, report)) {
     case MarkResult::MarkedGood:
@@ -133,7 +133,7 @@ int markGood(const UpdaterConfig& config)
 int status(const UpdaterConfig& config)
 {
     std::cout << "booted slot: " << slotLetter(bootedSlot(config)) << "\n";
-    SecurityEpochStore epochs(config.tcti, config.epochNvIndex);
+    SecurityEpochStore epochs(config);
     std::cout << "security epoch: " << std::max(epochs.read(), config.runningEpoch) << "\n";
     for (const BootEntry& entry : BootEntries(config.esp).list()) {
         std::cout << "entry " << entry.file.filename().string() << ": "

@@ -26,7 +26,11 @@ constexpr std::size_t kMaxOutcomeBody = 4096;
 // The largest staff form body read; StaffApp rejects anything larger.
 constexpr std::size_t kMaxStaffBody = 64 * 1024;
 
-staff::StaffRequest staffRequest(HTTPServerRequest& request)
+enum class Body { Read, Stream };
+
+// Converts the request. With Body::Stream the body stays unread in
+// request.stream(), for the bundle upload.
+staff::StaffRequest staffRequest(HTTPServerRequest& request, Body body = Body::Read)
 {
     staff::StaffRequest converted;
     converted.method = request.getMethod();
@@ -43,7 +47,7 @@ staff::StaffRequest staffRequest(HTTPServerRequest& request)
             item->second += (lower == "cookie" ? "; " : ", ") + value;
     }
     converted.address = request.get("X-Real-IP", "");
-    if (converted.method == "POST") {
+    if (converted.method == "POST" && body == Body::Read) {
         std::istream& in = request.stream();
         char buffer[4096];
         while (in && converted.body.size() <= kMaxStaffBody) {
@@ -119,6 +123,13 @@ public:
         const bool staffPage = uri != "/healthz" && uri != referral::kOutcomePath;
         if (staffPage && (uri != "/recovery" || !daemon_.status().locked)) {
             if (staff::StaffApp* app = daemon_.staffApp()) {
+                // A bundle upload streams into a file as it arrives: it may
+                // be far larger than any form the server reads into memory.
+                if (request.getMethod() == "POST" && uri == staff::StaffApp::kUploadPath) {
+                    sendStaffResponse(
+                        response, app->handleUpload(staffRequest(request, Body::Stream), request.stream()), false);
+                    return;
+                }
                 sendStaffResponse(response, app->handle(staffRequest(request)), request.getMethod() == "HEAD");
                 return;
             }

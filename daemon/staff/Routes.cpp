@@ -66,6 +66,11 @@ const std::vector<Route>& routeTable()
         {RouteId::AccountResetSecondFactor, "POST", "/accounts/{id}/reset-second-factor", Access::Roles, kAdmin},
         {RouteId::AuditPage, "GET", "/audit", Access::Roles, kAuditor},
         {RouteId::AuditExport, "GET", "/audit/export", Access::Roles, kAuditor},
+        // Updates are the technician's work, which is the admin role.
+        {RouteId::UpdatesPage, "GET", "/updates", Access::Roles, kAdmin},
+        {RouteId::UpdateUpload, "POST", "/updates/upload", Access::Roles, kAdmin},
+        {RouteId::UpdateInstall, "POST", "/updates/install", Access::Roles, kAdmin},
+        {RouteId::UpdateDiscard, "POST", "/updates/discard", Access::Roles, kAdmin},
     };
     return table;
 }

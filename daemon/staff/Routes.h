@@ -45,6 +45,10 @@ enum class RouteId {
     AccountResetSecondFactor,
     AuditPage,
     AuditExport,
+    UpdatesPage,
+    UpdateUpload,
+    UpdateInstall,
+    UpdateDiscard,
 };
 
 struct Route {

@@ -12,6 +12,8 @@
 
 #include <openssl/crypto.h>
 
+#include <sstream>
+
 
 
 namespace meldpunt::staff {
@@ -54,12 +56,6 @@ std::string expiredCookie(const char* name)
     return std::string(name) + "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0";
 }
 
-bool sameToken(const std::string& expected, const std::string& received)
-{
-    return !expected.empty() && expected.size() == received.size()
-        && CRYPTO_memcmp(expected.data(), received.data(), expected.size()) == 0;
-}
-
 std::string randomToken()
 {
     std::string text = crypto::toBase64(crypto::randomBytes(32));
@@ -97,7 +93,16 @@ StaffApp::StaffApp(storage::Database& database, std::mutex& databaseMutex, const
     // A login with an unknown name is checked against this hash, so that
     // it takes as long as one with a known name.
     , dummyHash_(hashPassword(randomToken()))
+    , updater_(settings_.updaterBusAddress)
 {
+    // A bundle uploaded before a restart lost its checked manifest with the
+    // old process, and a partial upload is of no use, so the folder starts
+    // empty.
+    if (!settings_.updateFolder.empty()) {
+        std::error_code error;
+        for (const auto& entry : std::filesystem::directory_iterator(settings_.updateFolder, error))
+            std::filesystem::remove(entry.path(), error);
+    }
 }
 
 std::string StaffApp::prepareFirstSetup()
@@ -116,6 +121,10 @@ std::string StaffApp::prepareFirstSetup()
 
 StaffResponse StaffApp::handle(const StaffRequest& request)
 {
+    if (request.method == "POST" && request.path == kUploadPath) {
+        std::istringstream body(request.body);
+        return handleUpload(request, body);
+    }
     std::unique_lock lock(databaseMutex_);
     Context context{request, lock, {}, parseCookies(request.header("cookie")), {}, {}, {}, {}};
     StaffResponse response;
@@ -127,6 +136,34 @@ StaffResponse StaffApp::handle(const StaffRequest& request)
         log::error(std::string("Failed to handle a staff request: ") + error.what());
         response = message(context, 500, "Something went wrong", "The request failed. Try again; if it fails again, tell an admin.");
     }
+    return finish(context, std::move(response));
+}
+
+StaffResponse StaffApp::handleUpload(const StaffRequest& request, std::istream& body)
+{
+    std::unique_lock lock(databaseMutex_);
+    Context context{request, lock, {}, parseCookies(request.header("cookie")), {}, {}, {}, {}};
+    StaffResponse response;
+    try {
+        const RouteLookup lookup = findRoute(request.method, request.path);
+        if (!lookup.match || lookup.match->route->id != RouteId::UpdateUpload)
+            return finish(context, message(context, 404, "Page not found", "This page does not exist."));
+        context.match = *lookup.match;
+        if (auto refused = requireRole(context))
+            response = std::move(*refused);
+        else
+            response = uploadBundle(context, body);
+    } catch (const std::exception& error) {
+        if (!context.lock.owns_lock())
+            context.lock.lock();
+        log::error(std::string("Failed to handle a bundle upload: ") + error.what());
+        response = message(context, 500, "Something went wrong", "The upload failed. Try again; if it fails again, tell an admin.");
+    }
+    return finish(context, std::move(response));
+}
+
+StaffResponse StaffApp::finish(Context& context, StaffResponse response)
+{
     for (auto& header : context.extraHeaders)
         response.headers.push_back(std::move(header));
     response.headers.emplace_back("Cache-Control", "no-store");
@@ -170,13 +207,8 @@ StaffResponse StaffApp::dispatch(Context& context)
         if (isPost && !sameToken(context.session->csrfToken, context.form.get("csrf")))
             return message(context, 403, "The form has expired", "Open the page again and send the form from there.");
     } else {
-        if (!context.session || context.session->stage != SessionStage::Full || !context.account)
-            return isPost ? message(context, 403, "Log in first", "Your session has ended. Log in again.")
-                          : redirect("/login");
-        if (!roleMay(route, context.account->role)) {
-            audit(context, "access.denied", "route", route.pattern);
-            return message(context, 403, "Not allowed", "Your role does not give access to this page.");
-        }
+        if (auto refused = requireRole(context))
+            return std::move(*refused);
         if (isPost && !sameToken(context.session->csrfToken, context.form.get("csrf")))
             return message(context, 403, "The form has expired", "Open the page again and send the form from there.");
     }
@@ -241,8 +273,34 @@ StaffResponse StaffApp::dispatch(Context& context)
         return auditPage(context);
     case RouteId::AuditExport:
         return auditExport(context);
+    case RouteId::UpdatesPage:
+        return updatesPage(context, {}, 200);
+    case RouteId::UpdateUpload:
+        // handle() passes uploads to handleUpload() before dispatching.
+        return message(context, 400, "The upload could not be read", "Upload the bundle with the form on the updates page.");
+    case RouteId::UpdateInstall:
+        return installBundle(context);
+    case RouteId::UpdateDiscard:
+        return discardBundle(context);
     }
     return message(context, 404, "Page not found", "This page does not exist.");
+}
+
+std::optional<StaffResponse> StaffApp::requireRole(Context& context)
+{
+    const Route& route = *context.match.route;
+    const bool isPost = context.request.method == "POST";
+    context.session = sessions_.find(context.cookies[kSessionCookie]);
+    if (context.session)
+        context.account = accounts_.find(context.session->accountId);
+    if (!context.session || context.session->stage != SessionStage::Full || !context.account)
+        return isPost ? message(context, 403, "Log in first", "Your session has ended. Log in again.")
+                      : redirect("/login");
+    if (!roleMay(route, context.account->role)) {
+        audit(context, "access.denied", "route", route.pattern);
+        return message(context, 403, "Not allowed", "Your role does not give access to this page.");
+    }
+    return std::nullopt;
 }
 
 Actor StaffApp::actorFor(const Context& context) const

@@ -9,10 +9,13 @@
 #include "Routes.h"
 #include "Sessions.h"
 #include "TriageDeadline.h"
+#include "UpdaterClient.h"
 
 #include <filesystem>
+#include <istream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -50,6 +53,12 @@ struct StaffSettings {
     // Where the setup code is written for the first admin (mode 0600),
     // and removed once used; empty for none.
     std::filesystem::path setupCodeFile;
+    // The technician's update page. Uploaded bundles are streamed into
+    // updateFolder, which meldpunt-updated must be able to read; empty
+    // turns the page off. updaterBusAddress empty means the system bus.
+    std::filesystem::path updateFolder;
+    std::string updaterBusAddress;
+    std::uint64_t maxBundleBytes = std::uint64_t{8} << 30;
 };
 
 // The staff interface: every route of the staff listener once the
@@ -64,6 +73,15 @@ public:
         Clock clock = systemClock());
 
     StaffResponse handle(const StaffRequest& request);
+
+    // Handles the bundle upload (POST /updates/upload), whose body is read
+    // from `body` as it arrives and streamed into a file, never held in
+    // memory whole. `request.body` is ignored.
+    StaffResponse handleUpload(const StaffRequest& request, std::istream& body);
+
+    // The path of the bundle upload, whose body the server passes to
+    // handleUpload() instead of reading it.
+    static constexpr const char* kUploadPath = "/updates/upload";
 
     // Makes a setup code when no account exists yet, and returns it, to
     // be shown once; empty when accounts exist. Old codes stop working.
@@ -103,6 +121,12 @@ private:
     StaffResponse accountChange(Context& context);
     StaffResponse auditPage(Context& context);
     StaffResponse auditExport(Context& context);
+    StaffResponse updatesPage(Context& context, const std::string& notice, int status);
+    StaffResponse uploadBundle(Context& context, std::istream& body);
+    StaffResponse installBundle(Context& context);
+    StaffResponse discardBundle(Context& context);
+    std::optional<StaffResponse> requireRole(Context& context);
+    StaffResponse finish(Context& context, StaffResponse response);
 
     StaffResponse render(Context& context, const std::string& page, const std::string& title, PageData data,
         const std::string& notice = {}, int status = 200);
@@ -126,6 +150,17 @@ private:
     LoginLimiter limiter_;
     std::mutex hashingMutex_;
     std::string dummyHash_;
+
+    // The bundle that an admin uploaded and has not yet installed or
+    // discarded, and the manifest SHA-256 of the install started from the
+    // page until its result is in the audit log. Both under databaseMutex_.
+    struct PendingBundle {
+        std::filesystem::path file;
+        BundleSummary summary;
+    };
+    UpdaterClient updater_;
+    std::optional<PendingBundle> pendingBundle_;
+    std::string installingSha256_;
 };
 
 // Security event ids in the journal; stable across releases.

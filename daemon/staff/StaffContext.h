@@ -6,6 +6,8 @@
 #include "FormData.h"
 #include "StaffApp.h"
 
+#include <openssl/crypto.h>
+
 namespace meldpunt::staff {
 
 // Everything a handler needs about one request, filled in by handle() and
@@ -29,6 +31,14 @@ inline StaffResponse redirect(const std::string& location)
     response.status = 303;
     response.headers.emplace_back("Location", location);
     return response;
+}
+
+// Compares a CSRF token in constant time; an empty expected token never
+// matches.
+inline bool sameToken(const std::string& expected, const std::string& received)
+{
+    return !expected.empty() && expected.size() == received.size()
+        && CRYPTO_memcmp(expected.data(), received.data(), expected.size()) == 0;
 }
 
 } // namespace meldpunt::staff

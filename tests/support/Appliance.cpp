@@ -319,6 +319,12 @@ void Appliance::startEdge(const std::string& name, unsigned short port, const fs
                    "WEBUI=" + webuiFolder().string(), "LANGUAGES=" + edgeLanguages(options_.languages),
                    "ERROR_LOG=" + (root() / "logs" / (name + "-error.log")).string()},
         root() / "logs/render.log");
+    if (name == "edge-staff")
+        runChecked({(sourceDir() / "tools/render-edge-conf").string(),
+                       (sourceDir() / "rootfs/etc/meldpunt/nginx-updates.conf.in").string(),
+                       (prefix / "server-updates.conf").string(), "UPSTREAM_SOCKET=" + socket.string(),
+                       "BUNDLE_BODY_BYTES=" + std::to_string(options_.maxBundleBytes)},
+            root() / "logs/render.log");
     if (runsAsSeparateUsers()) {
         chownTree(prefix, uid, uid);
         std::ofstream(root() / "logs" / (name + "-error.log")).close();

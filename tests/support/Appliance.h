@@ -50,6 +50,8 @@ public:
         // The loopback port of an SMTP relay for acknowledgement e-mails,
         // whose certificate comes from the test PKI; 0: no e-mails.
         unsigned short mailRelayPort = 0;
+        // The staff edge's body maximum for the update page's bundle upload.
+        std::uint64_t maxBundleBytes = 64 * 1024 * 1024;
     };
 
     // Ids used when running as root. They match no account on the host.

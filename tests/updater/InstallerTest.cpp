@@ -10,6 +10,7 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -201,7 +202,7 @@ TEST_CASE("installer rejects bad bundles and leaves the slots untouched", "[upda
     }
     SECTION("a bundle whose epoch is below the box's")
     {
-        SecurityEpochStore(box.tpm().tcti(), box.config().epochNvIndex).raise(3);
+        SecurityEpochStore(box.config()).raise(3);
         BundleOptions options;
         options.epoch = 2;
         requireRejected(box, box.makeBundle("downgrade", options), "below this box's epoch 3");
@@ -254,7 +255,7 @@ TEST_CASE("installer writes the inactive slot and boots it on trial", "[updater]
     }
     SECTION("a downgrade installs with a signed permission and not without")
     {
-        SecurityEpochStore(box.tpm().tcti(), box.config().epochNvIndex).raise(5);
+        SecurityEpochStore(box.config()).raise(5);
         BundleOptions options;
         options.epoch = 4;
         options.version = "1.0.9";
@@ -287,7 +288,7 @@ TEST_CASE("installer writes the inactive slot and boots it on trial", "[updater]
             box.runUpdate({ "install", "--permission", permission.string(), older.string() });
         INFO(allowed.output);
         CHECK(allowed.exitStatus == 0);
-        CHECK(SecurityEpochStore(box.tpm().tcti(), box.config().epochNvIndex).read() == 5);
+        CHECK(SecurityEpochStore(box.config()).read() == 5);
     }
 }
 
@@ -298,7 +299,7 @@ TEST_CASE("installer installs the bytes it verified", "[updater]")
     const std::string image = fileSha256(box.root() / "swap.rootfs");
     const BundleHeader header = headerOf(bundle);
     const std::string before = box.slotSha256(Slot::A);
-    SecurityEpochStore epochs(box.tpm().tcti(), box.config().epochNvIndex);
+    SecurityEpochStore epochs(box.config());
     VerifiedBundle verified = verifyBundleFile(bundle, box.config(), epochs.read(), {});
     std::atomic<bool> cancel{ false };
     bool changed = false;
@@ -344,50 +345,175 @@ TEST_CASE("installer installs the bytes it verified", "[updater]")
     CHECK(box.slotSha256(Slot::A) == before);
 }
 
+namespace {
+
+// Polls `log` every 100 microseconds until it contains `text`, so that a
+// kill can follow a step line within a fraction of the step's duration.
+bool waitForLogLine(const fs::path& log, const std::string& text, std::chrono::seconds timeout)
+{
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::error_code missing;
+        if (fs::exists(log, missing) && readAll(log).find(text) != std::string::npos)
+            return true;
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+    return false;
+}
+
+std::string prefixSha256(const fs::path& file, std::uint64_t size)
+{
+    meldpunt::fsutil::FileDescriptor fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    return toHex(sha256Of(readAt(fd.get(), 0, size)));
+}
+
+// The last install step that meldpunt-update printed before it died.
+std::string lastStep(const std::string& log)
+{
+    if (log.find("Installed") != std::string::npos)
+        return "Installed";
+    std::string step;
+    for (const std::string name :
+        { "preflight", "checking-images", "writing", "checking-slot", "activating", "rebooting" }) {
+        if (log.find(name + " (") != std::string::npos)
+            step = name;
+    }
+    return step;
+}
+
+} // namespace
+
 TEST_CASE("installer killed at random points leaves a bootable box", "[updater]")
 {
     UpdaterBox box("installer-kill");
     const std::string oldA = box.slotSha256(Slot::A);
+    const std::string oldB = box.slotSha256(Slot::B);
+    const fs::path savedB = box.root() / "slot-b.saved";
+    fs::copy_file(box.slot(Slot::B), savedB);
     BundleOptions options;
     options.imageSize = UpdaterBox::kSlotSize - 4096;
     const fs::path bundle = box.makeBundle("kill", options);
     const std::string image = fileSha256(box.root() / "kill.rootfs");
+    const std::uint64_t imageSize = fs::file_size(box.root() / "kill.rootfs");
+    const std::vector<std::string> argv = {
+        (fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-update").string(), "--config",
+        box.configFile().string(), "install", bundle.string()
+    };
 
-    // One full install measures how long the kill window is.
-    const auto start = std::chrono::steady_clock::now();
-    REQUIRE(box.runUpdate({ "install", bundle.string() }).exitStatus == 0);
-    const auto window = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - start);
-    BootEntries(box.esp()).removeSlot(Slot::B);
+    // One full install measures how long the slot write takes: from the
+    // line after its first block to the line of the read-back check.
+    std::chrono::microseconds writeWindow{};
+    {
+        const fs::path log = box.root() / "kill-measure.log";
+        Process process(argv, Process::Options({ "TSS2_LOG=all+none" }, log));
+        REQUIRE(waitForLogLine(log, "writing (", std::chrono::seconds(60)));
+        const auto writing = std::chrono::steady_clock::now();
+        REQUIRE(waitForLogLine(log, "checking-slot (", std::chrono::seconds(60)));
+        writeWindow = std::chrono::duration_cast<std::chrono::microseconds>(
+            std::chrono::steady_clock::now() - writing);
+        REQUIRE(process.wait(std::chrono::seconds(60)) == 0);
+        BootEntries(box.esp()).removeSlot(Slot::B);
+    }
 
+    // Most kills aim at a random moment of the slot write. The others aim
+    // at the read-back check, or at a random moment after the start.
     std::mt19937 random(20261204);
-    constexpr int kRounds = 10;
+    constexpr int kRounds = 16;
+    int killedWhileWriting = 0;
+    int tornSlots = 0;
     for (int round = 0; round < kRounds; ++round) {
+        fs::copy_file(savedB, box.slot(Slot::B), fs::copy_options::overwrite_existing);
+        std::string aim = "writing (";
+        if (round % 4 == 3)
+            aim = "checking-slot (";
+        else if (round % 8 == 6)
+            aim.clear();
         const auto delay = std::chrono::microseconds(
-            std::uniform_int_distribution<long>(0, window.count())(random));
-        std::vector<std::string> argv = {
-            (fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-update").string(), "--config",
-            box.configFile().string(), "install", bundle.string()
-        };
-        Process process(argv, Process::Options({ "TSS2_LOG=all+none" }, box.root() / "kill.log"));
+            std::uniform_int_distribution<long>(0, writeWindow.count())(random));
+        const fs::path log = box.root() / ("kill-" + std::to_string(round) + ".log");
+        Process process(argv, Process::Options({ "TSS2_LOG=all+none" }, log));
+        if (!aim.empty())
+            waitForLogLine(log, aim, std::chrono::seconds(60));
         std::this_thread::sleep_for(delay);
         process.kill();
 
-        INFO("round " << round << ", killed after " << delay.count() << " us");
+        const std::string step = lastStep(readAll(log));
+        INFO("round " << round << ", killed " << delay.count() << " us after '" << aim
+                      << "', last step '" << step << "'");
+        if (step == "writing")
+            ++killedWhileWriting;
+        if (box.slotSha256(Slot::B) != oldB &&
+            prefixSha256(box.slot(Slot::B), imageSize) != image) {
+            // Neither the old content nor the whole image: the kill cut
+            // the write short.
+            ++tornSlots;
+        }
         CHECK(box.slotSha256(Slot::A) == oldA);
         const std::vector<BootEntry> entries = BootEntries(box.esp()).list();
         const bool newEntry = entries.front().slot == Slot::B;
         if (newEntry) {
             // The entry exists only after the slot read back correctly.
-            meldpunt::fsutil::FileDescriptor fd(
-                ::open(box.slot(Slot::B).c_str(), O_RDONLY | O_CLOEXEC));
-            CHECK(toHex(sha256Of(readAt(fd.get(), 0, fs::file_size(box.root() / "kill.rootfs")))) ==
-                image);
+            CHECK(prefixSha256(box.slot(Slot::B), imageSize) == image);
             CHECK(entries.front().triesLeft == 3u);
             BootEntries(box.esp()).removeSlot(Slot::B);
         }
         CHECK(simulateBoot(box.esp()) == Slot::A);
     }
+    INFO("write window " << writeWindow.count() << " us");
+    // The kills must have reached the slot write, not only the steps
+    // before it: without these checks the test would pass with every kill
+    // landing before the first byte is written.
+    CHECK(killedWhileWriting >= kRounds / 4);
+    CHECK(tornSlots >= 1);
+}
+
+TEST_CASE("installer crashing at its fault points leaves a bootable box", "[updater]")
+{
+    UpdaterBox box("installer-fault");
+    const std::string oldA = box.slotSha256(Slot::A);
+    const fs::path bundle = box.makeBundle("fault");
+    const std::vector<std::string> argv = {
+        (fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-update").string(), "--config",
+        box.configFile().string(), "install", bundle.string()
+    };
+    const auto crashAt = [&](const std::string& point) {
+        Process process(argv,
+            Process::Options({ "TSS2_LOG=all+none", "MELDPUNT_FAULT_POINT=" + point },
+                box.root() / (point + ".log")));
+        const auto status = process.wait(std::chrono::seconds(60));
+        INFO(process.log());
+        REQUIRE(status);
+        // Exit status 86 shows that the process stopped at the fault point.
+        REQUIRE(WIFEXITED(*status));
+        REQUIRE(WEXITSTATUS(*status) == 86);
+    };
+
+    SECTION("before the first write the slot is no boot target")
+    {
+        crashAt("updater-before-write");
+        CHECK(BootEntries(box.esp()).list().size() == 1);
+        CHECK(simulateBoot(box.esp()) == Slot::A);
+        CHECK_FALSE(fs::exists(box.rebootMarker()));
+    }
+    SECTION("after the entry is written the new slot boots on trial, then falls back")
+    {
+        crashAt("updater-before-reboot");
+        CHECK_FALSE(fs::exists(box.rebootMarker()));
+        CHECK(simulateBoot(box.esp()) == Slot::B);
+        CHECK(simulateBoot(box.esp()) == Slot::B);
+        CHECK(simulateBoot(box.esp()) == Slot::B);
+        CHECK(simulateBoot(box.esp()) == Slot::A);
+    }
+    CHECK(box.slotSha256(Slot::A) == oldA);
+    // A crashed install leaves no lock behind: the next one runs.
+    box.setBootedSlot(Slot::A);
+    for (const BootEntry& entry : BootEntries(box.esp()).list()) {
+        if (entry.slot == Slot::B)
+            BootEntries(box.esp()).removeSlot(Slot::B);
+    }
+    const UpdaterBox::Result again = box.runUpdate({ "install", bundle.string() });
+    INFO(again.output);
+    CHECK(again.exitStatus == 0);
 }
 
 TEST_CASE("installer handles images beyond 4 GiB", "[updater]")

@@ -29,19 +29,6 @@ std::time_t utc(const std::string& text)
     return time;
 }
 
-// Returns the shell commands that docs/updates.md gives technicians.
-std::string technicianCommands()
-{
-    const std::string doc = readAll(fs::path(MELDPUNT_SOURCE_DIR) / "docs" / "updates.md");
-    const std::size_t marker = doc.find("<!-- technician-commands -->");
-    REQUIRE(marker != std::string::npos);
-    const std::size_t start = doc.find("```sh\n", marker);
-    REQUIRE(start != std::string::npos);
-    const std::size_t end = doc.find("```", start + 6);
-    REQUIRE(end != std::string::npos);
-    return doc.substr(start + 6, end - start - 6);
-}
-
 } // namespace
 
 TEST_CASE("signature verification accepts only a trusted code signer", "[updater]")

@@ -184,7 +184,9 @@ UpdaterBox::Result UpdaterBox::runUpdate(
         configFile().string()
     };
     argv.insert(argv.end(), arguments.begin(), arguments.end());
+    // A fresh log per run, so that the output is this run's alone.
     const fs::path log = root() / "update.log";
+    fs::remove(log);
     Process process(argv, Process::Options({ "TSS2_LOG=all+none" }, log));
     const auto status = process.wait(timeout);
     Result result;
@@ -216,6 +218,17 @@ std::optional<Slot> simulateBoot(const fs::path& esp)
         fs::rename(chosen.file, chosen.file.parent_path() / name);
     }
     return chosen.slot;
+}
+
+std::string technicianCommands()
+{
+    const std::string doc = readAll(fs::path(MELDPUNT_SOURCE_DIR) / "docs" / "updates.md");
+    const std::size_t marker = doc.find("<!-- technician-commands -->");
+    const std::size_t start = doc.find("```sh\n", marker);
+    const std::size_t end = start == std::string::npos ? start : doc.find("```", start + 6);
+    if (marker == std::string::npos || end == std::string::npos)
+        throw std::runtime_error("docs/updates.md has no technician-commands block");
+    return doc.substr(start + 6, end - start - 6);
 }
 
 } // namespace meldpunt::test

@@ -94,5 +94,8 @@ std::optional<updater::Slot> simulateBoot(const std::filesystem::path& esp);
 std::string fileSha256(const std::filesystem::path& path);
 void flipByte(const std::filesystem::path& path, std::uint64_t offset);
 std::string readAll(const std::filesystem::path& path);
+// Returns the shell commands that docs/updates.md gives technicians for
+// checking a bundle with stock openssl.
+std::string technicianCommands();
 
 } // namespace meldpunt::test

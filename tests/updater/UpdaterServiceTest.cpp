@@ -18,6 +18,8 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <random>
+#include <thread>
 
 namespace fs = std::filesystem;
 using namespace meldpunt::test;
@@ -229,14 +231,23 @@ CallResult callAs(
 class ServiceUnderTest {
 public:
     explicit ServiceUnderTest(UpdaterBox& box)
-        : bus_(box.root())
+        : box_(box)
+        , bus_(box.root())
+    {
+        client_ = connect(bus_.address());
+        start();
+        REQUIRE(sd_bus_match_signal(client_.get(), nullptr, nullptr, kObjectPath, kInterface,
+                    "Completed", &ServiceUnderTest::onCompleted, this) >= 0);
+    }
+
+    // Starts meldpunt-updated and waits until it owns its bus name.
+    void start()
     {
         process_ = std::make_unique<Process>(
             std::vector<std::string>{
                 (fs::path(MELDPUNT_BINARY_DIR) / "updater" / "meldpunt-updated").string(),
-                "--config", box.configFile().string(), "--bus-address", bus_.address() },
-            Process::Options({ "TSS2_LOG=all+none" }, box.root() / "updated.log"));
-        client_ = connect(bus_.address());
+                "--config", box_.configFile().string(), "--bus-address", bus_.address() },
+            Process::Options({ "TSS2_LOG=all+none" }, box_.root() / "updated.log"));
         REQUIRE(waitFor(
             [&] {
                 int owned = 0;
@@ -251,9 +262,10 @@ public:
                 return owned != 0;
             },
             std::chrono::seconds(15)));
-        REQUIRE(sd_bus_match_signal(client_.get(), nullptr, nullptr, kObjectPath, kInterface,
-                    "Completed", &ServiceUnderTest::onCompleted, this) >= 0);
     }
+
+    // Sends SIGKILL to the service and reaps it; the bus stays up.
+    void kill() { process_->kill(); }
 
     sd_bus* client() { return client_.get(); }
     const std::string address() const { return bus_.address(); }
@@ -271,6 +283,15 @@ public:
         REQUIRE(completed_);
         completed_ = false;
         return { success_, message_ };
+    }
+
+    // Drops the signals received so far, such as the Completed signal of
+    // an install whose service was killed afterwards.
+    void discardSignals()
+    {
+        while (sd_bus_process(client_.get(), nullptr) > 0) {
+        }
+        completed_ = false;
     }
 
     std::string stringProperty(const char* name)
@@ -307,6 +328,7 @@ private:
         return 0;
     }
 
+    UpdaterBox& box_;
     PrivateBus bus_;
     std::unique_ptr<Process> process_;
     BusPtr client_;
@@ -389,17 +411,97 @@ TEST_CASE("updater service installs only the confirmed bundle", "[updater]")
     }
     SECTION("cancels a running install")
     {
-        REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) {
-            appendInstall(m, bundle, sha256);
-        }).status == 0);
+        // Cancel is sent right behind Install, without waiting for its
+        // reply, so that the service reads it while the install has only
+        // just started, however fast the file-backed slot is written.
+        sd_bus_message* rawInstall = nullptr;
+        REQUIRE(sd_bus_message_new_method_call(
+                    service.client(), &rawInstall, kBusName, kObjectPath, kInterface, "Install") >= 0);
+        std::unique_ptr<sd_bus_message, decltype(&sd_bus_message_unref)> install(
+            rawInstall, &sd_bus_message_unref);
+        appendInstall(install.get(), bundle, sha256);
+        int installReply = 0; // 1 for a method return, -1 for an error
+        const auto onInstallReply = [](sd_bus_message* reply, void* userdata, sd_bus_error*) {
+            *static_cast<int*>(userdata) = sd_bus_message_is_method_error(reply, nullptr) ? -1 : 1;
+            return 0;
+        };
+        REQUIRE(sd_bus_call_async(service.client(), nullptr, install.get(), onInstallReply,
+                    &installReply, 30'000'000) >= 0);
         REQUIRE(call(service.client(), "Cancel", [](sd_bus_message*) {}).status == 0);
         const auto [success, message] = service.waitForCompletion();
+        CHECK(installReply == 1);
         CHECK_FALSE(success);
         CHECK_THAT(message, ContainsSubstring("cancelled"));
         CHECK(BootEntries(box.esp()).list().size() == 1);
         CHECK(simulateBoot(box.esp()) == Slot::A);
     }
     CHECK(box.slotSha256(Slot::A) == oldA);
+}
+
+TEST_CASE("updater service killed while writing leaves a bootable box", "[updater]")
+{
+    UpdaterBox box("updater-service-kill");
+    ServiceUnderTest service(box);
+    const std::string oldA = box.slotSha256(Slot::A);
+    UpdaterBox::BundleOptions options;
+    options.imageSize = UpdaterBox::kSlotSize - 4096;
+    const fs::path bundle = box.makeBundle("service-kill", options);
+    const std::string sha256 = manifestSha256(bundle);
+    const std::string image = fileSha256(box.root() / "service-kill.rootfs");
+
+    // Each round kills the service once the Progress property passes a
+    // random point of the slot write (30 to 75 percent), after a further
+    // random pause of up to 2 ms.
+    std::mt19937 random(20261205);
+    constexpr int kRounds = 6;
+    int killedWhileWriting = 0;
+    for (int round = 0; round < kRounds; ++round) {
+        const unsigned target = std::uniform_int_distribution<unsigned>(31, 74)(random);
+        const auto pause =
+            std::chrono::microseconds(std::uniform_int_distribution<long>(0, 2000)(random));
+        REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) {
+            appendInstall(m, bundle, sha256);
+        }).status == 0);
+        std::string operation;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (std::chrono::steady_clock::now() < deadline) {
+            operation = service.stringProperty("Operation");
+            if (operation == "done" || operation == "failed" ||
+                (operation == "writing" && service.progress() >= target))
+                break;
+        }
+        std::this_thread::sleep_for(pause);
+        service.kill();
+
+        INFO("round " << round << ", target " << target << "%, last operation " << operation);
+        if (operation == "writing")
+            ++killedWhileWriting;
+        CHECK(box.slotSha256(Slot::A) == oldA);
+        for (const BootEntry& entry : BootEntries(box.esp()).list()) {
+            if (entry.slot != Slot::B)
+                continue;
+            // An entry for slot B exists only once the slot read back as
+            // the image.
+            meldpunt::fsutil::FileDescriptor fd(
+                ::open(box.slot(Slot::B).c_str(), O_RDONLY | O_CLOEXEC));
+            CHECK(toHex(sha256Of(readAt(fd.get(), 0, options.imageSize))) == image);
+            BootEntries(box.esp()).removeSlot(Slot::B);
+        }
+        CHECK(simulateBoot(box.esp()) == Slot::A);
+        service.start();
+    }
+    CHECK(killedWhileWriting >= kRounds / 2);
+
+    // The killed services left no lock: an install runs to the end.
+    fs::remove(box.rebootMarker());
+    service.discardSignals();
+    REQUIRE(call(service.client(), "Install", [&](sd_bus_message* m) {
+        appendInstall(m, bundle, sha256);
+    }).status == 0);
+    const auto [success, message] = service.waitForCompletion();
+    INFO(message);
+    CHECK(success);
+    CHECK(fs::exists(box.rebootMarker()));
 }
 
 TEST_CASE("updater bus policy admits only root and meldpuntd's user", "[updater]")

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace meldpunt::staff {
+
+// meldpunt-updated rejected a bundle. what() is the verifier's message,
+// which states what is wrong and what to do.
+class BundleRejectedError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The updater service could not be reached or failed the call.
+class UpdaterUnavailableError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The manifest, its SHA-256 and its signer, as ReadManifestFromFd returns
+// them for a verified bundle.
+struct BundleSummary {
+    std::string manifestJson;
+    std::string manifestSha256; // lower-case hex
+    std::string signer; // the signing certificate's subject
+    bool permittedDowngrade = false;
+};
+
+// The updater's properties: Operation, Progress, LastError, BootedSlot
+// and SecurityEpoch.
+struct UpdaterState {
+    std::string operation;
+    unsigned progress = 0;
+    std::string lastError;
+    std::string bootedSlot;
+    unsigned securityEpoch = 0;
+};
+
+// A D-Bus client (sd-bus) of meldpunt-updated, org.meldpunt.Updater1 on
+// the system bus (docs/updates.md). Each call opens its own connection, so
+// the object is thread-safe and keeps no connection between requests.
+// Calls throw BundleRejectedError for the service's BundleRejected error
+// and UpdaterUnavailableError for anything else.
+class UpdaterClient {
+public:
+    // `busAddress` empty: the system bus; tests pass a private bus.
+    explicit UpdaterClient(std::string busAddress);
+
+    // Verifies the bundle open on `fd` (header, signature, compatibility,
+    // epoch) without writing anything.
+    BundleSummary readManifest(int fd) const;
+
+    // Starts installing the bundle open on `fd`. The service verifies it
+    // again and rejects it unless its manifest SHA-256 is `manifestSha256`.
+    void install(int fd, const std::string& manifestSha256) const;
+
+    UpdaterState state() const;
+
+private:
+    std::string busAddress_;
+};
+
+} // namespace meldpunt::staff
