@@ -50,6 +50,8 @@ public:
         // The loopback port of an SMTP relay for acknowledgement e-mails,
         // whose certificate comes from the test PKI; 0: no e-mails.
         unsigned short mailRelayPort = 0;
+        // Attempts at one acknowledgement e-mail before it is marked failed.
+        unsigned mailMaxAttempts = 20;
     };
 
     // Ids used when running as root. They match no account on the host.
