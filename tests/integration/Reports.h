@@ -102,7 +102,7 @@ inline PageField fieldOnPage(const std::string& html, const std::string& name)
     return {};
 }
 
-// Text escaped the way the site escapes what it shows.
+// Text escaped the way the templates (kainjow mustache) escape what they show.
 inline std::string escapedForPage(const std::string& text)
 {
     std::string out;
@@ -112,7 +112,7 @@ inline std::string escapedForPage(const std::string& text)
         case '<': out += "&lt;"; break;
         case '>': out += "&gt;"; break;
         case '"': out += "&quot;"; break;
-        case '\'': out += "&#39;"; break;
+        case '\'': out += "&apos;"; break;
         default: out.push_back(c);
         }
     }
