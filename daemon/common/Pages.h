@@ -50,10 +50,10 @@ std::string escapeHtml(std::string_view text);
 // escaped as it was, for the page's <title>; empty when there is none.
 std::string headingText(std::string_view html);
 
-// Removes the page's own description, a <meta name="description"
-// content="..."> tag that a page template puts before its content, from
-// `html` and returns the content attribute, still escaped as it was. The
-// layout puts it into the head; a page without one gets the layout's
+// Removes the page's own description from `html` and returns its content
+// attribute, still escaped as it was. A page template puts the description
+// as a <meta name="description" content="..."> tag before its content, and
+// the layout moves it into the head. A page without one gets the layout's
 // site-wide description, and `html` stays unchanged.
 std::string takeDescription(std::string& html);
 

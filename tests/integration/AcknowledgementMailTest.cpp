@@ -135,7 +135,7 @@ TEST_CASE("Acknowledgement e-mail carries only the reference", "[site]")
     }
 }
 
-TEST_CASE("Acknowledgement e-mail is marked failed after its last attempt", "[site]")
+TEST_CASE("Acknowledgement e-mail ends failed", "[site]")
 {
     if (!hasAiosmtpd())
         SKIP("python3-aiosmtpd (Debian) is not installed; tools/install-deps installs it");
@@ -147,9 +147,9 @@ TEST_CASE("Acknowledgement e-mail is marked failed after its last attempt", "[si
     auto report = withField(validReport("nobody takes this mail"), "contact", "contact");
     report = withField(report, "email", "unlucky@example.org");
 
-    // Each failure is retried after a delay that doubles (1 s, then 2 s)
-    // until the third attempt fails, which gives up; the row stays for
-    // staff to see, with the cause and no address.
+    // Each failure is retried after a delay that doubles (1 s, then 2 s).
+    // The third failed attempt gives up, and the row stays for staff to
+    // see, with the cause and no address.
     auto sendAndWaitForGivingUp = [&] {
         REQUIRE(client.post("/en/report", formBody(report)).status == 200);
         REQUIRE(waitFor([&] { return appliance.daemonLog().find("; giving up") != std::string::npos; },

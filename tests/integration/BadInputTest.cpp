@@ -159,7 +159,7 @@ void checkShownEscaped(const std::string& html, const std::vector<std::string>& 
 
 } // namespace
 
-TEST_CASE("Typed text comes back escaped on every page that shows it", "[site]")
+TEST_CASE("Typed text comes back escaped", "[site]")
 {
     Appliance appliance("hostile-pages");
     appliance.startAll();

@@ -292,7 +292,7 @@ std::vector<std::string> linkedPages()
 
 } // namespace
 
-TEST_CASE("Every page has its own description in every language", "[site]")
+TEST_CASE("Pages have their own descriptions", "[site]")
 {
     Appliance appliance("descriptions");
     appliance.startAll();
@@ -334,7 +334,7 @@ TEST_CASE("Anonymity texts match what the site does", "[site]")
 
     // Any reporter, anonymous or not, can come back with the receipt to read
     // and answer questions, add information or withdraw, and the form takes
-    // photos and videos. These sentences said otherwise.
+    // photos and videos. These sentences stated otherwise.
     const std::vector<std::string> falseClaims = {"receive no feedback", "will not receive any feedback",
         "cannot ask you questions", "We cannot tell you what happened", "do not send images of children",
         "make a new report and mention the reference", "If you send us a photo later"};

@@ -54,9 +54,9 @@ inline std::string referenceOnReceipt(const std::string& html)
 
 // One field of a page that a person types into or picks from: an input
 // other than hidden, radio, checkbox, file and submit, a textarea or a
-// select. `tag` is the whole opening tag; `value` is the text between the
-// tags of a textarea and the value attribute of an input, both as they
-// stand in the HTML (escaped).
+// select. `tag` is the whole opening tag. `value` is the text between the
+// tags of a textarea or the value attribute of an input, escaped as it is
+// in the HTML.
 struct PageField {
     std::string element;
     std::string name;
