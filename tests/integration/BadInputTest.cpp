@@ -44,7 +44,7 @@ TEST_CASE("Missing fields come back marked", "[site]")
     const auto page = client.post("/nl/report", formBody(fields));
     REQUIRE(page.status == 422);
     CHECK(page.body.find("Beschrijf wat er is gebeurd.") != std::string::npos);
-    CHECK(page.body.find("id=\"what\" name=\"what\" rows=\"8\" required aria-describedby=\"what-hint what-error\" aria-invalid=\"true\"") != std::string::npos);
+    CHECK(page.body.find("id=\"what\" name=\"what\" autocomplete=\"off\" rows=\"8\" required aria-describedby=\"what-hint what-error\" aria-invalid=\"true\"") != std::string::npos);
     CHECK(page.body.find("class=\"error-summary\"") != std::string::npos);
     CHECK(page.body.find("href=\"#category\"") != std::string::npos);
     CHECK(page.body.find("href=\"#consent\"") != std::string::npos);
