@@ -92,9 +92,8 @@ std::optional<FormData> readPostedForm(PublicSite& site, const std::string& lang
     std::string body;
     switch (readBody(request, site.config().maxReportBytes, body)) {
     case BodyResult::TooLarge:
-        // The report path lets bodies far larger than a report through to
-        // the site, so that its form can come back; the rest is still on
-        // the way.
+        // The edge lets report bodies far larger than a report through, so
+        // the rest of this one may still be on the way.
         discardBody(request);
         response.setKeepAlive(false);
         return fail(HTTPResponse::HTTP_REQUESTENTITYTOOLARGE, "too_large");
