@@ -25,6 +25,14 @@ Pages::Pages(const std::filesystem::path& templateFolder, const Catalog& catalog
         throw std::runtime_error("template folder '" + templateFolder.string() + "' has no layout.mustache");
 }
 
+std::vector<std::string> Pages::pageNames() const
+{
+    std::vector<std::string> names;
+    for (const auto& [name, text] : templates_)
+        names.push_back(name);
+    return names;
+}
+
 std::string Pages::renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const
 {
     const auto found = templates_.find(name);

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace meldpunt {
 
@@ -35,6 +36,8 @@ public:
 
     const Catalog& catalog() const { return catalog_; }
     bool hasPage(std::string_view page) const { return templates_.find(page) != templates_.end(); }
+    // The names of all templates, in alphabetical order.
+    std::vector<std::string> pageNames() const;
 
 private:
     std::string renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const;

@@ -138,6 +138,10 @@ TEST_CASE("Form is served in the reporter's language", "[site]")
         CHECK(sitemap.status == 200);
         CHECK(sitemap.body.find("<loc>" + origin + "/fr/</loc>") != std::string::npos);
         CHECK(sitemap.body.find("<loc>" + origin + "/ru/report</loc>") != std::string::npos);
+        for (const char* info : {"anonymity", "after-a-report", "faq", "signs", "young-people"}) {
+            CAPTURE(info);
+            CHECK(sitemap.body.find("<loc>" + origin + "/nl/info/" + info + "</loc>") != std::string::npos);
+        }
         CHECK(sitemap.body.find("hreflang=\"es\"") != std::string::npos);
     }
     SECTION("the home page leads to the form and the privacy statement at once")
