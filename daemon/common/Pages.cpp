@@ -25,6 +25,14 @@ Pages::Pages(const std::filesystem::path& templateFolder, const Catalog& catalog
         throw std::runtime_error("template folder '" + templateFolder.string() + "' has no layout.mustache");
 }
 
+std::vector<std::string> Pages::pageNames() const
+{
+    std::vector<std::string> names;
+    for (const auto& [name, text] : templates_)
+        names.push_back(name);
+    return names;
+}
+
 std::string Pages::renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const
 {
     const auto found = templates_.find(name);
@@ -64,7 +72,8 @@ std::string Pages::render(std::string_view page, std::string_view languageCode, 
     }
     data.set("alternates", alternates);
     data.set("origin", origin_);
-    const std::string content = renderTemplate(page, language.code, data);
+    std::string content = renderTemplate(page, language.code, data);
+    data.set("page_description", takeDescription(content));
     data.set("content", content);
     data.set("page_title", headingText(content));
     return renderTemplate("layout", language.code, data);
@@ -103,6 +112,23 @@ std::string escapeHtml(std::string_view text)
         }
     }
     return out;
+}
+
+std::string takeDescription(std::string& html)
+{
+    static constexpr std::string_view kOpen = "<meta name=\"description\" content=\"";
+    const auto open = html.find(kOpen);
+    const auto start = open == std::string::npos ? open : open + kOpen.size();
+    const auto quote = start == std::string::npos ? start : html.find('"', start);
+    const auto close = quote == std::string::npos ? quote : html.find('>', quote);
+    if (close == std::string::npos)
+        return {};
+    std::string description = html.substr(start, quote - start);
+    auto end = close + 1;
+    if (end < html.size() && html[end] == '\n')
+        ++end;
+    html.erase(open, end - open);
+    return description;
 }
 
 std::string headingText(std::string_view html)

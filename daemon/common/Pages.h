@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace meldpunt {
 
@@ -35,6 +36,8 @@ public:
 
     const Catalog& catalog() const { return catalog_; }
     bool hasPage(std::string_view page) const { return templates_.find(page) != templates_.end(); }
+    // The names of all templates, in alphabetical order.
+    std::vector<std::string> pageNames() const;
 
 private:
     std::string renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const;
@@ -49,5 +52,12 @@ std::string escapeHtml(std::string_view text);
 // Returns the text of the first <h1> in `html`, tags removed and still
 // escaped as it was, for the page's <title>; empty when there is none.
 std::string headingText(std::string_view html);
+
+// Removes the page's own description from `html` and returns its content
+// attribute, still escaped as it was. A page template puts the description
+// as a <meta name="description" content="..."> tag before its content, and
+// the layout moves it into the head. A page without one gets the layout's
+// site-wide description, and `html` stays unchanged.
+std::string takeDescription(std::string& html);
 
 } // namespace meldpunt

@@ -51,6 +51,17 @@ BodyResult readBody(Poco::Net::HTTPServerRequest& request, std::size_t limit, st
     return BodyResult::Read;
 }
 
+// Reads and drops the rest of a body. Closing a socket with unread data
+// resets it, and the reset can destroy the page before the edge has passed
+// it on. The edge bounds the body.
+void discardBody(Poco::Net::HTTPServerRequest& request)
+{
+    std::istream& in = request.stream();
+    char buffer[16 * 1024];
+    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    }
+}
+
 // The form's last field is form_end=1. Browsers send fields in document
 // order, so a body whose last pair is anything else was cut short, which
 // is the only way to tell with a chunked body.
@@ -81,6 +92,10 @@ std::optional<FormData> readPostedForm(PublicSite& site, const std::string& lang
     std::string body;
     switch (readBody(request, site.config().maxReportBytes, body)) {
     case BodyResult::TooLarge:
+        // The edge lets report bodies far larger than a report through, so
+        // the rest of this one may still be on the way.
+        discardBody(request);
+        response.setKeepAlive(false);
         return fail(HTTPResponse::HTTP_REQUESTENTITYTOOLARGE, "too_large");
     case BodyResult::WrongType:
         return fail(HTTPResponse::HTTP_UNSUPPORTEDMEDIATYPE, "malformed");

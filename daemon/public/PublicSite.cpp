@@ -195,7 +195,14 @@ private:
         std::string xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                           "<urlset xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\" "
                           "xmlns:xhtml=\"http://www.w3.org/1999/xhtml\">\n";
-        for (const char* page : {"", "report", "privacy"}) {
+        // The home page, the form, the privacy statement and every
+        // information page, as pageFor maps paths to templates.
+        std::vector<std::string> pages = {"", "report", "privacy"};
+        for (const auto& name : site_.pages().pageNames()) {
+            if (name.starts_with("info-"))
+                pages.push_back("info/" + name.substr(5));
+        }
+        for (const auto& page : pages) {
             for (const auto& language : languages) {
                 xml += "<url><loc>" + escapeHtml(site_.config().origin + "/" + language.code + "/" + page) + "</loc>";
                 for (const auto& alternate : languages)

@@ -23,8 +23,8 @@ using Poco::Net::HTTPResponse;
 
 constexpr std::size_t kReadBytes = 64 * 1024;
 
-// Thrown by the receiver to stop reading the body: the per-report limit is
-// reached, or the server cannot store more.
+// Thrown by the receiver to stop reading the body when the server cannot
+// store more.
 struct StopReading {};
 // The text fields alone are larger than any report the site takes.
 struct TextTooLarge {};
@@ -129,9 +129,13 @@ private:
             skip(UploadProblem::TooLarge);
             return;
         }
+        // A file that would bring the report over its limit is skipped like
+        // an oversized one, and reading goes on: the parts after it (a
+        // smaller file, form_end) still arrive, and the reporter gets the
+        // form back instead of a page that loses it.
         if (heldBytes_ + size > site_.config().maxUploadBytes) {
             skip(UploadProblem::ReportFull);
-            throw StopReading{};
+            return;
         }
         upload_->write(data);
         if (!typeChecked_) {

@@ -226,6 +226,16 @@ StaffResponse StaffApp::casePage(Context& context, bool revealed, const std::str
     }
     data.set("notes", notes);
     data.set("note", note);
+    if (const auto& mail = detail->acknowledgementMail) {
+        PageData item;
+        item.set("mail_" + mail->state, true);
+        item.set("attempts", std::to_string(mail->attempts));
+        item.set("next_attempt_at", mail->nextAttemptAt);
+        item.set("sent_at", mail->sentAt);
+        if (!mail->lastError.empty())
+            item.set("last_error", mail->lastError);
+        data.set("mail", item);
+    }
     return render(context, "case", "Case " + detail->summary.reference, std::move(data), notice, status);
 }
 

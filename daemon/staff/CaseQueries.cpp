@@ -199,6 +199,14 @@ std::optional<CaseDetail> CaseQueries::find(std::int64_t id)
     notes.bind(1, id);
     while (notes.step())
         detail.notes.push_back({notes.columnInt(0), notes.columnText(1), notes.columnText(2), notes.columnText(3)});
+    // The recipient is contact data and stays out of this view; the relay's
+    // error had the address replaced before it was stored.
+    auto mail = database_.prepare("SELECT state, attempts, coalesce(last_error, ''), next_attempt_at, "
+                                  "coalesce(sent_at, '') FROM email_outbox WHERE report_id = ? ORDER BY id DESC LIMIT 1");
+    mail.bind(1, id);
+    if (mail.step())
+        detail.acknowledgementMail = AcknowledgementMail{mail.columnText(0), mail.columnInt(1), mail.columnText(2),
+            mail.columnText(3), mail.columnText(4)};
     return detail;
 }
 

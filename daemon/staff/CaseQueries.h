@@ -36,6 +36,15 @@ struct CaseNote {
     std::string text;
 };
 
+// The state of a report's acknowledgement e-mail, from email_outbox.
+struct AcknowledgementMail {
+    std::string state; // pending, sent or failed
+    std::int64_t attempts = 0;
+    std::string lastError;     // empty when the last attempt succeeded or none was made
+    std::string nextAttemptAt; // UTC, for a pending mail
+    std::string sentAt;        // UTC, for a sent mail
+};
+
 struct CaseDetail {
     CaseSummary summary;
     std::vector<CaseField> fields;  // every stored report field but the contact details
@@ -43,6 +52,8 @@ struct CaseDetail {
     std::vector<CaseField> contact; // shown only after a reveal
     std::string outcome;
     std::vector<CaseNote> notes;
+    // None when the reporter left no e-mail address.
+    std::optional<AcknowledgementMail> acknowledgementMail;
 };
 
 struct CaseFilter {

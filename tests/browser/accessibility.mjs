@@ -1,8 +1,11 @@
 // Checks the public site against axe-core's WCAG 2.0, 2.1 and 2.2 level
 // A and AA rules in Debian's chromium, in every language, at 360 px and at
 // 1280 px wide. The pages are every page linked from /LANG/ within that
-// language, the report form, the form with validation errors, the receipt,
-// the 404 page and the static error pages that nginx serves.
+// language and the report form, with validation errors and with notices
+// about refused files. Then come the draft-saved page, the page of an
+// expired draft, the receipt, the return page opened with the receipt and
+// the complaint-received page. Last come the 404 page and the static error
+// pages that nginx serves.
 //
 // usage: node accessibility.mjs APPLIANCE_HARNESS WEBUI_BUILD_FOLDER
 // Exits 77 (skipped) when chromium, playwright-core or @axe-core/playwright
@@ -22,6 +25,9 @@ const wcagTags = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'];
 const staticErrorCodes = ['413', '429', '502', '503', '504'];
 // Bounds the walk through each language's links.
 const maxPagesPerLanguage = 40;
+// Drafts live this long here, so that the page of an expired draft can be
+// checked too.
+const draftSeconds = 5;
 
 let chromium;
 let AxeBuilder;
@@ -47,7 +53,10 @@ if (process.argv.length < 4) {
 }
 const errorPagesFolder = join(process.argv[3], 'errors');
 
-const harness = spawn(process.argv[2], [], { stdio: ['pipe', 'pipe', 'inherit'] });
+const harness = spawn(process.argv[2], [], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, MELDPUNT_HARNESS_DRAFT_SECONDS: String(draftSeconds) },
+});
 const harnessEnded = new Promise((resolve) => harness.on('exit', resolve));
 const lines = createInterface({ input: harness.stdout })[Symbol.asyncIterator]();
 const first = await lines.next();
@@ -107,6 +116,25 @@ async function visit(page, path, expectedStatus) {
         problems.push(`GET ${path} answered ${status}, not ${expectedStatus}`);
 }
 
+function sleep(milliseconds) {
+    return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
+
+// Opens the return page with a receipt. meldpuntd publishes a new report's
+// receipt after its next ingest pass, so the first tries may not find it.
+async function openReturnPage(page, language, reference, secret) {
+    for (let attempt = 0; attempt < 30; attempt += 1) {
+        await page.goto(`${origin}/${language}/return`);
+        await page.fill('#reference', reference);
+        await page.fill('#secret', secret);
+        await Promise.all([page.waitForNavigation(), page.click('button[value="open"]')]);
+        if (await page.locator('#message').count() > 0)
+            return;
+        await sleep(500);
+    }
+    problems.push(`the return page in ${language} did not open with a fresh receipt`);
+}
+
 async function expectStatus(response, what, expectedStatus) {
     const status = response ? response.status() : 0;
     if (status !== expectedStatus)
@@ -163,12 +191,40 @@ try {
             await visit(page, `/${language}/report`, 200);
             await check(page, 'report form', language, width);
 
+            // A draft saved; it is resumed after it expired at the end.
+            let response;
+            await page.fill('#what', 'An accessibility test draft.');
+            [response] = await Promise.all([page.waitForNavigation(), page.click('button[name="save_draft"]')]);
+            await expectStatus(response, `a saved draft in ${language}`, 200);
+            await check(page, 'draft saved', language, width);
+            const draftCode = (await page.locator('.resume-code').textContent()).trim();
+            const draftSavedAt = Date.now();
+
+            // A file whose content does not match its name: the form comes
+            // back with the notice about it.
+            await visit(page, `/${language}/report`, 200);
+            await page.setInputFiles('#files', {
+                name: 'statement.pdf', mimeType: 'application/pdf',
+                buffer: Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), Buffer.alloc(4096, 7)]),
+            });
+            [response] = await Promise.all([page.waitForNavigation(), page.click('button[name="attach_files"]')]);
+            await expectStatus(response, `a refused file in ${language}`, 200);
+            if (await page.locator('#upload-notices').count() === 0)
+                problems.push(`the form in ${language} shows no notice about a refused file`);
+            await check(page, 'form with upload notices', language, width);
+
+            // The complaint form sent: the complaint-received page.
+            await visit(page, `/${language}/complaint`, 200);
+            await page.fill('#message', 'An accessibility test complaint.');
+            [response] = await Promise.all([page.waitForNavigation(), page.click('button.primary')]);
+            await expectStatus(response, `a complaint in ${language}`, 200);
+            await check(page, 'complaint received', language, width);
+
             await visit(page, `/${language}/this-page-does-not-exist`, 404);
             await check(page, '404 page', language, width);
 
             // Sent empty: every required field shows its error.
             await visit(page, `/${language}/report`, 200);
-            let response;
             [response] = await Promise.all([page.waitForNavigation(), page.click('button.primary')]);
             await expectStatus(response, `the empty form in ${language}`, 422);
             await check(page, 'form with errors (sent empty)', language, width);
@@ -192,14 +248,29 @@ try {
             await expectStatus(response, `a valid report in ${language}`, 200);
             await check(page, 'receipt', language, width);
 
-            // An oversized report: nginx returns its own 413 page.
+            // The return page opened with that receipt.
+            const reference = (await page.locator('.reference').textContent()).trim();
+            const secret = (await page.locator('.receipt-secret').textContent()).trim();
+            await openReturnPage(page, language, reference, secret);
+            await check(page, 'return page, opened', language, width);
+
+            // A text larger than any report: meldpunt-public sends its 413
+            // page, because the edge lets far larger report bodies through.
             await visit(page, `/${language}/report`, 200);
             await page.evaluate(() => {
                 document.querySelector('#what').value = 'x'.repeat(2 * 1024 * 1024);
             });
             [response] = await Promise.all([page.waitForNavigation(), page.click('button.primary')]);
             await expectStatus(response, `an oversized report in ${language}`, 413);
-            await check(page, 'static 413 page from nginx', language, width);
+            await check(page, '413 page for an oversized text', language, width);
+
+            // The draft saved above, resumed after it expired.
+            await sleep(Math.max(0, draftSavedAt + (draftSeconds + 1) * 1000 - Date.now()));
+            await visit(page, `/${language}/resume`, 200);
+            await page.fill('#code', draftCode);
+            [response] = await Promise.all([page.waitForNavigation(), page.click('button.primary')]);
+            await expectStatus(response, `an expired draft in ${language}`, 410);
+            await check(page, 'expired draft', language, width);
 
             for (const code of staticErrorCodes) {
                 await visit(page, `/.error-page-preview/${language}/${code}.html`, Number(code));

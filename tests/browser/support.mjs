@@ -42,7 +42,8 @@ export function launchChromium(chromium) {
 }
 
 // Runs the appliance harness (tests/support/ApplianceHarness.cpp) and
-// waits until it serves. Returns the public origin, a function that sends
+// waits until it serves. Returns the public origin, the test CA's file
+// (the test PKI's folder holds it), a function that sends
 // one command and returns the line it prints in reply, and a function that stops
 // the appliance.
 export async function startHarness(harnessPath) {
@@ -53,9 +54,10 @@ export async function startHarness(harnessPath) {
         assert.ok(!done, 'the appliance harness ended early');
         return value;
     }
-    const [port] = (await nextLine()).split(' ');
+    const [port, caFile] = (await nextLine()).split(' ');
     return {
         origin: `https://localhost:${port}`,
+        caFile,
         async command(line) {
             harness.stdin.write(`${line}\n`);
             return nextLine();

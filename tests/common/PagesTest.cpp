@@ -24,3 +24,29 @@ TEST_CASE("Page titles come from the first heading", "[pages]")
         CHECK(headingText("<h1").empty());
     }
 }
+
+TEST_CASE("Page descriptions move into the head", "[pages]")
+{
+    using meldpunt::takeDescription;
+
+    SECTION("the description is taken out of the body with its line")
+    {
+        std::string html = "<meta name=\"description\" content=\"Vos &amp; nous\">\n<h1>Titre</h1>";
+        CHECK(takeDescription(html) == "Vos &amp; nous");
+        CHECK(html == "<h1>Titre</h1>");
+    }
+
+    SECTION("a body without a description stays as it is")
+    {
+        std::string html = "<h1>Titre</h1><p>content=\"x\"</p>";
+        CHECK(takeDescription(html).empty());
+        CHECK(html == "<h1>Titre</h1><p>content=\"x\"</p>");
+    }
+
+    SECTION("an unclosed tag is left alone")
+    {
+        std::string html = "<meta name=\"description\" content=\"never closed";
+        CHECK(takeDescription(html).empty());
+        CHECK(html == "<meta name=\"description\" content=\"never closed");
+    }
+}

@@ -1391,6 +1391,43 @@ TEST_CASE("limit_conn answers 429 with the localised page beyond the requests on
     CHECK(fixture.request(get("/nl/report")).status == 200);
 }
 
+TEST_CASE("limit_conn never turns away a report POST", "[edge]")
+{
+    EdgeFixture fixture;
+    const auto limit = directiveNumber("limit_conn per_client");
+    std::vector<std::unique_ptr<TlsClient>> holders;
+    for (long number = 0; number < limit; ++number) {
+        holders.push_back(fixture.client());
+        REQUIRE(holders.back()->write(get("/nl/hold")));
+    }
+    REQUIRE(waitFor([&] { return fixture.upstream().heldRequests() == limit; }, 10s));
+    // The address is at its limit: a page request is turned away.
+    CHECK(fixture.request(get("/nl/report")).status == 429);
+
+    // Reports that a reporter typed for a long time still go through, even
+    // several at once from the same address (a Tor exit, a carrier NAT),
+    // each with its body arriving slowly.
+    constexpr std::size_t bodyBytes = 4096;
+    std::vector<std::unique_ptr<TlsClient>> reports;
+    for (const char* path : {"/nl/report", "/en/report", "/nl/report", "/en/report", "/nl/report"}) {
+        reports.push_back(fixture.client());
+        REQUIRE(reports.back()->write(postHeader(path, bodyBytes) + std::string(bodyBytes / 2, 'r')));
+    }
+    for (auto& report : reports) {
+        REQUIRE(report->write(std::string(bodyBytes / 2, 'r')));
+        const auto response = report->readResponse();
+        CHECK(response.status == 200);
+        CHECK_THAT(response.body, !ContainsSubstring(EdgeFixture::errorPage("nl", 429)));
+    }
+    // Other POSTs and other paths still count.
+    CHECK(fixture.request(postHeader("/nl/return", 10) + std::string(10, 'r')).status == 429);
+    CHECK(fixture.request(postHeader("/nl/report/x", 10) + std::string(10, 'r')).status == 429);
+
+    fixture.upstream().release();
+    for (auto& holder : holders)
+        CHECK(holder->readResponse().status == 200);
+}
+
 TEST_CASE("POSTs from one address are not rate limited", "[edge]")
 {
     EdgeFixture fixture;

@@ -30,15 +30,24 @@ struct MailSink {
     fs::path maildir;
     std::unique_ptr<Process> process;
 
-    MailSink(const Appliance& appliance, unsigned short port)
+    enum class Tls { Offered, NotOffered };
+
+    // Without TLS the relay offers no STARTTLS, which meldpuntd must refuse
+    // to send through.
+    MailSink(const Appliance& appliance, unsigned short port, Tls tls = Tls::Offered)
         : maildir(appliance.root() / "maildir")
     {
         const fs::path pki = appliance.root() / "pki";
-        process = std::make_unique<Process>(std::vector<std::string>{kAiosmtpdPython, "-m", "aiosmtpd", "-n", "-l",
-                                                "127.0.0.1:" + std::to_string(port), "--tlscert",
-                                                (pki / "server.pem").string(), "--tlskey", (pki / "server.key").string(),
-                                                "-c", "aiosmtpd.handlers.Mailbox", maildir.string()},
-            Process::Options({}, appliance.root() / "smtp.log"));
+        std::vector<std::string> command = {kAiosmtpdPython, "-m", "aiosmtpd", "-n", "-l",
+            "127.0.0.1:" + std::to_string(port)};
+        if (tls == Tls::Offered) {
+            for (const auto& argument : {std::string("--tlscert"), (pki / "server.pem").string(), std::string("--tlskey"),
+                     (pki / "server.key").string()})
+                command.push_back(argument);
+        }
+        for (const auto& argument : {std::string("-c"), std::string("aiosmtpd.handlers.Mailbox"), maildir.string()})
+            command.push_back(argument);
+        process = std::make_unique<Process>(command, Process::Options({}, appliance.root() / "smtp.log"));
         std::this_thread::sleep_for(std::chrono::milliseconds(800));
     }
 
@@ -123,5 +132,55 @@ TEST_CASE("Acknowledgement e-mail carries only the reference", "[site]")
         appliance.startDaemon();
         REQUIRE(sink.waitForMessages(1));
         CHECK(sink.messages().front().find("later@example.org") != std::string::npos);
+    }
+}
+
+TEST_CASE("Acknowledgement e-mail ends failed", "[site]")
+{
+    if (!hasAiosmtpd())
+        SKIP("python3-aiosmtpd (Debian) is not installed; tools/install-deps installs it");
+    Appliance::Options options;
+    options.mailRelayPort = freeLoopbackPort();
+    options.mailMaxAttempts = 3;
+    Appliance appliance("ack-mail-failed", options);
+    const auto client = appliance.publicClient();
+    auto report = withField(validReport("nobody takes this mail"), "contact", "contact");
+    report = withField(report, "email", "unlucky@example.org");
+
+    // Each failure is retried after a delay that doubles (1 s, then 2 s).
+    // The third failed attempt gives up, and the row stays for staff to
+    // see, with the cause and no address.
+    auto sendAndWaitForGivingUp = [&] {
+        REQUIRE(client.post("/en/report", formBody(report)).status == 200);
+        REQUIRE(waitFor([&] { return appliance.daemonLog().find("; giving up") != std::string::npos; },
+            std::chrono::seconds(60)));
+        const std::string log = appliance.daemonLog();
+        CHECK(log.find("(attempt 1)") != std::string::npos);
+        CHECK(log.find("(attempt 2)") != std::string::npos);
+        CHECK(log.find("(attempt 3)") != std::string::npos);
+        CHECK(log.find("(attempt 4)") == std::string::npos);
+        CHECK(log.find("unlucky@example.org") == std::string::npos);
+        appliance.stopDaemon();
+        const auto outbox = readOutbox(appliance.stateFolder(), appliance.tpm().tcti());
+        REQUIRE(outbox.size() == 1);
+        CHECK(outbox[0].at("state") == "failed");
+        CHECK(outbox[0].at("attempts") == "3");
+        return outbox[0].at("last_error");
+    };
+
+    SECTION("a relay that refuses STARTTLS")
+    {
+        MailSink sink(appliance, options.mailRelayPort, MailSink::Tls::NotOffered);
+        appliance.startAll();
+        const std::string error = sendAndWaitForGivingUp();
+        CHECK(error.find("STARTTLS") != std::string::npos);
+        CHECK(sink.messages().empty());
+    }
+    SECTION("a relay that nobody answers")
+    {
+        appliance.startAll();
+        const std::string error = sendAndWaitForGivingUp();
+        CHECK(error != "(null)");
+        CHECK_FALSE(error.empty());
     }
 }

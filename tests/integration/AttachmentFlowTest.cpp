@@ -229,19 +229,35 @@ TEST_CASE("Attachments over a limit keep the rest of the report", "[site]")
         REQUIRE(stored.size() == 1);
         CHECK(stored[0].content == small);
     }
-    SECTION("a file that brings the report over its limit stops the upload with a message")
+    SECTION("a file that brings the report over its limit is skipped and the rest is kept")
     {
         const auto held = client.postMultipart("/en/report", reportParts(withField(validReport("Over the limit"), "attach_files", "1"),
             {file("one.png", "image/png", pngFile(250 * 1024, 5)), file("two.png", "image/png", pngFile(250 * 1024, 6))}));
         REQUIRE(held.status == 200);
         REQUIRE(heldNamesOnPage(held.body).size() == 2);
         const auto over = client.postMultipart("/en/report", reportParts(validReport("Over the limit"),
-            {file("three.png", "image/png", pngFile(200 * 1024, 7))}, tokenOnPage(held.body)));
-        CHECK(over.status == 413);
-        CHECK(over.body.find("the upload stopped here") != std::string::npos);
+            {file("three.png", "image/png", pngFile(200 * 1024, 7)), file("four.png", "image/png", pngFile(50 * 1024, 8))},
+            tokenOnPage(held.body)));
+        CHECK(over.status == 422);
+        CHECK(over.body.find("larger than the limit for all files together, so it was skipped") != std::string::npos);
+        CHECK(over.body.find("<strong>three.png</strong>") != std::string::npos);
         CHECK(over.body.find("Over the limit") != std::string::npos);
-        CHECK(heldNamesOnPage(over.body).size() == 2);
+        CHECK(heldNamesOnPage(over.body) == std::vector<std::string>{"one.png", "two.png", "four.png"});
         CHECK(tokenOnPage(over.body) == tokenOnPage(held.body));
+    }
+    SECTION("a body far over the report limit gets the form back, not the edge's page")
+    {
+        // 2 MiB is more than max_report_bytes and max_upload_bytes together,
+        // so an edge maximum at the report limit would answer with its
+        // static 413 page and lose what was typed.
+        const auto page = client.postMultipart("/nl/report", reportParts(validReport("Een hele lange video"),
+            {file("video.png", "image/png", pngFile(2 * 1024 * 1024, 9)), file("klein.png", "image/png", small)}));
+        CHECK(page.status == 422);
+        CHECK(page.body.find("name=\"what\"") != std::string::npos);
+        CHECK(page.body.find("Een hele lange video") != std::string::npos);
+        CHECK(page.body.find("<strong>video.png</strong>") != std::string::npos);
+        CHECK(page.body.find("lang=\"nl\"") != std::string::npos);
+        CHECK(heldNamesOnPage(page.body) == std::vector<std::string>{"klein.png"});
     }
     SECTION("more files than the form may hold are skipped with a message")
     {

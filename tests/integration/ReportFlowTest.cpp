@@ -12,6 +12,10 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
 using namespace meldpunt::test;
 
 namespace {
@@ -134,6 +138,10 @@ TEST_CASE("Form is served in the reporter's language", "[site]")
         CHECK(sitemap.status == 200);
         CHECK(sitemap.body.find("<loc>" + origin + "/fr/</loc>") != std::string::npos);
         CHECK(sitemap.body.find("<loc>" + origin + "/ru/report</loc>") != std::string::npos);
+        for (const char* info : {"anonymity", "after-a-report", "faq", "signs", "young-people"}) {
+            CAPTURE(info);
+            CHECK(sitemap.body.find("<loc>" + origin + "/nl/info/" + info + "</loc>") != std::string::npos);
+        }
         CHECK(sitemap.body.find("hreflang=\"es\"") != std::string::npos);
     }
     SECTION("the home page leads to the form and the privacy statement at once")
@@ -219,5 +227,149 @@ TEST_CASE("Reports land in the database byte-exact", "[site]")
         CHECK(receipt.status == 200);
         REQUIRE(appliance.waitForEmptySpool());
         CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == reports.size() + 1);
+    }
+}
+
+TEST_CASE("Typed fields are kept from autofill", "[site]")
+{
+    Appliance appliance("autofill");
+    appliance.startAll();
+    const auto client = appliance.publicClient();
+
+    // A browser that remembers what was typed offers it to the next person
+    // on a shared phone or computer, so no field of any form page may be
+    // remembered. The return page once opened is checked in
+    // ReturnVisitTest.
+    const auto unsent = client.post("/en/report", formBody(withoutField(validReport("x"), "consent")));
+    REQUIRE(unsent.status == 422);
+    const std::vector<std::pair<std::string, std::string>> pages = {
+        {"form", client.get("/en/report").body},
+        {"form after a failed check", unsent.body},
+        {"Dutch form", client.get("/nl/report").body},
+        {"complaint form", client.get("/en/complaint").body},
+        {"resume page", client.get("/en/resume").body},
+        {"return page", client.get("/en/return").body},
+    };
+    const std::map<std::string, std::size_t> fewestFields = {{"form", 25}, {"form after a failed check", 25},
+        {"Dutch form", 25}, {"complaint form", 2}, {"resume page", 1}, {"return page", 2}};
+    for (const auto& [page, html] : pages) {
+        CAPTURE(page);
+        const auto fields = typedFieldsOnPage(html);
+        CHECK(fields.size() >= fewestFields.at(page));
+        for (const auto& field : fields) {
+            CAPTURE(field.tag);
+            CHECK(field.tag.find(" autocomplete=\"off\"") != std::string::npos);
+        }
+    }
+    for (const char* name : {"what", "place", "when", "city", "remarks", "name", "email", "phone"}) {
+        CAPTURE(name);
+        CHECK(fieldOnPage(pages[0].second, name).tag.find(" autocomplete=\"off\"") != std::string::npos);
+    }
+}
+
+namespace {
+
+std::string descriptionOn(const std::string& html)
+{
+    const std::string marker = "<meta name=\"description\" content=\"";
+    const auto start = html.find(marker);
+    if (start == std::string::npos)
+        return {};
+    const auto begin = start + marker.size();
+    return html.substr(begin, html.find('"', begin) - begin);
+}
+
+// Every page a search engine or a reporter reaches by a link: the home
+// page, the form pages, the privacy statement and each information page
+// that has a template.
+std::vector<std::string> linkedPages()
+{
+    std::vector<std::string> pages = {"", "report", "privacy", "complaint", "resume", "return"};
+    const std::filesystem::path templates = std::filesystem::path(MELDPUNT_SOURCE_DIR) / "webui/templates";
+    for (const auto& item : std::filesystem::directory_iterator(templates)) {
+        const std::string stem = item.path().stem().string();
+        if (stem.starts_with("info-"))
+            pages.push_back("info/" + stem.substr(5));
+    }
+    return pages;
+}
+
+} // namespace
+
+TEST_CASE("Pages have their own descriptions", "[site]")
+{
+    Appliance appliance("descriptions");
+    appliance.startAll();
+    const auto client = appliance.publicClient();
+    const auto pages = linkedPages();
+    REQUIRE(pages.size() >= 19);
+
+    std::map<std::string, std::string> english;
+    for (const char* language : {"en", "nl", "fr", "de", "es", "ru"}) {
+        std::map<std::string, std::string> pageOf;
+        for (const auto& page : pages) {
+            CAPTURE(language, page);
+            const auto response = client.get(std::string("/") + language + "/" + page);
+            REQUIRE(response.status == 200);
+            const std::string description = descriptionOn(response.body);
+            // Search engines show about 160 characters of a description.
+            const auto characters = std::count_if(description.begin(), description.end(),
+                [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; });
+            CHECK(characters >= 30);
+            CHECK(characters <= 160);
+            // The description sits in the head only, never in the page.
+            CHECK(response.body.find("name=\"description\"") == response.body.rfind("name=\"description\""));
+            const auto [existing, unique] = pageOf.emplace(description, page);
+            CAPTURE(existing->second);
+            CHECK(unique);
+            if (std::string(language) == "en")
+                english[page] = description;
+            else
+                CHECK(description != english[page]);
+        }
+    }
+}
+
+TEST_CASE("Anonymity texts match what the site does", "[site]")
+{
+    Appliance appliance("anonymity-texts");
+    appliance.startAll();
+    const auto client = appliance.publicClient();
+
+    // Any reporter, anonymous or not, can come back with the receipt to read
+    // and answer questions, add information or withdraw, and the form takes
+    // photos and videos. These sentences stated otherwise.
+    const std::vector<std::string> falseClaims = {"receive no feedback", "will not receive any feedback",
+        "cannot ask you questions", "We cannot tell you what happened", "do not send images of children",
+        "make a new report and mention the reference", "If you send us a photo later"};
+    const std::map<std::string, std::vector<std::string>> trueClaims = {
+        {"info/anonymity", {"receipt secret", "read our questions and answer them", "withdraw your report",
+                               "We do not record your IP address", "What anonymity costs"}},
+        {"info/after-a-report", {"receipt secret", "This works for anonymous reports too", "withdraw the report"}},
+        {"info/faq", {"receipt secret", "You can add photos, videos and documents", "withdraw your report"}},
+        {"report", {"with the reference and the receipt secret", "withdraw your report",
+                       "We never record your IP address", "href=\"/en/info/anonymity\" target=\"_blank\""}},
+    };
+    for (const auto& [page, claims] : trueClaims) {
+        CAPTURE(page);
+        const auto response = client.get("/en/" + page);
+        REQUIRE(response.status == 200);
+        for (const auto& claim : falseClaims) {
+            CAPTURE(claim);
+            CHECK(response.body.find(claim) == std::string::npos);
+        }
+        for (const auto& claim : claims) {
+            CAPTURE(claim);
+            CHECK(response.body.find(claim) != std::string::npos);
+        }
+    }
+    // In every language the information pages lead to the return page, and
+    // the choice on the form to the page about anonymity.
+    for (const char* language : {"nl", "en", "fr", "de", "es", "ru"}) {
+        CAPTURE(language);
+        const std::string prefix = std::string("/") + language;
+        for (const char* page : {"/info/anonymity", "/info/after-a-report", "/info/faq"})
+            CHECK(client.get(prefix + page).body.find("href=\"" + prefix + "/return\"") != std::string::npos);
+        CHECK(client.get(prefix + "/report").body.find("href=\"" + prefix + "/info/anonymity\"") != std::string::npos);
     }
 }

@@ -94,6 +94,11 @@ TEST_CASE("Return visit with receipt secret", "[site]")
         CHECK(page.status == 200);
         CHECK(page.body.find("received, not yet assessed") != std::string::npos);
         CHECK(page.header("cache-control") == "no-store");
+        // The opened page's message field is kept from autofill like every
+        // field of the other form pages (ReportFlowTest).
+        const auto message = fieldOnPage(page.body, "message");
+        CHECK(message.element == "textarea");
+        CHECK(message.tag.find(" autocomplete=\"off\"") != std::string::npos);
         const auto wrong = visit(client, reference, guessedSecret(7));
         CHECK(wrong.status == 404);
         CHECK(wrong.body.find("We have no report with this reference and secret") != std::string::npos);

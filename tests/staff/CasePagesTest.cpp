@@ -232,6 +232,35 @@ TEST_CASE("Case page", "[staff]")
         CHECK_THAT(response.body, ContainsSubstring("The note is empty"));
     }
 
+    SECTION("the acknowledgement e-mail's state is shown, a failure with its cause")
+    {
+        auto addMail = [&](const std::string& state, int attempts, const std::string& error) {
+            std::lock_guard lock(fixture.mutex);
+            fixture.db.database
+                ->prepare("INSERT INTO email_outbox (report_id, recipient, language, reference, state, attempts, "
+                          "next_attempt_at, last_error) VALUES (?, 'reporter@example.org', 'en', 'MP-1', ?, ?, "
+                          "'2026-12-01T10:00:00Z', ?)")
+                .bind(1, report)
+                .bind(2, state)
+                .bind(3, std::int64_t{attempts})
+                .bind(4, error)
+                .run();
+        };
+        CHECK_THAT(client.get(path).body, !ContainsSubstring("Acknowledgement e-mail"));
+
+        addMail("pending", 2, "Connection refused");
+        const auto pending = client.get(path).body;
+        CHECK_THAT(pending, ContainsSubstring("Not sent yet. Failed attempts: 2. Next attempt at 2026-12-01T10:00:00Z"));
+        CHECK_THAT(pending, ContainsSubstring("Last error: Connection refused"));
+
+        addMail("failed", 8, "STARTTLS failed: the relay replied 454 &lt;b&gt;");
+        const auto failed = client.get(path).body;
+        CHECK_THAT(failed, ContainsSubstring("<strong>Failed. Attempts: 8.</strong>"));
+        CHECK_THAT(failed, ContainsSubstring("Last error: STARTTLS failed: the relay replied 454 &amp;lt;b&amp;gt;"));
+        CHECK_THAT(failed, !ContainsSubstring("Not sent yet"));
+        CHECK_THAT(failed, !ContainsSubstring("reporter@example.org"));
+    }
+
     SECTION("a case that does not exist is 404")
     {
         CHECK(client.get("/cases/999999").status == 404);

@@ -185,7 +185,7 @@ void Appliance::writeConfigurations()
     if (options_.mailRelayPort != 0)
         daemonConfig << "[mail]\nrelay_host = 127.0.0.1\nrelay_port = " << options_.mailRelayPort
                      << "\nsender = meldpunt@localhost\nca_file = " << caFile().string()
-                     << "\nfirst_retry_seconds = 1\nmax_attempts = 20\n"
+                     << "\nfirst_retry_seconds = 1\nmax_attempts = " << options_.mailMaxAttempts << "\n"
                      << "[site]\nlanguages = nl,en,fr,de,es,ru\n";
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
@@ -315,7 +315,7 @@ void Appliance::startEdge(const std::string& name, unsigned short port, const fs
                    "CERTIFICATE=" + (root() / "pki/server.pem").string(),
                    "CERTIFICATE_KEY=" + (prefix / "server.key").string(),
                    "MAX_BODY_BYTES=" + std::to_string(options_.maxReportBytes),
-                   "REPORT_BODY_BYTES=" + std::to_string(options_.maxReportBytes + options_.maxUploadBytes),
+                   "REPORT_BODY_BYTES=" + std::to_string(options_.maxReportBytes + 4 * options_.maxUploadBytes),
                    "WEBUI=" + webuiFolder().string(), "LANGUAGES=" + edgeLanguages(options_.languages),
                    "ERROR_LOG=" + (root() / "logs" / (name + "-error.log")).string()},
         root() / "logs/render.log");

@@ -52,6 +52,8 @@ public:
         unsigned short mailRelayPort = 0;
         // The staff edge's body maximum for the update page's bundle upload.
         std::uint64_t maxBundleBytes = 64 * 1024 * 1024;
+        // Attempts at one acknowledgement e-mail before it is marked failed.
+        unsigned mailMaxAttempts = 20;
     };
 
     // Ids used when running as root. They match no account on the host.

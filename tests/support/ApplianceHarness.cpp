@@ -16,7 +16,11 @@
 // and stops everything at end of input.
 //
 // MELDPUNT_HARNESS_LANGUAGES and MELDPUNT_HARNESS_WEBUI override the site's
-// languages and web files.
+// languages and web files. MELDPUNT_HARNESS_MAIL_PORT names the loopback
+// port of an SMTP relay for acknowledgement e-mails (its certificate is
+// pki/server.pem beside CA_FILE), MELDPUNT_HARNESS_DRAFT_SECONDS the
+// lifetime of drafts, and MELDPUNT_HARNESS_MAX_FILE_BYTES the largest
+// attachment.
 
 #include "Appliance.h"
 #include "StoredReports.h"
@@ -57,6 +61,12 @@ int main()
             options.languages = languages;
         if (const char* webui = std::getenv("MELDPUNT_HARNESS_WEBUI"))
             options.webui = webui;
+        if (const char* port = std::getenv("MELDPUNT_HARNESS_MAIL_PORT"))
+            options.mailRelayPort = static_cast<unsigned short>(std::stoul(port));
+        if (const char* seconds = std::getenv("MELDPUNT_HARNESS_DRAFT_SECONDS"))
+            options.draftLifetimeSeconds = static_cast<unsigned>(std::stoul(seconds));
+        if (const char* bytes = std::getenv("MELDPUNT_HARNESS_MAX_FILE_BYTES"))
+            options.maxFileBytes = std::stoull(bytes);
         meldpunt::test::Appliance appliance("harness", options);
         appliance.startAll();
         std::cout << appliance.publicPort() << ' ' << appliance.caFile().string() << std::endl;
