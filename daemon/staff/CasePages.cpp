@@ -226,6 +226,7 @@ StaffResponse StaffApp::casePage(Context& context, bool revealed, const std::str
     }
     data.set("notes", notes);
     data.set("note", note);
+    data.set("referral", referralData(context, id, detail->summary.category));
     return render(context, "case", "Case " + detail->summary.reference, std::move(data), notice, status);
 }
 
