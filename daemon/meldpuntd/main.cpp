@@ -65,6 +65,7 @@ int run(int argc, char** argv)
     settings.referral.signingCertificate = config->getString("referral.signing_certificate", "");
     settings.referral.signingKey = config->getString("referral.signing_key", "");
     settings.referral.partnersFile = config->getString("referral.partners", "");
+    settings.referral.alertEmail = config->getString("referral.alert_email", "");
     settings.referral.outboxInterval = std::chrono::milliseconds(config->getInt("referral.interval_ms", 5000));
     settings.referral.outbox.firstRetry = std::chrono::seconds(config->getInt("referral.first_retry_seconds", 30));
     settings.referral.outbox.maxRetry = std::chrono::seconds(config->getInt("referral.max_retry_seconds", 6 * 3600));
