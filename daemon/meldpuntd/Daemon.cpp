@@ -155,6 +155,12 @@ void Daemon::open(keys::UnlockOutcome outcome)
     if (!settings_.backupFolder.empty())
         backupThread_ = std::thread([this] { backupLoop(); });
     startOutbox();
+    try {
+        std::lock_guard databaseLock(databaseMutex_);
+        referral::publishPartners(*database_, settings_.publishFolder);
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to publish the partners for the public site: ") + error.what());
+    }
     if (staffApp_)
         staffApp_->attachReferrals(referrals_.get(), database_->path().parent_path() / "attachments");
     if (settings_.mailer)

@@ -73,6 +73,7 @@ int run(int argc, char** argv)
     settings.referral.outbox.giveUpAfter = std::chrono::seconds(config->getInt("referral.give_up_after_days", 14) * 86400);
     settings.webuiFolder = config->getString("paths.webui", "");
     settings.staff = staffSettings(*config);
+    settings.staff.publishFolder = settings.publishFolder;
     if (const std::string relay = config->getString("mail.relay_host", ""); !relay.empty()) {
         daemon::MailSettings mail;
         mail.relayHost = relay;

@@ -1,6 +1,7 @@
 #include "PartnerRegistry.h"
 
 #include "Database.h"
+#include "PublishedPartners.h"
 
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
@@ -579,6 +580,15 @@ std::optional<Partner> findPartner(storage::Database& database, std::int64_t id)
     if (!row.step())
         return std::nullopt;
     return partnerFromRow(row);
+}
+
+void publishPartners(storage::Database& database, const std::filesystem::path& publishFolder)
+{
+    std::vector<PublicPartner> published;
+    for (const auto& partner : listPartners(database))
+        if (!partner.disabled)
+            published.push_back({partner.name, toString(partner.kind), partner.countries, partner.website});
+    writePublishedPartners(publishFolder, published);
 }
 
 } // namespace meldpunt::referral

@@ -91,6 +91,11 @@ void setPartnerDisabled(storage::Database& database, std::int64_t id, bool disab
 std::vector<Partner> partnersFor(storage::Database& database, PartnerKind kind, const std::string& country);
 
 std::vector<Partner> listPartners(storage::Database& database);
+
+// Publishes the enabled partners' names, kinds, countries and websites
+// for meldpunt-public (publish/partners.json); never endpoints,
+// certificates or keys.
+void publishPartners(storage::Database& database, const std::filesystem::path& publishFolder);
 std::optional<Partner> findPartner(storage::Database& database, std::int64_t id);
 
 } // namespace meldpunt::referral

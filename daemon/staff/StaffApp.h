@@ -55,6 +55,9 @@ struct StaffSettings {
     // Where the setup code is written for the first admin (mode 0600),
     // and removed once used; empty for none.
     std::filesystem::path setupCodeFile;
+    // Where the public partners file goes after each registry change;
+    // empty for none.
+    std::filesystem::path publishFolder;
 };
 
 // The staff interface: every route of the staff listener once the

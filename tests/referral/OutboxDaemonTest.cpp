@@ -37,7 +37,8 @@ template <typename Work> void withDatabase(Appliance& appliance, Work work)
 
 // Copies the hotline's signing identity and a partner file into a folder
 // that meldpuntd's user may read, and configures meldpuntd to use them.
-void configureReferrals(Appliance& appliance, unsigned short receiverPort, const std::string& extra = {})
+void configureReferrals(Appliance& appliance, unsigned short receiverPort, const std::string& extra = {},
+    const std::string& kind = "police", const std::string& website = {})
 {
     const fs::path folder = appliance.root() / "referral";
     fs::create_directories(folder);
@@ -47,6 +48,8 @@ void configureReferrals(Appliance& appliance, unsigned short receiverPort, const
         fs::copy_file(pkiFile(name), folder / name, fs::copy_options::overwrite_existing);
     PartnerOverrides overrides;
     overrides.pemFolder = folder;
+    overrides.kind = kind;
+    overrides.website = website;
     const auto partners = writePartnerFile(folder, "Politie", receiverPort, overrides);
     if (Appliance::runsAsSeparateUsers()) {
         REQUIRE(::chown(folder.c_str(), Appliance::kDaemonUid, Appliance::kDaemonUid) == 0);
@@ -160,6 +163,55 @@ TEST_CASE("Meldpuntd mails the coordinators a content-free alert", "[referral]")
     // One alert per referral, however often the push fails.
     std::this_thread::sleep_for(std::chrono::seconds(2));
     CHECK(sink.messages().size() == 1);
+}
+
+TEST_CASE("The public site shows the partners of the registry", "[referral]")
+{
+    Appliance appliance("referral-public-partners");
+    configureReferrals(appliance, freeLoopbackPort(), {}, "hotline", "https://hotline.example.org/");
+    appliance.startAll();
+    const auto file = appliance.publishFolder() / "partners.json";
+    REQUIRE(waitFor([&] { return fs::exists(file); }, std::chrono::seconds(20)));
+    const std::string published = readFile(file);
+    CHECK(published.find("\"Politie\"") != std::string::npos);
+    CHECK(published.find("\"hotline\"") != std::string::npos);
+    // Nothing of how meldpuntd reaches the partner is published.
+    CHECK(published.find("localhost") == std::string::npos);
+    CHECK(published.find("BEGIN") == std::string::npos);
+    CHECK(published.find("endpoint") == std::string::npos);
+    const auto client = appliance.publicClient();
+
+    SECTION("the partner page lists them in every language")
+    {
+        const auto page = client.get("/nl/info/partners");
+        REQUIRE(page.status == 200);
+        CHECK(page.body.find("<a href=\"https://hotline.example.org/\">Politie</a>") != std::string::npos);
+        CHECK(page.body.find("meldlijn") != std::string::npos);
+        CHECK(page.body.find("Nederland") != std::string::npos);
+        CHECK(page.body.find("ask us for it") == std::string::npos);
+        for (const char* language : {"en", "fr", "de", "es", "ru"}) {
+            CAPTURE(language);
+            const auto translated = client.get(std::string("/") + language + "/info/partners");
+            CHECK(translated.body.find(">Politie</a>") != std::string::npos);
+        }
+        CHECK(client.get("/en/info/partners").body.find("Netherlands") != std::string::npos);
+    }
+
+    SECTION("the form names the hotline of the country chosen")
+    {
+        const auto form = client.get("/en/report");
+        REQUIRE(form.status == 200);
+        CHECK(form.body.find("hotline of the country where the material is hosted") != std::string::npos);
+        CHECK(form.body.find("href=\"/en/info/partners\"") != std::string::npos);
+        const auto again = client.post(
+            "/en/report", formBody(withField(withField(validReport(""), "country", "BE"), "what", "")));
+        CHECK(again.status == 422);
+        CHECK(again.body.find("The hotline of the country you chose is: <a href=\"https://hotline.example.org/\">Politie</a>")
+            != std::string::npos);
+        const auto elsewhere = client.post(
+            "/en/report", formBody(withField(withField(validReport(""), "country", "FR"), "what", "")));
+        CHECK(elsewhere.body.find("The hotline of the country you chose is") == std::string::npos);
+    }
 }
 
 TEST_CASE("Meldpuntd delivers referrals from its outbox", "[referral]")
