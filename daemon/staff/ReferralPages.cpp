@@ -275,7 +275,8 @@ PageData StaffApp::referralData(Context& context, std::int64_t caseId, const std
     data.set("hosting_country", resent ? form.get("hosting_country") : std::string());
     data.set("passages", form.get("passages"));
     data.set("cover_note", form.get("cover_note"));
-    data.set("partner_auto", !resent || chosenPartner == "auto");
+    // Online abuse material goes to the hosting country's hotline unless a partner is chosen.
+    data.set("partner_auto", resent ? chosenPartner == "auto" : online);
     return data;
 }
 

@@ -362,6 +362,7 @@ TEST_CASE("A caseworker refers a case from the case page", "[referral]")
         CHECK_THAT(page.body, ContainsSubstring("name=\"redact\" value=\"contact_email\" checked"));
         CHECK_THAT(page.body, ContainsSubstring(sha));
         CHECK_THAT(page.body, ContainsSubstring("This case has not been referred."));
+        CHECK_THAT(page.body, !ContainsSubstring("<option value=\"auto\" selected>"));
     }
 
     SECTION("queued, delivered with the redactions, then the partner's outcome "
@@ -499,6 +500,7 @@ TEST_CASE("A caseworker refers a case from the case page", "[referral]")
         }
         CHECK_THAT(anna.get(casePath).body,
             ContainsSubstring("id=\"scope-urls\" name=\"scope\" value=\"urls\" checked"));
+        CHECK_THAT(anna.get(casePath).body, ContainsSubstring("<option value=\"auto\" selected>"));
         const Fields urls = {{"scope", "urls"}, {"partner", "auto"}, {"hosting_country", "at"},
             {"urls", "https://material.example/a\nhttps://material.example/b"},
             {"field", "category"}};
