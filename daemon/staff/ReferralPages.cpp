@@ -391,6 +391,10 @@ StaffResponse StaffApp::caseRefer(Context& context)
         queued = referrals_->refer(request, nowText(clock_));
     } catch (const referral::ReferralRequestError& error) {
         problem = error.what();
+    } catch (...) {
+        // The error page that handle() renders reads the database again.
+        context.lock.lock();
+        throw;
     }
     context.lock.lock();
     if (!problem.empty()) {
