@@ -155,6 +155,14 @@ void Daemon::open(keys::UnlockOutcome outcome)
     if (!settings_.backupFolder.empty())
         backupThread_ = std::thread([this] { backupLoop(); });
     startOutbox();
+    try {
+        std::lock_guard databaseLock(databaseMutex_);
+        referral::publishPartners(*database_, settings_.publishFolder);
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to publish the partners for the public site: ") + error.what());
+    }
+    if (staffApp_)
+        staffApp_->attachReferrals(referrals_.get(), database_->path().parent_path() / "attachments");
     if (settings_.mailer)
         mailThread_ = std::thread([this] { mailLoop(); });
     if (outcome.tpmWarning.empty()) {
@@ -384,11 +392,28 @@ void Daemon::outboxLoop()
                 break;
             case referral::OutboxEventKind::Alert:
                 log::securityEvent(kReferralAlertId, "Raised an alert for " + subject + ": " + event.detail);
+                mailReferralAlert(event);
                 break;
             }
         }
         lock.lock();
         wake_.wait_for(lock, settings_.referral.outboxInterval, [this] { return stopping_; });
+    }
+}
+
+// The alert stays in the staff interface until the referral is
+// delivered, retracted or given up, so a mail that fails is not retried.
+void Daemon::mailReferralAlert(const referral::OutboxEvent& event)
+{
+    if (!settings_.mailer || settings_.referral.alertEmail.empty())
+        return;
+    try {
+        settings_.mailer->sendReferralAlert(settings_.referral.alertEmail, event.referralId, event.partnerName,
+            event.detail);
+        log::info("Mailed the alert about referral " + std::to_string(event.referralId) + " to the coordinators");
+    } catch (const MailError& error) {
+        log::warning("Failed to mail the alert about referral " + std::to_string(event.referralId) + ": "
+            + error.what() + "; the staff interface shows it");
     }
 }
 

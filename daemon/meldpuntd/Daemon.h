@@ -29,6 +29,10 @@ struct ReferralSettings {
     std::filesystem::path partnersFile; // empty: keep the stored registry
     referral::OutboxSettings outbox;
     std::chrono::milliseconds outboxInterval{5000};
+    // Where the coordinator's alert about an undelivered referral is
+    // mailed, through the acknowledgement relay; empty: the staff
+    // interface's notice only.
+    std::string alertEmail;
 };
 class Mailer;
 
@@ -108,6 +112,7 @@ private:
     void backupOnce();
     void startOutbox();
     void outboxLoop();
+    void mailReferralAlert(const referral::OutboxEvent& event);
 
     DaemonSettings settings_;
     std::optional<keys::StateLock> stateLock_;

@@ -85,6 +85,31 @@ void Mailer::sendAcknowledgement(const std::string& recipient, const std::string
     message.setContentType("text/plain; charset=utf-8");
     message.setContent(pages_->renderPlain("email-acknowledgement", lang, data),
         Poco::Net::MailMessage::ENCODING_QUOTED_PRINTABLE);
+    send(message, recipient);
+}
+
+void Mailer::sendReferralAlert(const std::string& recipient, std::int64_t referralId, const std::string& partnerName,
+    const std::string& detail) const
+{
+    // Staff read this; it names the referral and the partner, never what
+    // the report says.
+    Poco::Net::MailMessage message;
+    message.setSender(settings_.sender);
+    message.addRecipient(Poco::Net::MailRecipient(Poco::Net::MailRecipient::PRIMARY_RECIPIENT, recipient));
+    message.setSubject(Poco::Net::MailMessage::encodeWord(
+        "Meldpunt: referral " + std::to_string(referralId) + " not delivered"));
+    message.set("Content-Language", "en");
+    message.setContentType("text/plain; charset=utf-8");
+    message.setContent("Referral " + std::to_string(referralId) + " to the partner '" + partnerName
+            + "' has not been delivered in the configured time (" + detail
+            + ").\n\nLog in to the staff interface to see why and what to do. Check the partner's endpoint and "
+              "certificates under Partners, or call the partner.\n",
+        Poco::Net::MailMessage::ENCODING_QUOTED_PRINTABLE);
+    send(message, recipient);
+}
+
+void Mailer::send(const Poco::Net::MailMessage& message, const std::string& recipient) const
+{
     try {
         RelaySession session(settings_.relayHost, settings_.relayPort);
         session.setTimeout(Poco::Timespan(settings_.timeout.count(), 0));

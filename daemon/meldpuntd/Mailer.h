@@ -4,11 +4,16 @@
 #include "Pages.h"
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+namespace Poco::Net {
+class MailMessage;
+}
 
 namespace meldpunt::daemon {
 
@@ -52,7 +57,15 @@ public:
     void sendAcknowledgement(const std::string& recipient, const std::string& language,
         const std::string& reference) const;
 
+    // Tells a coordinator that a referral is still not delivered. The
+    // mail holds the referral's number, the partner's name and the
+    // outbox's reason, never report content. Throws MailError.
+    void sendReferralAlert(const std::string& recipient, std::int64_t referralId, const std::string& partnerName,
+        const std::string& detail) const;
+
 private:
+    void send(const Poco::Net::MailMessage& message, const std::string& recipient) const;
+
     MailSettings settings_;
     std::unique_ptr<Catalog> catalog_;
     std::unique_ptr<Pages> pages_;

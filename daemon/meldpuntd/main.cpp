@@ -68,6 +68,7 @@ int run(int argc, char** argv)
     settings.referral.signingCertificate = config->getString("referral.signing_certificate", "");
     settings.referral.signingKey = config->getString("referral.signing_key", "");
     settings.referral.partnersFile = config->getString("referral.partners", "");
+    settings.referral.alertEmail = config->getString("referral.alert_email", "");
     settings.referral.outboxInterval = std::chrono::milliseconds(config->getInt("referral.interval_ms", 5000));
     settings.referral.outbox.firstRetry = std::chrono::seconds(config->getInt("referral.first_retry_seconds", 30));
     settings.referral.outbox.maxRetry = std::chrono::seconds(config->getInt("referral.max_retry_seconds", 6 * 3600));
@@ -75,6 +76,7 @@ int run(int argc, char** argv)
     settings.referral.outbox.giveUpAfter = std::chrono::seconds(config->getInt("referral.give_up_after_days", 14) * 86400);
     settings.webuiFolder = config->getString("paths.webui", "");
     settings.staff = staffSettings(*config);
+    settings.staff.publishFolder = settings.publishFolder;
     if (const std::string relay = config->getString("mail.relay_host", ""); !relay.empty()) {
         daemon::MailSettings mail;
         mail.relayHost = relay;

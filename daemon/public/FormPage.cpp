@@ -2,6 +2,9 @@
 
 #include "DraftPages.h"
 #include "PublicSite.h"
+#include "PublishedPartners.h"
+
+#include <algorithm>
 
 namespace meldpunt::site {
 
@@ -110,6 +113,26 @@ mustache::data languageSwitch(const PublicSite& site, const std::string& current
 std::string renderForm(const PublicSite& site, const std::string& language, const FormState& state)
 {
     mustache::data data;
+    // The routing hint: material online goes to the hotline of the
+    // country that hosts it, from the partners meldpuntd published.
+    const auto partners = readPublishedPartners(site.config().publishFolder);
+    const std::string chosenCountry = state.values.get("country");
+    mustache::data countryHotlines{mustache::data::type::list};
+    bool hasHotlines = false;
+    for (const auto& partner : partners) {
+        if (partner.kind != "hotline")
+            continue;
+        hasHotlines = true;
+        if (std::find(partner.countries.begin(), partner.countries.end(), chosenCountry) == partner.countries.end())
+            continue;
+        mustache::data item;
+        item.set("name", partner.name);
+        if (!partner.website.empty())
+            item.set("website", partner.website);
+        countryHotlines.push_back(item);
+    }
+    data.set("has_hotlines", hasHotlines);
+    data.set("country_hotlines", countryHotlines);
     for (const auto& spec : ReportForm::fields())
         data.set("value_" + std::string(spec.name), state.values.get(spec.name));
     data.set("countries", countryList(site, language, state.values.get("country")));

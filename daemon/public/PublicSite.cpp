@@ -8,6 +8,7 @@
 #include "ReturnVisit.h"
 
 #include "Log.h"
+#include "PublishedPartners.h"
 #include "Retention.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -100,7 +101,9 @@ private:
                 return handleReportPost(site_, route.language, request, response);
             if (isGet) {
                 site_.visits().count("report", route.language);
-                const std::string& html = site_.cachedPage("report " + route.language,
+                // The empty form shows the published partners, so a new
+                // partners file makes a new cached page.
+                const std::string& html = site_.cachedPage("report " + route.language + " " + partnersStamp(),
                     [&] { return renderForm(site_, route.language, FormState{}); });
                 return sendPage(response, HTTPResponse::HTTP_OK, html);
             }
@@ -141,6 +144,8 @@ private:
         site_.visits().count(page, route.language);
         if (page == "privacy")
             return sendPage(response, HTTPResponse::HTTP_OK, renderPrivacy(route.language));
+        if (page == "info-partners")
+            return sendPage(response, HTTPResponse::HTTP_OK, renderPartners(route.language));
         const std::string& html = site_.cachedPage(page + " " + route.language,
             [&] { return site_.pages().render(page, route.language, pageAt(route.rest)); });
         sendPage(response, HTTPResponse::HTTP_OK, html);
@@ -180,6 +185,47 @@ private:
             data.set("reporter_messages_days", std::to_string(periods->reporterMessagesDays));
         }
         return site_.pages().render("privacy", language, data);
+    }
+
+    // The partner page lists the partners meldpuntd published, read on
+    // every request, so a partner a coordinator disabled leaves at once.
+    std::string renderPartners(const std::string& language) const
+    {
+        PageData data = pageAt("info/partners");
+        std::map<std::string, std::string> countryNames;
+        for (const auto& country : site_.pages().catalog().countries(language))
+            countryNames[country.code] = country.name;
+        PageData list{PageData::type::list};
+        std::size_t count = 0;
+        for (const auto& partner : readPublishedPartners(site_.config().publishFolder)) {
+            PageData item;
+            item.set("name", partner.name);
+            item.set("kind_" + partner.kind, true);
+            std::string countries;
+            for (const auto& code : partner.countries) {
+                const auto found = countryNames.find(code);
+                countries += (countries.empty() ? "" : ", ") + (found == countryNames.end() ? code : found->second);
+            }
+            item.set("countries", countries);
+            if (!partner.website.empty())
+                item.set("website", partner.website);
+            list.push_back(item);
+            ++count;
+        }
+        data.set("has_partners", count > 0);
+        data.set("partners", list);
+        return site_.pages().render("info-partners", language, data);
+    }
+
+    // Changes when meldpuntd publishes a new partners file.
+    std::string partnersStamp() const
+    {
+        std::error_code error;
+        const auto file = site_.config().publishFolder / "partners.json";
+        const auto time = std::filesystem::last_write_time(file, error);
+        if (error)
+            return "none";
+        return std::to_string(time.time_since_epoch().count()) + "-" + std::to_string(std::filesystem::file_size(file, error));
     }
 
     // Search engines may index every page, the form included: people who

@@ -32,6 +32,27 @@ struct Partner {
     std::string encryptionCertificatePem; // referrals are encrypted to it
     std::string receiptCertificatePem; // pinned: the only signer of its receipts
     std::string outcomeCertificateSha256; // the client certificate it posts outcomes with
+    std::string website; // its public website, for the public partner page; may be empty
+    bool disabled = false; // a disabled partner receives no new referrals
+};
+
+// A partner as a coordinator types it in the staff form: every
+// certificate and the key as PEM text, the countries as codes separated
+// by commas or spaces.
+struct PartnerInput {
+    std::string name;
+    std::string kind;
+    std::string countries;
+    std::string endpoint;
+    std::string website;
+    std::string serverTrustPem;
+    std::string clientCertificatePem;
+    std::string clientKeyPem;
+    std::string encryptionCertificatePem;
+    std::string receiptCertificatePem;
+    std::string outcomeCertificatePem;
+    // When editing: the stored fingerprint, kept if outcomeCertificatePem is empty.
+    std::string keptOutcomeSha256;
 };
 
 // Raised when a partner file is invalid. The message names the partner,
@@ -54,7 +75,27 @@ std::vector<Partner> readPartnerFile(const std::filesystem::path& file);
 void importPartners(
     storage::Database& database, const std::vector<Partner>& partners, const std::string& now);
 
+// Validates a partner typed in the staff form with the same checks as a
+// partner file, and key usages where they matter. Throws
+// PartnerImportError whose message names the field, what is wrong and
+// what to do. `field` receives the form field's name on failure.
+Partner validatePartner(const PartnerInput& input, std::string* field = nullptr);
+
+// Stores a partner from the staff form: a new one when partner.id is 0,
+// else replaces the stored one of that id. Throws PartnerImportError when
+// another partner has the name. Returns the id.
+std::int64_t savePartner(storage::Database& database, const Partner& partner, const std::string& now);
+void setPartnerDisabled(storage::Database& database, std::int64_t id, bool disabled);
+
+// The enabled partners of a kind that cover `country`, by name.
+std::vector<Partner> partnersFor(storage::Database& database, PartnerKind kind, const std::string& country);
+
 std::vector<Partner> listPartners(storage::Database& database);
+
+// Publishes the enabled partners' names, kinds, countries and websites
+// for meldpunt-public (publish/partners.json); never endpoints,
+// certificates or keys.
+void publishPartners(storage::Database& database, const std::filesystem::path& publishFolder);
 std::optional<Partner> findPartner(storage::Database& database, std::int64_t id);
 
 } // namespace meldpunt::referral

@@ -193,6 +193,9 @@ QueuedReferral Referrals::refer(const ReferralRequest& request, const std::strin
     if (!partner)
         throw ReferralRequestError("partner " + std::to_string(request.partnerId)
             + " does not exist; import it into the partner registry first");
+    if (partner->disabled)
+        throw ReferralRequestError("partner '" + partner->name
+            + "' is disabled; choose another partner or ask a coordinator to enable it");
 
     QueuedReferral queued;
     queued.uuid = Uuid::generate().toString();
@@ -213,7 +216,18 @@ QueuedReferral Referrals::refer(const ReferralRequest& request, const std::strin
 RetractResult Referrals::retract(std::int64_t referralId, const std::string& now)
 {
     std::lock_guard lock(databaseMutex_);
-    auto row = database_.prepare("SELECT state, sending FROM referrals WHERE id = ?1");
+    return retractReferral(database_, referralId, now);
+}
+
+std::vector<ReferralStatus> Referrals::listForReport(std::int64_t reportId)
+{
+    std::lock_guard lock(databaseMutex_);
+    return referralsOfReport(database_, reportId);
+}
+
+RetractResult retractReferral(storage::Database& database, std::int64_t referralId, const std::string& now)
+{
+    auto row = database.prepare("SELECT state, sending FROM referrals WHERE id = ?1");
     row.bind(1, referralId);
     if (!row.step())
         return RetractResult::NotFound;
@@ -221,8 +235,8 @@ RetractResult Referrals::retract(std::int64_t referralId, const std::string& now
         return RetractResult::NotQueued;
     if (row.columnInt(1) != 0)
         return RetractResult::BeingSent;
-    database_.transaction([&] {
-        database_
+    database.transaction([&] {
+        database
             .prepare("UPDATE referrals SET state = 'retracted', next_attempt_at = NULL, "
                      "finished_at = ?2 "
                      "WHERE id = ?1 AND state = 'queued' AND sending = 0")
@@ -230,17 +244,16 @@ RetractResult Referrals::retract(std::int64_t referralId, const std::string& now
             .bind(2, now)
             .run();
         // The sealed files are of no use once the referral cannot go.
-        database_.prepare("DELETE FROM referral_files WHERE referral_id = ?1")
+        database.prepare("DELETE FROM referral_files WHERE referral_id = ?1")
             .bind(1, referralId)
             .run();
     });
     return RetractResult::Retracted;
 }
 
-std::vector<ReferralStatus> Referrals::listForReport(std::int64_t reportId)
+std::vector<ReferralStatus> referralsOfReport(storage::Database& database, std::int64_t reportId)
 {
-    std::lock_guard lock(databaseMutex_);
-    auto rows = database_.prepare(
+    auto rows = database.prepare(
         "SELECT r.id, r.uuid, p.name, r.state, r.created_at, r.attempts, r.next_attempt_at, "
         "r.last_error, "
         "r.delivered_at, EXISTS (SELECT 1 FROM referral_receipts WHERE referral_id = r.id), "
@@ -265,13 +278,35 @@ std::vector<ReferralStatus> Referrals::listForReport(std::int64_t reportId)
         list.push_back(std::move(status));
     }
     for (auto& status : list) {
-        auto outcomes = database_.prepare(
+        auto outcomes = database.prepare(
             "SELECT outcome FROM referral_outcomes WHERE referral_id = ?1 ORDER BY id");
         outcomes.bind(1, status.id);
         while (outcomes.step())
             status.outcomes.push_back(outcomes.columnText(0));
     }
     return list;
+}
+
+std::vector<ReferralAlert> openReferralAlerts(storage::Database& database)
+{
+    auto rows = database.prepare(
+        "SELECT r.id, r.report_id, p.name, r.state, a.queued_at, a.raised_at, r.last_error "
+        "FROM referral_alerts a JOIN referrals r ON r.id = a.referral_id "
+        "JOIN partners p ON p.id = r.partner_id "
+        "WHERE r.state IN ('queued', 'failed') ORDER BY a.raised_at, r.id");
+    std::vector<ReferralAlert> alerts;
+    while (rows.step()) {
+        ReferralAlert alert;
+        alert.referralId = rows.columnInt(0);
+        alert.reportId = rows.columnInt(1);
+        alert.partnerName = rows.columnText(2);
+        alert.state = stateFromText(rows.columnText(3));
+        alert.queuedAt = rows.columnText(4);
+        alert.raisedAt = rows.columnText(5);
+        alert.lastError = rows.columnText(6);
+        alerts.push_back(std::move(alert));
+    }
+    return alerts;
 }
 
 OutcomeResult Referrals::recordOutcome(const std::string& clientCertificateSha256,

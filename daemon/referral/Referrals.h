@@ -72,6 +72,25 @@ struct ReferralStatus {
 
 enum class RetractResult { Retracted, NotQueued, BeingSent, NotFound };
 
+// A referral that is still not delivered long after it was queued, as
+// the coordinator's notice shows it: ids, the partner and times only.
+struct ReferralAlert {
+    std::int64_t referralId = 0;
+    std::int64_t reportId = 0;
+    std::string partnerName;
+    ReferralState state = ReferralState::Queued;
+    std::string queuedAt;
+    std::string raisedAt;
+    std::string lastError;
+};
+
+// The same as Referrals' methods, for callers that hold the database
+// mutex already (the staff interface's handlers).
+std::vector<ReferralStatus> referralsOfReport(storage::Database& database, std::int64_t reportId);
+RetractResult retractReferral(storage::Database& database, std::int64_t referralId, const std::string& now);
+// The alerts of referrals that are still queued or failed, oldest first.
+std::vector<ReferralAlert> openReferralAlerts(storage::Database& database);
+
 enum class Outcome { Received, InvestigationOpened, NoAction, Closed };
 std::optional<Outcome> outcomeFromString(const std::string& text);
 std::string toString(Outcome outcome);

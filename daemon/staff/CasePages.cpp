@@ -236,6 +236,7 @@ StaffResponse StaffApp::casePage(Context& context, bool revealed, const std::str
             item.set("last_error", mail->lastError);
         data.set("mail", item);
     }
+    data.set("referral", referralData(context, id, detail->summary.category));
     return render(context, "case", "Case " + detail->summary.reference, std::move(data), notice, status);
 }
 

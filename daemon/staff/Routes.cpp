@@ -10,6 +10,8 @@ namespace {
 // auditors read the audit log; neither sees what a reporter wrote.
 const std::set<Role> kCaseRoles = {Role::Caseworker, Role::Coordinator};
 const std::set<Role> kAdmin = {Role::Admin};
+// Coordinators keep the partner registry: where referrals may go.
+const std::set<Role> kCoordinator = {Role::Coordinator};
 const std::set<Role> kAuditor = {Role::Auditor};
 const std::set<Role> kEveryRole = {Role::Admin, Role::Coordinator, Role::Caseworker, Role::Auditor};
 
@@ -59,6 +61,15 @@ const std::vector<Route>& routeTable()
         {RouteId::CaseAssign, "POST", "/cases/{id}/assign", Access::Roles, kCaseRoles},
         {RouteId::CaseNote, "POST", "/cases/{id}/notes", Access::Roles, kCaseRoles},
         {RouteId::CaseReveal, "POST", "/cases/{id}/reveal", Access::Roles, kCaseRoles},
+        {RouteId::CaseRefer, "POST", "/cases/{id}/referrals", Access::Roles, kCaseRoles},
+        {RouteId::CaseRetract, "POST", "/cases/{id}/retract", Access::Roles, kCaseRoles},
+        {RouteId::PartnerList, "GET", "/partners", Access::Roles, kCoordinator},
+        {RouteId::PartnerCreate, "POST", "/partners", Access::Roles, kCoordinator},
+        {RouteId::PartnerNew, "GET", "/partners/new", Access::Roles, kCoordinator},
+        {RouteId::PartnerPage, "GET", "/partners/{id}", Access::Roles, kCoordinator},
+        {RouteId::PartnerUpdate, "POST", "/partners/{id}", Access::Roles, kCoordinator},
+        {RouteId::PartnerDisable, "POST", "/partners/{id}/disable", Access::Roles, kCoordinator},
+        {RouteId::PartnerEnable, "POST", "/partners/{id}/enable", Access::Roles, kCoordinator},
         {RouteId::AccountList, "GET", "/accounts", Access::Roles, kAdmin},
         {RouteId::AccountCreate, "POST", "/accounts", Access::Roles, kAdmin},
         {RouteId::AccountDisable, "POST", "/accounts/{id}/disable", Access::Roles, kAdmin},

@@ -282,6 +282,23 @@ StaffResponse StaffApp::dispatch(Context& context)
         return installBundle(context);
     case RouteId::UpdateDiscard:
         return discardBundle(context);
+    case RouteId::CaseRefer:
+        return caseRefer(context);
+    case RouteId::CaseRetract:
+        return caseRetract(context);
+    case RouteId::PartnerList:
+        return partnerList(context, {}, 200);
+    case RouteId::PartnerNew:
+        return partnerPage(context, 0, {}, 200, {});
+    case RouteId::PartnerPage:
+        return partnerPage(context, context.match.id, {}, 200, {});
+    case RouteId::PartnerCreate:
+    case RouteId::PartnerUpdate:
+        return partnerSave(context);
+    case RouteId::PartnerDisable:
+        return partnerEnable(context, false);
+    case RouteId::PartnerEnable:
+        return partnerEnable(context, true);
     }
     return message(context, 404, "Page not found", "This page does not exist.");
 }
@@ -352,6 +369,14 @@ StaffResponse StaffApp::render(Context& context, const std::string& page, const 
         data.set("may_cases", role == Role::Caseworker || role == Role::Coordinator);
         data.set("may_accounts", role == Role::Admin);
         data.set("may_audit", role == Role::Auditor);
+        data.set("may_partners", role == Role::Coordinator);
+        // Coordinators see undelivered referrals on every page until
+        // they are delivered, retracted or given up.
+        if (role == Role::Coordinator) {
+            PageData alerts = referralAlerts();
+            data.set("has_referral_alerts", !alerts.is_empty_list());
+            data.set("referral_alerts", alerts);
+        }
     }
     StaffResponse response;
     response.status = status;

@@ -13,12 +13,17 @@
 
 #include <filesystem>
 #include <istream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace meldpunt::referral {
+class Referrals;
+}
 
 namespace meldpunt::staff {
 
@@ -59,6 +64,9 @@ struct StaffSettings {
     std::filesystem::path updateFolder;
     std::string updaterBusAddress;
     std::uint64_t maxBundleBytes = std::uint64_t{8} << 30;
+    // Where the public partners file goes after each registry change;
+    // empty for none.
+    std::filesystem::path publishFolder;
 };
 
 // The staff interface: every route of the staff listener once the
@@ -86,6 +94,11 @@ public:
     // Makes a setup code when no account exists yet, and returns it, to
     // be shown once; empty when accounts exist. Old codes stop working.
     std::string prepareFirstSetup();
+
+    // Lets caseworkers send referrals: `referrals` seals and queues them,
+    // attachments are read from `attachmentFolder`. Without it the case
+    // page shows referrals but cannot send. Call before serving requests.
+    void attachReferrals(referral::Referrals* referrals, std::filesystem::path attachmentFolder);
 
     // The name of the session cookie. The __Host- prefix makes browsers
     // accept it only when Secure, with Path=/ and without Domain.
@@ -120,6 +133,15 @@ private:
     StaffResponse accountList(Context& context, const std::string& notice, int status, const std::string& username);
     StaffResponse accountChange(Context& context);
     StaffResponse auditPage(Context& context);
+    StaffResponse caseRefer(Context& context);
+    StaffResponse caseRetract(Context& context);
+    StaffResponse partnerList(Context& context, const std::string& notice, int status);
+    StaffResponse partnerPage(Context& context, std::int64_t id, const std::string& notice, int status,
+        const std::string& failedField);
+    StaffResponse partnerSave(Context& context);
+    StaffResponse partnerEnable(Context& context, bool enabled);
+    PageData referralData(Context& context, std::int64_t caseId, const std::string& category);
+    PageData referralAlerts();
     StaffResponse auditExport(Context& context);
     StaffResponse updatesPage(Context& context, const std::string& notice, int status);
     StaffResponse uploadBundle(Context& context, std::istream& body);
@@ -161,10 +183,13 @@ private:
     UpdaterClient updater_;
     std::optional<PendingBundle> pendingBundle_;
     std::string installingSha256_;
+    referral::Referrals* referrals_ = nullptr;
+    std::filesystem::path attachmentFolder_;
 };
 
 // Security event ids in the journal; stable across releases.
 inline constexpr const char* kLoginFailedMessageId = "c4e2a8f61b3d4c7e9a5f0b2d4e6a8c1f";
 inline constexpr const char* kAccountChangedMessageId = "7b9d1f3a5c7e4a2b8d0f2a4c6e8b0d3a";
+inline constexpr const char* kPartnerChangedMessageId = "3e5a7c9b1d2f4e6a8c0b2d4f6a8e1c35";
 
 } // namespace meldpunt::staff

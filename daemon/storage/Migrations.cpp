@@ -365,6 +365,13 @@ CREATE TABLE referral_alerts (
     queued_at TEXT NOT NULL
 ) STRICT;
 )SQL"},
+        {10, "partners' public website and disabling partners", R"SQL(
+-- A partner's public website, which the public partner page links, and
+-- whether a coordinator disabled it: a disabled partner receives no new
+-- referrals and leaves the public pages.
+ALTER TABLE partners ADD COLUMN website TEXT NOT NULL DEFAULT '';
+ALTER TABLE partners ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
+)SQL"},
     };
     return list;
 }

@@ -82,7 +82,7 @@ TEST_CASE("Partner file import", "[referral]")
         const auto file
             = editedPartnerFile(scratch.path(), "hotline-client.key", "rogue-client.key");
         CHECK_THROWS_WITH(referral::readPartnerFile(file),
-            ContainsSubstring("'client_key' does not belong to 'client_certificate'"));
+            ContainsSubstring("'client_key' does not belong to the client certificate"));
     }
 
     SECTION("a key in place of a certificate is rejected")

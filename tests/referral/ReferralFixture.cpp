@@ -162,7 +162,7 @@ fs::path writePartnerFile(const fs::path& folder, const std::string& name, unsig
     const fs::path file = folder / (name + "-partners.json");
     writeText(file,
         "{\"partners\": [{\"name\": \"" + name
-            + "\", \"kind\": \"police\", "
+            + "\", \"kind\": \"" + overrides.kind + "\", \"website\": \"" + overrides.website + "\", "
               "\"countries\": [\"NL\", \"BE\"], \"endpoint\": \"https://"
             + overrides.endpointHost + ":" + std::to_string(port)
             + "/v1/referrals\", \"server_trust\": \"" + pem(overrides.serverTrust)

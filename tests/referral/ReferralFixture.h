@@ -59,6 +59,8 @@ struct PartnerOverrides {
     std::string clientIdentity = "hotline-client"; // .pem and .key
     std::string receiptCertificate = "partner-receipt.pem";
     std::filesystem::path pemFolder; // empty: the files of referralPki()
+    std::string kind = "police";
+    std::string website;
 };
 
 // A hotline database in a scratch folder: migrated, with one report.

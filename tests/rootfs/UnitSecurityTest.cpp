@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -289,4 +290,23 @@ TEST_CASE("sysusers and tmpfiles create the users and folders with the intended 
         CHECK(status.st_uid == idOf(passwd, folder.user));
         CHECK(status.st_gid == idOf(groups, folder.group));
     }
+}
+
+TEST_CASE("meldpuntd reaches no address that a drop-in does not allow", "[rootfs]")
+{
+    InstalledRoot installed;
+    const std::string unit
+        = readFile(installed.root() / "usr/lib/systemd/system/meldpuntd.service");
+    std::set<std::string> settings;
+    std::istringstream in(unit);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && line[0] != '#')
+            settings.insert(line);
+    // The outbox needs TCP to the partners, and nothing else of the network.
+    CHECK(settings.contains("RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"));
+    CHECK(settings.contains("IPAddressDeny=any"));
+    CHECK_FALSE(std::any_of(settings.begin(), settings.end(),
+        [](const std::string& line) { return line.starts_with("IPAddressAllow="); }));
+    CHECK_FALSE(std::any_of(settings.begin(), settings.end(),
+        [](const std::string& line) { return line.find("AF_PACKET") != std::string::npos; }));
 }
