@@ -11,6 +11,10 @@ namespace {
 const std::set<Role> kCaseRoles = {Role::Caseworker, Role::Coordinator};
 const std::set<Role> kAdmin = {Role::Admin};
 const std::set<Role> kAuditor = {Role::Auditor};
+// The anonymised statistics hold no case content, so the auditor may
+// check them too; only the coordinator writes the annual report's text.
+const std::set<Role> kStatisticsReaders = {Role::Coordinator, Role::Auditor};
+const std::set<Role> kCoordinator = {Role::Coordinator};
 const std::set<Role> kEveryRole = {Role::Admin, Role::Coordinator, Role::Caseworker, Role::Auditor};
 
 std::optional<std::int64_t> matchPattern(const std::string& pattern, const std::string& path)
@@ -66,6 +70,10 @@ const std::vector<Route>& routeTable()
         {RouteId::AccountResetSecondFactor, "POST", "/accounts/{id}/reset-second-factor", Access::Roles, kAdmin},
         {RouteId::AuditPage, "GET", "/audit", Access::Roles, kAuditor},
         {RouteId::AuditExport, "GET", "/audit/export", Access::Roles, kAuditor},
+        {RouteId::StatisticsPage, "GET", "/statistics", Access::Roles, kStatisticsReaders},
+        {RouteId::StatisticsText, "POST", "/statistics/text", Access::Roles, kCoordinator},
+        {RouteId::AnnualReportPdf, "GET", "/statistics/annual-report.pdf", Access::Roles, kStatisticsReaders},
+        {RouteId::AnnualReportCsv, "GET", "/statistics/annual-report.csv", Access::Roles, kStatisticsReaders},
     };
     return table;
 }

@@ -45,6 +45,10 @@ enum class RouteId {
     AccountResetSecondFactor,
     AuditPage,
     AuditExport,
+    StatisticsPage,
+    StatisticsText,
+    AnnualReportPdf,
+    AnnualReportCsv,
 };
 
 struct Route {

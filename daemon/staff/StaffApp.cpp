@@ -241,6 +241,13 @@ StaffResponse StaffApp::dispatch(Context& context)
         return auditPage(context);
     case RouteId::AuditExport:
         return auditExport(context);
+    case RouteId::StatisticsPage:
+        return statisticsPage(context, {}, 200, {});
+    case RouteId::StatisticsText:
+        return statisticsText(context);
+    case RouteId::AnnualReportPdf:
+    case RouteId::AnnualReportCsv:
+        return annualReportDownload(context);
     }
     return message(context, 404, "Page not found", "This page does not exist.");
 }
@@ -294,6 +301,7 @@ StaffResponse StaffApp::render(Context& context, const std::string& page, const 
         data.set("may_cases", role == Role::Caseworker || role == Role::Coordinator);
         data.set("may_accounts", role == Role::Admin);
         data.set("may_audit", role == Role::Auditor);
+        data.set("may_statistics", role == Role::Coordinator || role == Role::Auditor);
     }
     StaffResponse response;
     response.status = status;

@@ -103,6 +103,9 @@ private:
     StaffResponse accountChange(Context& context);
     StaffResponse auditPage(Context& context);
     StaffResponse auditExport(Context& context);
+    StaffResponse statisticsPage(Context& context, const std::string& notice, int status, const std::string& text);
+    StaffResponse statisticsText(Context& context);
+    StaffResponse annualReportDownload(Context& context);
 
     StaffResponse render(Context& context, const std::string& page, const std::string& title, PageData data,
         const std::string& notice = {}, int status = 200);

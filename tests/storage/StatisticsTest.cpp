@@ -1,0 +1,280 @@
+// The anonymised statistics records: written at ingestion and at manual
+// intake, updated by the case's course, free of free text, and kept when
+// the report goes.
+
+#include "CaseQueries.h"
+#include "Ingester.h"
+#include "Migrations.h"
+#include "Process.h"
+#include "Statistics.h"
+
+#include "ReportForm.h"
+#include "Spool.h"
+#include "Uuid.h"
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+using meldpunt::FormData;
+using meldpunt::ReportForm;
+using meldpunt::Uuid;
+using meldpunt::storage::Database;
+using meldpunt::storage::IntakeKeys;
+using meldpunt::storage::OpenMode;
+using meldpunt::test::ScratchFolder;
+
+namespace crypto = meldpunt::crypto;
+namespace spool = meldpunt::spool;
+namespace staff = meldpunt::staff;
+namespace storage = meldpunt::storage;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Every free-text field of the report form, each of which gets its own
+// marker, so that a marker found in a statistics table names its source.
+const std::vector<std::string> kFreeTextFields = {"what", "why_suspicious", "city", "place", "urls", "when",
+    "suspect_description", "suspect_language", "child_description", "child_language", "action_taken", "remarks",
+    "name", "email", "phone"};
+
+std::string markerFor(const std::string& field)
+{
+    return "ZQXMARK-" + field;
+}
+
+FormData markedReport(const std::string& reporterAge = "50_64", const std::string& foundVia = "campaign")
+{
+    FormData form;
+    for (const auto& field : kFreeTextFields)
+        form.add(field, markerFor(field));
+    form.add("country", "TH");
+    form.add("category", "travel_tourism");
+    form.add("venue_type", "hotel");
+    form.add("suspect_age", "30_49");
+    form.add("suspect_gender", "male");
+    form.add("child_age", "12_15");
+    form.add("child_gender", "female");
+    form.add("reporter_age", reporterAge);
+    form.add("reporter_gender", "female");
+    form.add("found_via", foundVia);
+    form.add("contact", "contact");
+    form.add("consent", "yes");
+    return form;
+}
+
+struct StatisticsBench {
+    ScratchFolder scratch{"statistics"};
+    fs::path spoolFolder = scratch.path() / "spool";
+    fs::path quarantineFolder = scratch.path() / "quarantine";
+    std::optional<Database> database;
+    std::mutex databaseMutex;
+    spool::IntakePublicKey intakeKey;
+    staff::TimePoint now = staff::parseUtc("2026-07-14T17:00:00Z");
+
+    StatisticsBench()
+    {
+        fs::create_directory(spoolFolder);
+        fs::create_directory(quarantineFolder);
+        database.emplace(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
+        storage::migrate(*database);
+        intakeKey = IntakeKeys(*database).ensureCurrent("2026-01-01T00:00:00Z");
+    }
+
+    std::int64_t ingest(const FormData& form)
+    {
+        spool::Writer writer(spoolFolder, spool::EntryKind::Report, Uuid::generate(), intakeKey, spool::kMinChunkSize);
+        writer.writeRecord(spool::RecordType::Fields,
+            crypto::asBytes(ReportForm::toJson(form, "nl", "2026-07-14T16:30:00Z")));
+        writer.commit();
+        storage::Ingester ingester(*database, databaseMutex, spoolFolder, quarantineFolder);
+        REQUIRE(ingester.runOnce().ingested == 1);
+        auto id = database->prepare("SELECT max(id) FROM reports");
+        REQUIRE(id.step());
+        return id.columnInt(0);
+    }
+
+    staff::CaseQueries cases()
+    {
+        return staff::CaseQueries(*database, [this] { return now; });
+    }
+
+    std::string text(const std::string& sql)
+    {
+        auto query = database->prepare(sql);
+        REQUIRE(query.step());
+        return query.columnText(0);
+    }
+
+    std::int64_t number(const std::string& sql)
+    {
+        auto query = database->prepare(sql);
+        REQUIRE(query.step());
+        return query.columnInt(0);
+    }
+
+    // Every value in every table whose name starts with "statistics", as text.
+    std::vector<std::string> statisticsValues()
+    {
+        std::vector<std::string> values;
+        auto tables = database->prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'statistics%'");
+        while (tables.step()) {
+            const std::string table = tables.columnText(0);
+            auto columns = database->prepare("SELECT name FROM pragma_table_info('" + table + "')");
+            while (columns.step()) {
+                auto rows = database->prepare("SELECT CAST(\"" + columns.columnText(0) + "\" AS TEXT) FROM " + table);
+                while (rows.step())
+                    values.push_back(rows.columnIsNull(0) ? std::string() : rows.columnText(0));
+            }
+        }
+        return values;
+    }
+};
+
+} // namespace
+
+TEST_CASE("Statistics record of an ingested report", "[statistics]")
+{
+    StatisticsBench bench;
+    const std::int64_t report = bench.ingest(markedReport());
+    const std::string where = " FROM statistics_reports WHERE id = (SELECT statistics_id FROM reports WHERE id = "
+        + std::to_string(report) + ")";
+
+    SECTION("ingestion writes the record with the day and the chosen options")
+    {
+        CHECK(bench.number("SELECT count(*) FROM statistics_reports") == 1);
+        CHECK(bench.text("SELECT received_day" + where) == "2026-07-14");
+        CHECK(bench.text("SELECT channel" + where) == "form");
+        CHECK(bench.text("SELECT category" + where) == "travel_tourism");
+        CHECK(bench.text("SELECT country" + where) == "TH");
+        CHECK(bench.text("SELECT reporter_age" + where) == "50_64");
+        CHECK(bench.text("SELECT reporter_gender" + where) == "female");
+        CHECK(bench.text("SELECT found_via" + where) == "campaign");
+        CHECK(bench.text("SELECT child_age" + where) == "12_15");
+        CHECK(bench.number("SELECT anonymous" + where) == 0);
+        CHECK(bench.text("SELECT acknowledgement" + where) == "pending");
+        CHECK(bench.text("SELECT closed_outcome" + where).empty());
+    }
+
+    SECTION("acknowledging in time and closing update the record")
+    {
+        auto cases = bench.cases();
+        const auto deadline = staff::parseUtc("2026-07-15T17:00:00Z");
+        cases.setStatus(report, "acknowledged", "", deadline);
+        CHECK(bench.text("SELECT acknowledgement" + where) == "in_time");
+        bench.now = staff::parseUtc("2026-08-01T09:00:00Z");
+        cases.setStatus(report, "closed", "advice_given", deadline);
+        CHECK(bench.text("SELECT closed_outcome" + where) == "advice_given");
+        // The first acknowledgement counts; later status changes keep it.
+        CHECK(bench.text("SELECT acknowledgement" + where) == "in_time");
+    }
+
+    SECTION("an acknowledgement after the deadline is recorded as late")
+    {
+        bench.now = staff::parseUtc("2026-07-20T09:00:00Z");
+        bench.cases().setStatus(report, "in_progress", "", staff::parseUtc("2026-07-15T17:00:00Z"));
+        CHECK(bench.text("SELECT acknowledgement" + where) == "late");
+    }
+
+    SECTION("a referral and its outcome update the record")
+    {
+        bench.database->exec("INSERT INTO partners (id, name, kind, countries, endpoint, server_trust_pem, "
+                             "client_certificate_pem, client_key_pem, encryption_certificate_pem, "
+                             "receipt_certificate_pem, outcome_certificate_sha256, imported_at) VALUES (1, 'Police', "
+                             "'police', 'TH', 'https://127.0.0.1/', '', '', '', '', '', '"
+            + std::string(64, 'a') + "', '2026-01-01T00:00:00Z')");
+        bench.database->prepare("INSERT INTO referrals (id, uuid, report_id, partner_id, state, manifest_sha256, "
+                                "created_at) VALUES (7, 'u-7', ?, 1, 'delivered', ?, '2026-07-16T10:00:00Z')")
+            .bind(1, report)
+            .bind(2, std::string(64, 'b'))
+            .run();
+        storage::recordReferral(*bench.database, report, storage::PartnerKind::Police);
+        storage::recordReferralOutcome(*bench.database, 7, "investigation_opened");
+        CHECK(bench.number("SELECT referred_police" + where) == 1);
+        CHECK(bench.number("SELECT referred_hotline" + where) == 0);
+        CHECK(bench.text("SELECT referral_outcome" + where) == "investigation_opened");
+    }
+
+    SECTION("no statistics table holds any free text of the report")
+    {
+        auto cases = bench.cases();
+        bench.database->exec("INSERT INTO staff_accounts (id, username, role, password_hash, created_at) "
+                             "VALUES (1, 'anna', 'caseworker', 'x', '2026-01-01T00:00:00Z')");
+        cases.addNote(report, 1, markerFor("note"));
+        cases.setStatus(report, "closed", "duplicate", staff::parseUtc("2026-07-15T17:00:00Z"));
+        // The report's own row holds the markers, so the search can find them.
+        CHECK(bench.number("SELECT count(*) FROM reports WHERE what = '" + markerFor("what") + "'") == 1);
+        const auto values = bench.statisticsValues();
+        REQUIRE_FALSE(values.empty());
+        for (const auto& value : values) {
+            INFO(value);
+            CHECK(value.find("ZQXMARK") == std::string::npos);
+        }
+    }
+
+    SECTION("deleting the report keeps the record and leaves no link to it")
+    {
+        const std::string recordId = bench.text("SELECT hex(statistics_id) FROM reports WHERE id = "
+            + std::to_string(report));
+        bench.database->exec("DELETE FROM case_state; DELETE FROM reports WHERE id = " + std::to_string(report));
+        CHECK(bench.number("SELECT count(*) FROM statistics_reports") == 1);
+        CHECK(bench.number("SELECT count(*) FROM statistics_reports WHERE hex(id) = '" + recordId + "'") == 1);
+        CHECK(bench.number("SELECT count(*) FROM reports WHERE hex(statistics_id) = '" + recordId + "'") == 0);
+        // The record names no report: it has no column for a report's id,
+        // reference or time, only these.
+        const std::set<std::string> expected = {"id", "received_day", "channel", "category", "country",
+            "reporter_age", "reporter_gender", "found_via", "suspect_age", "suspect_gender", "child_age",
+            "child_gender", "anonymous", "with_attachments", "acknowledgement", "referred_police",
+            "referred_hotline", "referred_other", "referral_outcome", "closed_outcome"};
+        std::set<std::string> columns;
+        auto names = bench.database->prepare("SELECT name FROM pragma_table_info('statistics_reports')");
+        while (names.step())
+            columns.insert(names.columnText(0));
+        CHECK(columns == expected);
+        // Updates for the deleted case find no record and change nothing.
+        storage::recordClosing(*bench.database, report, "duplicate");
+        CHECK(bench.text("SELECT closed_outcome FROM statistics_reports").empty());
+    }
+}
+
+TEST_CASE("Statistics record of a hostile or manual report", "[statistics]")
+{
+    StatisticsBench bench;
+
+    SECTION("values that are not the form's options are stored as not answered")
+    {
+        bench.ingest(markedReport(markerFor("reporter_age"), markerFor("found_via")));
+        CHECK(bench.text("SELECT reporter_age FROM statistics_reports").empty());
+        CHECK(bench.text("SELECT found_via FROM statistics_reports").empty());
+        for (const auto& value : bench.statisticsValues())
+            CHECK(value.find("ZQXMARK") == std::string::npos);
+    }
+
+    SECTION("manual intake writes a record without the typed text")
+    {
+        staff::ManualReport manual;
+        manual.channel = "phone";
+        manual.language = "en";
+        manual.category = markerFor("category");
+        manual.country = "NL";
+        manual.place = markerFor("place");
+        manual.occurred = markerFor("occurred");
+        manual.what = markerFor("what");
+        manual.contactName = markerFor("contact_name");
+        const std::int64_t id = bench.cases().addManualReport(manual);
+        CHECK(bench.number("SELECT count(*) FROM statistics_reports WHERE id = (SELECT statistics_id FROM reports "
+                           "WHERE id = " + std::to_string(id) + ")") == 1);
+        CHECK(bench.text("SELECT channel FROM statistics_reports") == "phone");
+        CHECK(bench.text("SELECT country FROM statistics_reports") == "NL");
+        CHECK(bench.text("SELECT category FROM statistics_reports").empty());
+        CHECK(bench.text("SELECT received_day FROM statistics_reports") == "2026-07-14");
+        for (const auto& value : bench.statisticsValues())
+            CHECK(value.find("ZQXMARK") == std::string::npos);
+    }
+}
