@@ -21,13 +21,15 @@ constexpr double kBottom = kPageHeight - kMargin;
 
 constexpr double kLabelWidth = 190.0;
 constexpr double kCountWidth = 40.0;
+// Room for a total with its parts, such as "12 (3 / 0 / 9)".
+constexpr double kCountWithPartsWidth = 110.0;
 constexpr double kBarHeight = 11.0;
 constexpr double kBarGap = 4.0;
 
 // The same colours as the dashboard's charts, as RGB fractions.
-constexpr std::array<std::array<double, 3>, 7> kPalette = {{{0.122, 0.373, 0.545}, {0.878, 0.541, 0.118},
-    {0.235, 0.553, 0.247}, {0.690, 0.227, 0.282}, {0.420, 0.298, 0.604}, {0.478, 0.478, 0.478},
-    {0.165, 0.631, 0.659}}};
+constexpr std::array<std::array<double, 3>, 7> kPalette = { { { 0.122, 0.373, 0.545 },
+    { 0.878, 0.541, 0.118 }, { 0.235, 0.553, 0.247 }, { 0.690, 0.227, 0.282 },
+    { 0.420, 0.298, 0.604 }, { 0.478, 0.478, 0.478 }, { 0.165, 0.631, 0.659 } } };
 
 struct SurfaceCloser {
     void operator()(cairo_surface_t* surface) const { cairo_surface_destroy(surface); }
@@ -76,7 +78,8 @@ public:
     LayoutPtr layout(const std::string& text, const char* font, double width) const
     {
         LayoutPtr layout(pango_cairo_create_layout(context_));
-        std::unique_ptr<PangoFontDescription, FontCloser> description(pango_font_description_from_string(font));
+        std::unique_ptr<PangoFontDescription, FontCloser> description(
+            pango_font_description_from_string(font));
         pango_layout_set_font_description(layout.get(), description.get());
         pango_layout_set_width(layout.get(), static_cast<int>(width * PANGO_SCALE));
         pango_layout_set_wrap(layout.get(), PANGO_WRAP_WORD_CHAR);
@@ -95,7 +98,9 @@ public:
             pango_layout_iter_get_line_extents(iterator, nullptr, &logical);
             const double height = static_cast<double>(logical.height) / PANGO_SCALE;
             ensureSpace(height);
-            const double baseline = static_cast<double>(pango_layout_iter_get_baseline(iterator) - logical.y) / PANGO_SCALE;
+            const double baseline
+                = static_cast<double>(pango_layout_iter_get_baseline(iterator) - logical.y)
+                / PANGO_SCALE;
             cairo_move_to(context_, kMargin, y_ + baseline);
             pango_cairo_show_layout_line(context_, pango_layout_iter_get_line_readonly(iterator));
             y_ += height;
@@ -146,7 +151,20 @@ void drawLegend(PageWriter& page, const FigureSection& section)
     page.skip(4);
 }
 
-// The chart, with each bar's label and total beside it, so that the
+// The count beside a bar: its total, and with several columns its parts
+// in the legend's order.
+std::string countText(const FigureRow& row, bool withParts)
+{
+    std::string text = std::to_string(row.total());
+    if (!withParts || row.total() == 0)
+        return text;
+    text += " (";
+    for (std::size_t column = 0; column < row.values.size(); ++column)
+        text += (column == 0 ? "" : " / ") + std::to_string(row.values[column]);
+    return text + ")";
+}
+
+// The chart, with each bar's label and count beside it, so that the
 // figures are in the text as well as in the drawing.
 void drawChart(PageWriter& page, const FigureSection& section)
 {
@@ -154,9 +172,11 @@ void drawChart(PageWriter& page, const FigureSection& section)
     std::int64_t maximum = 1;
     for (const auto& row : section.rows)
         maximum = std::max(maximum, row.total());
-    if (section.columns.size() > 1)
+    const bool withParts = section.columns.size() > 1;
+    if (withParts)
         drawLegend(page, section);
-    const double barSpace = kTextWidth - kLabelWidth - kCountWidth;
+    const double countWidth = withParts ? kCountWithPartsWidth : kCountWidth;
+    const double barSpace = kTextWidth - kLabelWidth - countWidth;
     for (const auto& row : section.rows) {
         page.ensureSpace(kBarHeight + kBarGap);
         const double top = page.y();
@@ -164,7 +184,8 @@ void drawChart(PageWriter& page, const FigureSection& section)
         page.textAt(row.label, kMargin, top - 1, kLabelWidth - 6, kSmallFont);
         double x = kMargin + kLabelWidth;
         for (std::size_t column = 0; column < row.values.size(); ++column) {
-            const double width = barSpace * static_cast<double>(row.values[column]) / static_cast<double>(maximum);
+            const double width
+                = barSpace * static_cast<double>(row.values[column]) / static_cast<double>(maximum);
             if (width <= 0)
                 continue;
             setColour(context, column);
@@ -173,7 +194,7 @@ void drawChart(PageWriter& page, const FigureSection& section)
             x += width;
         }
         cairo_set_source_rgb(context, 0, 0, 0);
-        page.textAt(std::to_string(row.total()), x + 4, top - 1, kCountWidth, kSmallFont);
+        page.textAt(countText(row, withParts), x + 4, top - 1, countWidth, kSmallFont);
         page.skip(kBarHeight + kBarGap);
     }
 }
@@ -203,10 +224,12 @@ void writeReport(PageWriter& page, const AnnualReportContent& content)
     page.skip(6);
     page.paragraph("Figures", kHeadingFont, 4);
     page.paragraph("Reports received: " + std::to_string(content.summary.reports), kBodyFont, 0);
-    page.paragraph("Site visits (page views): " + std::to_string(content.summary.visits), kBodyFont, 0);
+    page.paragraph(
+        "Site visits (page views): " + std::to_string(content.summary.visits), kBodyFont, 0);
     page.paragraph("Acknowledged within the deadline: "
-            + (content.summary.inTimePercent < 0 ? std::string("no acknowledgement recorded")
-                                                 : std::to_string(content.summary.inTimePercent) + "%"),
+            + (content.summary.inTimePercent < 0
+                    ? std::string("no acknowledgement recorded")
+                    : std::to_string(content.summary.inTimePercent) + "%"),
         kBodyFont, 10);
 
     for (const auto& section : content.sections) {

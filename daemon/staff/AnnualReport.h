@@ -15,8 +15,8 @@ public:
 
 struct AnnualReportContent {
     int year = 0;
-    std::string organisation;     // shown in the heading
-    std::string coordinatorText;  // paragraphs separated by blank lines, any script
+    std::string organisation; // shown in the heading
+    std::string coordinatorText; // paragraphs separated by blank lines, any script
     FigureSummary summary;
     std::vector<FigureSection> sections;
 };

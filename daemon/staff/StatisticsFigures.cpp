@@ -14,25 +14,28 @@ namespace {
 // never taken from a request.
 std::vector<Tally> tally(storage::Database& database, const std::string& column, int year)
 {
-    auto query = database.prepare("SELECT " + column + ", count(*) FROM statistics_reports "
-        "WHERE substr(received_day, 1, 4) = ? GROUP BY 1 ORDER BY 2 DESC, 1");
+    auto query = database.prepare("SELECT " + column
+        + ", count(*) FROM statistics_reports "
+          "WHERE substr(received_day, 1, 4) = ? GROUP BY 1 ORDER BY 2 DESC, 1");
     query.bind(1, std::to_string(year));
     std::vector<Tally> tallies;
     while (query.step())
-        tallies.push_back({query.columnText(0), query.columnInt(1)});
+        tallies.push_back({ query.columnText(0), query.columnInt(1) });
     return tallies;
 }
 
 std::vector<MonthSeries> perMonth(storage::Database& database, const std::string& column, int year)
 {
-    auto query = database.prepare("SELECT " + column + ", CAST(substr(received_day, 6, 2) AS INTEGER), count(*) "
-        "FROM statistics_reports WHERE substr(received_day, 1, 4) = ? GROUP BY 1, 2 ORDER BY 1, 2");
+    auto query = database.prepare("SELECT " + column
+        + ", CAST(substr(received_day, 6, 2) AS INTEGER), count(*) "
+          "FROM statistics_reports WHERE substr(received_day, 1, 4) = ? GROUP BY "
+          "1, 2 ORDER BY 1, 2");
     query.bind(1, std::to_string(year));
     std::vector<MonthSeries> series;
     while (query.step()) {
         const std::string key = query.columnText(0);
         if (series.empty() || series.back().key != key)
-            series.push_back({key, {}});
+            series.push_back({ key, {} });
         const auto month = query.columnInt(1);
         if (month >= 1 && month <= 12)
             series.back().months[static_cast<std::size_t>(month - 1)] = query.columnInt(2);
@@ -56,26 +59,28 @@ void readAcknowledgements(storage::Database& database, int year, YearFigures& fi
 
 std::vector<Tally> readReferredTo(storage::Database& database, int year)
 {
-    auto query = database.prepare("SELECT sum(referred_police), sum(referred_hotline), sum(referred_other) "
-                                  "FROM statistics_reports WHERE substr(received_day, 1, 4) = ?");
+    auto query = database.prepare(
+        "SELECT sum(referred_police), sum(referred_hotline), sum(referred_other) "
+        "FROM statistics_reports WHERE substr(received_day, 1, 4) = ?");
     query.bind(1, std::to_string(year));
     std::vector<Tally> tallies;
     if (!query.step())
         return tallies;
     int column = 0;
-    for (const char* kind : {"police", "hotline", "other"}) {
+    for (const char* kind : { "police", "hotline", "other" }) {
         const std::int64_t count = query.columnIsNull(column) ? 0 : query.columnInt(column);
         ++column;
         if (count > 0)
-            tallies.push_back({kind, count});
+            tallies.push_back({ kind, count });
     }
     return tallies;
 }
 
 void readVisits(storage::Database& database, int year, YearFigures& figures)
 {
-    auto query = database.prepare("SELECT CAST(substr(day, 6, 2) AS INTEGER), sum(count) FROM visit_counts "
-                                  "WHERE substr(day, 1, 4) = ? GROUP BY 1");
+    auto query = database.prepare(
+        "SELECT CAST(substr(day, 6, 2) AS INTEGER), sum(count) FROM visit_counts "
+        "WHERE substr(day, 1, 4) = ? GROUP BY 1");
     query.bind(1, std::to_string(year));
     while (query.step()) {
         const auto month = query.columnInt(0);
@@ -99,7 +104,8 @@ int YearFigures::inTimePercent() const
     const std::int64_t acknowledged = acknowledgedInTime + acknowledgedLate;
     if (acknowledged == 0)
         return -1;
-    return static_cast<int>(std::lround(100.0 * static_cast<double>(acknowledgedInTime) / static_cast<double>(acknowledged)));
+    return static_cast<int>(std::lround(
+        100.0 * static_cast<double>(acknowledgedInTime) / static_cast<double>(acknowledged)));
 }
 
 YearFigures readYearFigures(storage::Database& database, int year)
@@ -130,8 +136,10 @@ YearFigures readYearFigures(storage::Database& database, int year)
 
 std::vector<int> statisticsYears(storage::Database& database)
 {
-    auto query = database.prepare("SELECT DISTINCT CAST(substr(received_day, 1, 4) AS INTEGER) FROM statistics_reports "
-                                  "UNION SELECT DISTINCT CAST(substr(day, 1, 4) AS INTEGER) FROM visit_counts "
+    auto query = database.prepare("SELECT DISTINCT CAST(substr(received_day, 1, "
+                                  "4) AS INTEGER) FROM statistics_reports "
+                                  "UNION SELECT DISTINCT CAST(substr(day, 1, 4) "
+                                  "AS INTEGER) FROM visit_counts "
                                   "ORDER BY 1 DESC");
     std::vector<int> years;
     while (query.step())
@@ -142,21 +150,25 @@ std::vector<int> statisticsYears(storage::Database& database)
 std::string annualText(storage::Database& database, int year)
 {
     auto query = database.prepare("SELECT text FROM statistics_annual_texts WHERE year = ?");
-    query.bind(1, std::int64_t{year});
+    query.bind(1, std::int64_t { year });
     return query.step() ? query.columnText(0) : std::string();
 }
 
-void storeAnnualText(storage::Database& database, int year, const std::string& text, const std::string& now)
+void storeAnnualText(
+    storage::Database& database, int year, const std::string& text, const std::string& now)
 {
     if (text.size() > kMaxAnnualTextBytes)
-        throw std::invalid_argument("The text is too long. Keep it under " + std::to_string(kMaxAnnualTextBytes)
-            + " bytes.");
+        throw std::invalid_argument("The text is too long. Keep it under "
+            + std::to_string(kMaxAnnualTextBytes) + " bytes.");
     if (!isValidUtf8(text) || hasForbiddenControl(text))
-        throw std::invalid_argument("The text contains control characters. Remove them and save again.");
+        throw std::invalid_argument(
+            "The text contains control characters. Remove them and save again.");
     database
-        .prepare("INSERT INTO statistics_annual_texts (year, text, updated_at) VALUES (?, ?, ?) "
-                 "ON CONFLICT (year) DO UPDATE SET text = excluded.text, updated_at = excluded.updated_at")
-        .bind(1, std::int64_t{year})
+        .prepare("INSERT INTO statistics_annual_texts (year, text, updated_at) "
+                 "VALUES (?, ?, ?) "
+                 "ON CONFLICT (year) DO UPDATE SET text = excluded.text, "
+                 "updated_at = excluded.updated_at")
+        .bind(1, std::int64_t { year })
         .bind(2, text)
         .bind(3, now)
         .run();

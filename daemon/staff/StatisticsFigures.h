@@ -20,7 +20,7 @@ struct Tally {
 // A count per month for one value, such as the reports by phone.
 struct MonthSeries {
     std::string key;
-    MonthCounts months{};
+    MonthCounts months {};
 };
 
 // The figures of one calendar year (UTC days) from the anonymised
@@ -29,7 +29,7 @@ struct MonthSeries {
 struct YearFigures {
     int year = 0;
     std::int64_t reports = 0;
-    MonthCounts reportsPerMonth{};
+    MonthCounts reportsPerMonth {};
     std::vector<MonthSeries> channelsPerMonth;
     std::vector<MonthSeries> categoriesPerMonth;
     std::vector<Tally> channels;
@@ -42,11 +42,11 @@ struct YearFigures {
     std::int64_t acknowledgedLate = 0;
     std::int64_t acknowledgementPending = 0; // not yet acknowledged
     std::int64_t acknowledgementUnknown = 0; // recorded before deadlines were kept
-    std::vector<Tally> referredTo;       // police, hotline, other; a report may count for several
+    std::vector<Tally> referredTo; // police, hotline, other; a report may count for several
     std::vector<Tally> referralOutcomes; // the newest outcome of each referred report
     std::vector<Tally> closedOutcomes;
     std::int64_t visits = 0;
-    MonthCounts visitsPerMonth{};
+    MonthCounts visitsPerMonth {};
 
     // The share of acknowledgements that kept the deadline, in percent,
     // rounded; -1 when no acknowledgement is recorded.
@@ -64,7 +64,8 @@ std::vector<int> statisticsYears(storage::Database& database);
 std::string annualText(storage::Database& database, int year);
 // Stores it, replacing an earlier one. Throws std::invalid_argument for
 // text that is too long or holds control characters.
-void storeAnnualText(storage::Database& database, int year, const std::string& text, const std::string& now);
+void storeAnnualText(
+    storage::Database& database, int year, const std::string& text, const std::string& now);
 
 inline constexpr std::size_t kMaxAnnualTextBytes = 20000;
 

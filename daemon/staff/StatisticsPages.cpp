@@ -26,7 +26,8 @@ std::optional<int> requestedYear(const std::string& text, TimePoint now)
         return std::stoi(formatUtc(now).substr(0, 4));
     int year = 0;
     const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), year);
-    if (error != std::errc() || end != text.data() + text.size() || year < kFirstYear || year > kLastYear)
+    if (error != std::errc() || end != text.data() + text.size() || year < kFirstYear
+        || year > kLastYear)
         return std::nullopt;
     return year;
 }
@@ -36,18 +37,19 @@ PageData sectionData(const FigureSection& section)
     PageData data;
     data.set("id", section.id);
     data.set("title", section.title);
+    data.set("row_heading", section.rowHeading);
     data.set("chart", chartSvg(section));
     data.set("has_rows", !section.rows.empty());
-    PageData columns{PageData::type::list};
+    PageData columns { PageData::type::list };
     for (const auto& column : section.columns)
         columns.push_back(PageData(column));
     data.set("columns", columns);
     data.set("several_columns", section.columns.size() > 1);
-    PageData rows{PageData::type::list};
+    PageData rows { PageData::type::list };
     for (const auto& row : section.rows) {
         PageData item;
         item.set("label", row.label);
-        PageData cells{PageData::type::list};
+        PageData cells { PageData::type::list };
         for (const auto value : row.values)
             cells.push_back(PageData(std::to_string(value)));
         item.set("cells", cells);
@@ -60,14 +62,17 @@ PageData sectionData(const FigureSection& section)
 
 } // namespace
 
-StaffResponse StaffApp::statisticsPage(Context& context, const std::string& notice, int status, const std::string& text)
+StaffResponse StaffApp::statisticsPage(
+    Context& context, const std::string& notice, int status, const std::string& text)
 {
     const bool isPost = context.request.method == "POST";
-    const std::string yearText = isPost ? context.form.get("year") : parseUrlEncoded(context.request.query).get("year");
+    const std::string yearText
+        = isPost ? context.form.get("year") : parseUrlEncoded(context.request.query).get("year");
     const auto year = requestedYear(yearText, clock_());
     if (!year)
         return message(context, 400, "Invalid year",
-            "The year must be a number from 2000 to 9999, such as 2026. Choose one from the list.");
+            "The year must be a number from 2000 to 9999, such as 2026. "
+            "Choose one from the list.");
     if (!isPost)
         audit(context, "statistics.view", "year", std::to_string(*year));
 
@@ -84,7 +89,7 @@ StaffResponse StaffApp::statisticsPage(Context& context, const std::string& noti
     if (std::find(years.begin(), years.end(), *year) == years.end())
         years.push_back(*year);
     std::sort(years.rbegin(), years.rend());
-    PageData yearOptions{PageData::type::list};
+    PageData yearOptions { PageData::type::list };
     for (int each : years) {
         PageData item;
         item.set("value", std::to_string(each));
@@ -92,7 +97,7 @@ StaffResponse StaffApp::statisticsPage(Context& context, const std::string& noti
         yearOptions.push_back(item);
     }
     data.set("years", yearOptions);
-    PageData sections{PageData::type::list};
+    PageData sections { PageData::type::list };
     for (const auto& section : figureSections(figures, pages_.catalog()))
         sections.push_back(sectionData(section));
     data.set("sections", sections);
@@ -122,7 +127,8 @@ StaffResponse StaffApp::annualReportDownload(Context& context)
     const auto year = requestedYear(parseUrlEncoded(context.request.query).get("year"), clock_());
     if (!year)
         return message(context, 400, "Invalid year",
-            "The year must be a number from 2000 to 9999, such as 2026. Choose one from the list.");
+            "The year must be a number from 2000 to 9999, such as 2026. "
+            "Choose one from the list.");
     const YearFigures figures = readYearFigures(database_, *year);
     const auto sections = figureSections(figures, pages_.catalog());
     const std::string name = "meldpunt-annual-report-" + std::to_string(*year);
@@ -131,7 +137,8 @@ StaffResponse StaffApp::annualReportDownload(Context& context)
         audit(context, "statistics.export_csv", "year", std::to_string(*year));
         response.contentType = "text/csv; charset=utf-8";
         response.body = figuresCsv(*year, sections);
-        response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + ".csv\"");
+        response.headers.emplace_back(
+            "Content-Disposition", "attachment; filename=\"" + name + ".csv\"");
         return response;
     }
     AnnualReportContent content;
@@ -153,7 +160,8 @@ StaffResponse StaffApp::annualReportDownload(Context& context)
     context.lock.lock();
     audit(context, "statistics.export_pdf", "year", std::to_string(*year));
     response.contentType = "application/pdf";
-    response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" + name + ".pdf\"");
+    response.headers.emplace_back(
+        "Content-Disposition", "attachment; filename=\"" + name + ".pdf\"");
     return response;
 }
 

@@ -11,12 +11,12 @@ namespace meldpunt::staff {
 
 namespace {
 
-constexpr std::array<const char*, 12> kMonths = {"January", "February", "March", "April", "May", "June", "July",
-    "August", "September", "October", "November", "December"};
+constexpr std::array<const char*, 12> kMonths = { "January", "February", "March", "April", "May",
+    "June", "July", "August", "September", "October", "November", "December" };
 
 // Colours of the bar segments, told apart also by their order in the legend.
-constexpr std::array<const char*, 7> kPalette = {
-    "#1f5f8b", "#e08a1e", "#3c8d3f", "#b03a48", "#6b4c9a", "#7a7a7a", "#2aa1a8"};
+constexpr std::array<const char*, 7> kPalette
+    = { "#1f5f8b", "#e08a1e", "#3c8d3f", "#b03a48", "#6b4c9a", "#7a7a7a", "#2aa1a8" };
 
 // Chart geometry in SVG user units.
 constexpr int kChartWidth = 640;
@@ -29,46 +29,61 @@ constexpr int kLegendLine = 20;
 const std::map<std::string, std::map<std::string, std::string>>& labels()
 {
     static const std::map<std::string, std::map<std::string, std::string>> table = {
-        {"channel", {{"form", "Report form"}, {"phone", "Phone"}, {"email", "E-mail"}, {"other", "Other channel"}}},
-        {"category",
-            {{"travel_tourism", "Sexual exploitation of children in travel and tourism"},
-                {"online_material", "Child sexual abuse material online"},
-                {"other_violence", "Other violence against children"}, {"not_sure", "Not sure"}}},
-        {"reporter_age",
-            {{"under_18", "Under 18"}, {"18_29", "18 to 29"}, {"30_49", "30 to 49"}, {"50_64", "50 to 64"},
-                {"65_plus", "65 or older"}, {"no_answer", "I prefer not to say"}}},
-        {"reporter_gender",
-            {{"female", "Female"}, {"male", "Male"}, {"other", "Other"}, {"no_answer", "I prefer not to say"}}},
-        {"found_via",
-            {{"search_engine", "A search engine"}, {"campaign", "A poster, flyer or advertisement"},
-                {"social_media", "Social media"}, {"news", "News or a magazine"}, {"friend_family", "Friends or family"},
-                {"organisation", "A travel company, school or other organisation"}, {"other", "Another way"}}},
-        {"acknowledgement",
-            {{"in_time", "Within the deadline"}, {"late", "After the deadline"},
-                {"pending", "Not yet acknowledged"}, {"unknown", "Before deadlines were recorded"}}},
-        {"partner_kind", {{"police", "Police"}, {"hotline", "Partner hotline"}, {"other", "Other partner"}}},
-        {"referral_outcome",
-            {{"received", "Received by the partner"}, {"investigation_opened", "Investigation opened"},
-                {"no_action", "No action by the partner"}, {"closed", "Closed by the partner"}}},
-        {"closed_outcome",
-            {{"referred_to_police", "Referred to the police"}, {"referred_to_partner", "Referred to a partner hotline"},
-                {"advice_given", "Advice given"}, {"no_action_possible", "No action possible"},
-                {"outside_remit", "Outside the hotline's remit"}, {"duplicate", "Duplicate of another report"}}},
+        { "channel",
+            { { "form", "Report form" }, { "phone", "Phone" }, { "email", "E-mail" },
+                { "other", "Other channel" } } },
+        { "category",
+            { { "travel_tourism", "Sexual exploitation of children in travel and tourism" },
+                { "online_material", "Child sexual abuse material online" },
+                { "other_violence", "Other violence against children" },
+                { "not_sure", "Not sure" } } },
+        { "reporter_age",
+            { { "under_18", "Under 18" }, { "18_29", "18 to 29" }, { "30_49", "30 to 49" },
+                { "50_64", "50 to 64" }, { "65_plus", "65 or older" },
+                { "no_answer", "I prefer not to say" } } },
+        { "reporter_gender",
+            { { "female", "Female" }, { "male", "Male" }, { "other", "Other" },
+                { "no_answer", "I prefer not to say" } } },
+        { "found_via",
+            { { "search_engine", "A search engine" },
+                { "campaign", "A poster, flyer or advertisement" },
+                { "social_media", "Social media" }, { "news", "News or a magazine" },
+                { "friend_family", "Friends or family" },
+                { "organisation", "A travel company, school or other organisation" },
+                { "other", "Another way" } } },
+        { "acknowledgement",
+            { { "in_time", "Within the deadline" }, { "late", "After the deadline" },
+                { "pending", "Not yet acknowledged" },
+                { "unknown", "Before deadlines were recorded" } } },
+        { "partner_kind",
+            { { "police", "Police" }, { "hotline", "Partner hotline" },
+                { "other", "Other partner" } } },
+        { "referral_outcome",
+            { { "received", "Received by the partner" },
+                { "investigation_opened", "Investigation opened" },
+                { "no_action", "No action by the partner" },
+                { "closed", "Closed by the partner" } } },
+        { "closed_outcome",
+            { { "referred_to_police", "Referred to the police" },
+                { "referred_to_partner", "Referred to a partner hotline" },
+                { "advice_given", "Advice given" }, { "no_action_possible", "No action possible" },
+                { "outside_remit", "Outside the hotline's remit" },
+                { "duplicate", "Duplicate of another report" } } },
     };
     return table;
 }
 
-FigureSection monthSection(const std::string& id, const std::string& title, const std::string& column,
-    const std::vector<MonthSeries>& series)
+FigureSection monthSection(const std::string& id, const std::string& title,
+    const std::string& column, const std::vector<MonthSeries>& series)
 {
-    FigureSection section{id, title, {}, {}};
+    FigureSection section { id, title, "Month", {}, {} };
     for (const auto& each : series)
         section.columns.push_back(valueLabel(column, each.key));
     // A year without reports still lists its months, with zeros.
     if (series.empty())
         section.columns.push_back("Reports");
     for (std::size_t month = 0; month < 12; ++month) {
-        FigureRow row{kMonths[month], {}};
+        FigureRow row { kMonths[month], {} };
         for (const auto& each : series)
             row.values.push_back(each.months[month]);
         if (series.empty())
@@ -78,12 +93,12 @@ FigureSection monthSection(const std::string& id, const std::string& title, cons
     return section;
 }
 
-FigureSection tallySection(const std::string& id, const std::string& title, const std::string& column,
-    const std::vector<Tally>& tallies)
+FigureSection tallySection(const std::string& id, const std::string& title,
+    const std::string& rowHeading, const std::string& column, const std::vector<Tally>& tallies)
 {
-    FigureSection section{id, title, {"Reports"}, {}};
+    FigureSection section { id, title, rowHeading, { "Reports" }, {} };
     for (const auto& each : tallies)
-        section.rows.push_back({valueLabel(column, each.key), {each.count}});
+        section.rows.push_back({ valueLabel(column, each.key), { each.count } });
     return section;
 }
 
@@ -118,8 +133,8 @@ void svgLegend(std::string& svg, const FigureSection& section, int top)
         const int y = top + static_cast<int>(column) * kLegendLine;
         svg += "<rect x=\"0\" y=\"" + std::to_string(y) + "\" width=\"12\" height=\"12\" fill=\""
             + kPalette[column % kPalette.size()] + "\"/>";
-        svg += "<text x=\"18\" y=\"" + std::to_string(y + 11) + "\">" + escapeHtml(section.columns[column])
-            + "</text>";
+        svg += "<text x=\"18\" y=\"" + std::to_string(y + 11) + "\">"
+            + escapeHtml(section.columns[column]) + "</text>";
     }
 }
 
@@ -127,7 +142,7 @@ void svgLegend(std::string& svg, const FigureSection& section, int top)
 
 std::int64_t FigureRow::total() const
 {
-    return std::accumulate(values.begin(), values.end(), std::int64_t{0});
+    return std::accumulate(values.begin(), values.end(), std::int64_t { 0 });
 }
 
 std::string valueLabel(const std::string& column, const std::string& value)
@@ -144,40 +159,46 @@ std::string valueLabel(const std::string& column, const std::string& value)
 std::vector<FigureSection> figureSections(const YearFigures& figures, const Catalog& catalog)
 {
     std::vector<FigureSection> sections;
-    sections.push_back(monthSection("channels-per-month", "Reports per month by channel", "channel",
-        figures.channelsPerMonth));
-    sections.push_back(monthSection("categories-per-month", "Reports per month by category", "category",
-        figures.categoriesPerMonth));
-    FigureSection countries{"countries", "Countries", {"Reports"}, {}};
+    sections.push_back(monthSection(
+        "channels-per-month", "Reports per month by channel", "channel", figures.channelsPerMonth));
+    sections.push_back(monthSection("categories-per-month", "Reports per month by category",
+        "category", figures.categoriesPerMonth));
+    FigureSection countries { "countries", "Countries", "Country", { "Reports" }, {} };
     for (const auto& each : figures.countries)
-        countries.rows.push_back({countryName(catalog, each.key), {each.count}});
+        countries.rows.push_back({ countryName(catalog, each.key), { each.count } });
     sections.push_back(std::move(countries));
-    sections.push_back(tallySection("reporter-ages", "Age of the reporter", "reporter_age", figures.reporterAges));
-    sections.push_back(
-        tallySection("reporter-genders", "Gender of the reporter", "reporter_gender", figures.reporterGenders));
-    sections.push_back(tallySection("found-via", "How reporters found the hotline", "found_via", figures.foundVia));
-    FigureSection acknowledgements{"acknowledgements", "Acknowledgement of reports", {"Reports"}, {}};
-    for (const auto& [key, count] : {std::pair{"in_time", figures.acknowledgedInTime},
-             std::pair{"late", figures.acknowledgedLate}, std::pair{"pending", figures.acknowledgementPending},
-             std::pair{"unknown", figures.acknowledgementUnknown}})
+    sections.push_back(tallySection(
+        "reporter-ages", "Age of the reporter", "Age", "reporter_age", figures.reporterAges));
+    sections.push_back(tallySection("reporter-genders", "Gender of the reporter", "Gender",
+        "reporter_gender", figures.reporterGenders));
+    sections.push_back(tallySection("found-via", "How reporters found the hotline", "Found through",
+        "found_via", figures.foundVia));
+    FigureSection acknowledgements { "acknowledgements", "Acknowledgement of reports",
+        "Acknowledged", { "Reports" }, {} };
+    for (const auto& [key, count] : { std::pair { "in_time", figures.acknowledgedInTime },
+             std::pair { "late", figures.acknowledgedLate },
+             std::pair { "pending", figures.acknowledgementPending },
+             std::pair { "unknown", figures.acknowledgementUnknown } })
         if (count > 0 || std::string(key) == "in_time" || std::string(key) == "late")
-            acknowledgements.rows.push_back({valueLabel("acknowledgement", key), {count}});
+            acknowledgements.rows.push_back({ valueLabel("acknowledgement", key), { count } });
     sections.push_back(std::move(acknowledgements));
-    sections.push_back(tallySection("referrals", "Reports referred, by partner kind", "partner_kind", figures.referredTo));
-    sections.push_back(
-        tallySection("referral-outcomes", "Outcomes of referrals", "referral_outcome", figures.referralOutcomes));
-    sections.push_back(
-        tallySection("closed-outcomes", "Closed cases by outcome", "closed_outcome", figures.closedOutcomes));
-    FigureSection visits{"visits-per-month", "Site visits per month", {"Page views"}, {}};
+    sections.push_back(tallySection("referrals", "Reports referred, by partner kind",
+        "Partner kind", "partner_kind", figures.referredTo));
+    sections.push_back(tallySection("referral-outcomes", "Outcomes of referrals", "Outcome",
+        "referral_outcome", figures.referralOutcomes));
+    sections.push_back(tallySection("closed-outcomes", "Closed cases by outcome", "Outcome",
+        "closed_outcome", figures.closedOutcomes));
+    FigureSection visits { "visits-per-month", "Site visits per month", "Month", { "Page views" },
+        {} };
     for (std::size_t month = 0; month < 12; ++month)
-        visits.rows.push_back({kMonths[month], {figures.visitsPerMonth[month]}});
+        visits.rows.push_back({ kMonths[month], { figures.visitsPerMonth[month] } });
     sections.push_back(std::move(visits));
     return sections;
 }
 
 FigureSummary figureSummary(const YearFigures& figures)
 {
-    return {figures.reports, figures.visits, figures.inTimePercent()};
+    return { figures.reports, figures.visits, figures.inTimePercent() };
 }
 
 std::string chartSvg(const FigureSection& section)
@@ -185,33 +206,39 @@ std::string chartSvg(const FigureSection& section)
     std::int64_t maximum = 1;
     for (const auto& row : section.rows)
         maximum = std::max(maximum, row.total());
-    const int legendHeight = section.columns.size() > 1 ? static_cast<int>(section.columns.size()) * kLegendLine + 8 : 0;
-    const int height = legendHeight + static_cast<int>(section.rows.size()) * (kBarHeight + kBarGap) + kBarGap;
+    const int legendHeight = section.columns.size() > 1
+        ? static_cast<int>(section.columns.size()) * kLegendLine + 8
+        : 0;
+    const int height
+        = legendHeight + static_cast<int>(section.rows.size()) * (kBarHeight + kBarGap) + kBarGap;
     const int barSpace = kChartWidth - kLabelWidth - kCountWidth;
     const std::string titleId = "chart-" + section.id + "-title";
 
-    std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\" width=\""
-        + std::to_string(kChartWidth) + "\" height=\"" + std::to_string(height) + "\" viewBox=\"0 0 "
-        + std::to_string(kChartWidth) + " " + std::to_string(height) + "\" aria-labelledby=\"" + titleId
-        + "\" font-family=\"sans-serif\" font-size=\"13\">";
+    std::string svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" "
+                      "role=\"img\" width=\""
+        + std::to_string(kChartWidth) + "\" height=\"" + std::to_string(height)
+        + "\" viewBox=\"0 0 " + std::to_string(kChartWidth) + " " + std::to_string(height)
+        + "\" aria-labelledby=\"" + titleId + "\" font-family=\"sans-serif\" font-size=\"13\">";
     svg += "<title id=\"" + titleId + "\">" + escapeHtml(section.title) + "</title>";
     if (legendHeight > 0)
         svgLegend(svg, section, 0);
     int y = legendHeight + kBarGap;
     for (const auto& row : section.rows) {
-        svg += "<text x=\"0\" y=\"" + std::to_string(y + kBarHeight - 4) + "\">" + escapeHtml(row.label) + "</text>";
+        svg += "<text x=\"0\" y=\"" + std::to_string(y + kBarHeight - 4) + "\">"
+            + escapeHtml(row.label) + "</text>";
         double x = kLabelWidth;
         for (std::size_t column = 0; column < row.values.size(); ++column) {
-            const double width = static_cast<double>(barSpace) * static_cast<double>(row.values[column])
-                / static_cast<double>(maximum);
+            const double width = static_cast<double>(barSpace)
+                * static_cast<double>(row.values[column]) / static_cast<double>(maximum);
             if (width > 0)
-                svg += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y) + "\" width=\""
-                    + std::to_string(width) + "\" height=\"" + std::to_string(kBarHeight) + "\" fill=\""
-                    + kPalette[column % kPalette.size()] + "\"/>";
+                svg += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y)
+                    + "\" width=\"" + std::to_string(width) + "\" height=\""
+                    + std::to_string(kBarHeight) + "\" fill=\"" + kPalette[column % kPalette.size()]
+                    + "\"/>";
             x += width;
         }
-        svg += "<text x=\"" + std::to_string(x + 4) + "\" y=\"" + std::to_string(y + kBarHeight - 4) + "\">"
-            + std::to_string(row.total()) + "</text>";
+        svg += "<text x=\"" + std::to_string(x + 4) + "\" y=\"" + std::to_string(y + kBarHeight - 4)
+            + "\">" + std::to_string(row.total()) + "</text>";
         y += kBarHeight + kBarGap;
     }
     svg += "</svg>";
@@ -224,9 +251,10 @@ std::string figuresCsv(int year, const std::vector<FigureSection>& sections)
     for (const auto& section : sections) {
         for (const auto& row : section.rows) {
             for (std::size_t column = 0; column < row.values.size(); ++column) {
-                csv += std::to_string(year) + "," + csvField(section.id) + "," + csvField(section.title) + ","
-                    + csvField(row.label) + "," + csvField(section.columns[column]) + ","
-                    + std::to_string(row.values[column]) + "\r\n";
+                csv += std::to_string(year) + "," + csvField(section.id) + ","
+                    + csvField(section.title) + "," + csvField(row.label) + ","
+                    + csvField(section.columns[column]) + "," + std::to_string(row.values[column])
+                    + "\r\n";
             }
         }
     }

@@ -21,8 +21,9 @@ struct FigureRow {
 // into one segment per column. The dashboard, the annual report's PDF and
 // its CSV are all made from these, so they always show the same numbers.
 struct FigureSection {
-    std::string id;                   // stable, for the CSV and element ids: "channels-per-month"
-    std::string title;                // English
+    std::string id; // stable, for the CSV and element ids: "channels-per-month"
+    std::string title; // English
+    std::string rowHeading; // English: what a row is, such as "Month"
     std::vector<std::string> columns; // English column labels
     std::vector<FigureRow> rows;
 };

@@ -300,7 +300,12 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         const std::int64_t reportId = database_.lastInsertId();
         storeDetails(database_, reportId, fields);
         storeAttachments(reportId, received);
-        recordReport(database_, reportId, statisticsFacts(*report, !received.attachments.empty()));
+        StatisticsFacts facts = statisticsFacts(*report, !received.attachments.empty());
+        // The spool's receipt time is meldpunt-public's; without one, the
+        // day of ingestion is the nearest day known.
+        if (!hasReceiptDay(facts.receivedAt))
+            facts.receivedAt = now;
+        recordReport(database_, reportId, facts);
         if (receipt)
             storeReceipt(database_, reportId, receipt->first, receipt->second);
         // A reporter who left an e-mail address gets an acknowledgement

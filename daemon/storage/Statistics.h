@@ -12,9 +12,9 @@ namespace meldpunt::storage {
 // code or a day; recordReport() stores any other value as "not answered".
 struct StatisticsFacts {
     std::string receivedAt; // ISO 8601 UTC; only the day is kept
-    std::string channel;    // form, phone or email
+    std::string channel; // form, phone or email
     std::string category;
-    std::string country;    // ISO 3166-1 alpha-2 or "unknown"
+    std::string country; // ISO 3166-1 alpha-2 or "unknown"
     std::string reporterAge;
     std::string reporterGender;
     std::string foundVia;
@@ -26,7 +26,8 @@ struct StatisticsFacts {
     bool withAttachments = false;
 };
 
-// The partner kinds that a referral can go to, as the partners table names them.
+// The partner kinds that a referral can go to, as the partners table names
+// them.
 enum class PartnerKind { Police, Hotline, Other };
 
 // The anonymised statistics records: one row in statistics_reports per
@@ -35,8 +36,13 @@ enum class PartnerKind { Police, Hotline, Other };
 // the caller's transaction; those that update a record do nothing for a
 // report without one. Not thread-safe: the caller holds the database lock.
 
+// True when `receivedAt` starts with an ISO 8601 date and time, the form
+// recordReport() needs.
+bool hasReceiptDay(const std::string& receivedAt);
+
 // Creates the record of report `reportId` and stores its id in the
-// report's row. Throws DatabaseError.
+// report's row. Throws DatabaseError, with Kind::Constraint when
+// facts.receivedAt has no receipt day.
 void recordReport(Database& database, std::int64_t reportId, const StatisticsFacts& facts);
 
 // Records whether the first acknowledgement kept the triage deadline; a

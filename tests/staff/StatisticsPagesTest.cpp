@@ -43,10 +43,14 @@ void insertRecord(StaffAppFixture& fixture, const Record& record)
 {
     std::lock_guard lock(fixture.mutex);
     fixture.db.database
-        ->prepare("INSERT INTO statistics_reports (id, received_day, channel, category, country, reporter_age, "
-                  "reporter_gender, found_via, suspect_age, suspect_gender, child_age, child_gender, anonymous, "
-                  "with_attachments, acknowledgement, referred_police, referral_outcome, closed_outcome) "
-                  "VALUES (randomblob(16), ?, ?, ?, ?, ?, ?, ?, '', '', '', '', 1, 0, ?, ?, ?, ?)")
+        ->prepare("INSERT INTO statistics_reports (id, received_day, channel, "
+                  "category, country, reporter_age, "
+                  "reporter_gender, found_via, suspect_age, suspect_gender, "
+                  "child_age, child_gender, anonymous, "
+                  "with_attachments, acknowledgement, referred_police, "
+                  "referral_outcome, closed_outcome) "
+                  "VALUES (randomblob(16), ?, ?, ?, ?, ?, ?, ?, '', '', '', '', "
+                  "1, 0, ?, ?, ?, ?)")
         .bind(1, record.day)
         .bind(2, record.channel)
         .bind(3, record.category)
@@ -55,7 +59,7 @@ void insertRecord(StaffAppFixture& fixture, const Record& record)
         .bind(6, record.reporterGender)
         .bind(7, record.foundVia)
         .bind(8, record.acknowledgement)
-        .bind(9, std::int64_t{record.referredToPolice ? 1 : 0})
+        .bind(9, std::int64_t { record.referredToPolice ? 1 : 0 })
         .bind(10, record.referralOutcome)
         .bind(11, record.closedOutcome)
         .run();
@@ -64,23 +68,32 @@ void insertRecord(StaffAppFixture& fixture, const Record& record)
 // Seven reports in 2026 and one in 2025, and page views in both years.
 void insertSample(StaffAppFixture& fixture)
 {
-    insertRecord(fixture, {"2026-01-05", "form", "travel_tourism", "TH", "30_49", "female", "campaign", "in_time",
-                              true, "investigation_opened", "referred_to_police"});
-    insertRecord(fixture, {"2026-01-20", "form", "travel_tourism", "TH", "30_49", "male", "search_engine",
-                              "in_time", false, "", "advice_given"});
-    insertRecord(fixture, {"2026-03-02", "phone", "online_material", "NL", "18_29", "female", "campaign", "late",
-                              false, "", ""});
-    insertRecord(fixture, {"2026-03-09", "email", "other_violence", "KE", "", "", "", "in_time", false, "", ""});
-    insertRecord(fixture, {"2026-03-15", "form", "travel_tourism", "TH", "50_64", "female", "news", "in_time",
-                              true, "received", ""});
-    insertRecord(fixture, {"2026-11-30", "form", "not_sure", "unknown", "65_plus", "other", "campaign", "pending",
-                              false, "", ""});
-    insertRecord(fixture, {"2026-12-31", "phone", "travel_tourism", "TH", "", "", "", "late", false, "", ""});
-    insertRecord(fixture, {"2025-12-31", "form", "travel_tourism", "BR", "", "", "", "in_time", false, "", ""});
+    insertRecord(fixture,
+        { "2026-01-05", "form", "travel_tourism", "TH", "30_49", "female", "campaign", "in_time",
+            true, "investigation_opened", "referred_to_police" });
+    insertRecord(fixture,
+        { "2026-01-20", "form", "travel_tourism", "TH", "30_49", "male", "search_engine", "in_time",
+            false, "", "advice_given" });
+    insertRecord(fixture,
+        { "2026-03-02", "phone", "online_material", "NL", "18_29", "female", "campaign", "late",
+            false, "", "" });
+    insertRecord(fixture,
+        { "2026-03-09", "email", "other_violence", "KE", "", "", "", "in_time", false, "", "" });
+    insertRecord(fixture,
+        { "2026-03-15", "form", "travel_tourism", "TH", "50_64", "female", "news", "in_time", true,
+            "received", "" });
+    insertRecord(fixture,
+        { "2026-11-30", "form", "not_sure", "unknown", "65_plus", "other", "campaign", "pending",
+            false, "", "" });
+    insertRecord(fixture,
+        { "2026-12-31", "phone", "travel_tourism", "TH", "", "", "", "late", false, "", "" });
+    insertRecord(fixture,
+        { "2025-12-31", "form", "travel_tourism", "BR", "", "", "", "in_time", false, "", "" });
     std::lock_guard lock(fixture.mutex);
-    fixture.db.database->exec("INSERT INTO visit_counts (day, page, language, count) VALUES "
-                              "('2026-01-01', 'home', 'en', 1200), ('2026-01-31', 'form', 'nl', 34), "
-                              "('2026-07-04', 'home', 'ru', 500), ('2025-06-01', 'home', 'en', 99999)");
+    fixture.db.database->exec(
+        "INSERT INTO visit_counts (day, page, language, count) VALUES "
+        "('2026-01-01', 'home', 'en', 1200), ('2026-01-31', 'form', 'nl', 34), "
+        "('2026-07-04', 'home', 'ru', 500), ('2025-06-01', 'home', 'en', 99999)");
 }
 
 // The text of a table row on the dashboard: its label and its cells.
@@ -97,7 +110,8 @@ std::string pdfText(const std::string& pdf, const std::filesystem::path& folder)
         std::ofstream out(input, std::ios::binary);
         out << pdf;
     }
-    Process pdftotext({"/usr/bin/pdftotext", "-enc", "UTF-8", input.string(), output.string()}, {});
+    Process pdftotext(
+        { "/usr/bin/pdftotext", "-enc", "UTF-8", input.string(), output.string() }, {});
     const auto status = pdftotext.wait(std::chrono::seconds(30));
     REQUIRE(status.has_value());
     REQUIRE(WIFEXITED(*status));
@@ -129,13 +143,19 @@ TEST_CASE("Statistics dashboard figures", "[staff][statistics]")
     SECTION("reports per month are split by channel and by category")
     {
         // Columns in key order: email, form, phone.
-        CHECK_THAT(page, ContainsSubstring(row("January", "<td>0</td><td>2</td><td>0</td><td>2</td>")));
-        CHECK_THAT(page, ContainsSubstring(row("March", "<td>1</td><td>1</td><td>1</td><td>3</td>")));
-        CHECK_THAT(page, ContainsSubstring(row("December", "<td>0</td><td>0</td><td>1</td><td>1</td>")));
-        CHECK_THAT(page, ContainsSubstring("<th scope=\"col\">Sexual exploitation of children in travel and tourism</th>"));
+        CHECK_THAT(
+            page, ContainsSubstring(row("January", "<td>0</td><td>2</td><td>0</td><td>2</td>")));
+        CHECK_THAT(
+            page, ContainsSubstring(row("March", "<td>1</td><td>1</td><td>1</td><td>3</td>")));
+        CHECK_THAT(
+            page, ContainsSubstring(row("December", "<td>0</td><td>0</td><td>1</td><td>1</td>")));
+        CHECK_THAT(page,
+            ContainsSubstring("<th scope=\"col\">Sexual exploitation of "
+                              "children in travel and tourism</th>"));
     }
 
-    SECTION("countries, ages, genders and how reporters found the hotline are tallied")
+    SECTION("countries, ages, genders and how reporters found the hotline are "
+            "tallied")
     {
         CHECK_THAT(page, ContainsSubstring(row("Thailand", "<td>4</td>")));
         CHECK_THAT(page, ContainsSubstring(row("Netherlands", "<td>1</td>")));
@@ -167,8 +187,11 @@ TEST_CASE("Statistics dashboard figures", "[staff][statistics]")
 
     SECTION("charts are inline SVG with a title and no script")
     {
-        CHECK_THAT(page, ContainsSubstring("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" role=\"img\""));
-        CHECK_THAT(page, ContainsSubstring("<title id=\"chart-countries-title\">Countries</title>"));
+        CHECK_THAT(page,
+            ContainsSubstring("<svg xmlns=\"http://www.w3.org/2000/svg\" "
+                              "class=\"chart\" role=\"img\""));
+        CHECK_THAT(
+            page, ContainsSubstring("<title id=\"chart-countries-title\">Countries</title>"));
         CHECK_THAT(page, ContainsSubstring("<caption>Countries</caption>"));
         CHECK(page.find("<script") == std::string::npos);
         CHECK(page.find(" style=") == std::string::npos);
@@ -184,11 +207,12 @@ TEST_CASE("Statistics dashboard figures", "[staff][statistics]")
 
     SECTION("an invalid year is rejected with a message")
     {
-        for (const char* year : {"20x6", "1999", "-1", "99999"}) {
+        for (const char* year : { "20x6", "1999", "-1", "99999" }) {
             INFO(year);
             const auto rejected = client.get(std::string("/statistics?year=") + year);
             CHECK(rejected.status == 400);
-            CHECK_THAT(rejected.body, ContainsSubstring("The year must be a number from 2000 to 9999"));
+            CHECK_THAT(
+                rejected.body, ContainsSubstring("The year must be a number from 2000 to 9999"));
         }
     }
 }
@@ -201,23 +225,26 @@ TEST_CASE("Statistics routes by role", "[staff][statistics][routes]")
         bool mayRead;
         bool mayWrite;
     } expectations[] = {
-        {Role::Coordinator, true, true},
-        {Role::Auditor, true, false},
-        {Role::Caseworker, false, false},
-        {Role::Admin, false, false},
+        { Role::Coordinator, true, true },
+        { Role::Auditor, true, false },
+        { Role::Caseworker, false, false },
+        { Role::Admin, false, false },
     };
     for (const auto& expected : expectations) {
-        const auto member = fixture.addMember(std::string(roleName(expected.role)) + "-member", expected.role);
+        const auto member
+            = fixture.addMember(std::string(roleName(expected.role)) + "-member", expected.role);
         StaffClient client(*fixture.app);
         fixture.logIn(client, member);
         INFO(roleName(expected.role));
-        for (const char* path : {"/statistics?year=2026", "/statistics/annual-report.csv?year=2026",
-                 "/statistics/annual-report.pdf?year=2026"}) {
+        for (const char* path :
+            { "/statistics?year=2026", "/statistics/annual-report.csv?year=2026",
+                "/statistics/annual-report.pdf?year=2026" }) {
             INFO(path);
             CHECK(client.get(path).status == (expected.mayRead ? 200 : 403));
         }
         client.get("/account");
-        const auto saved = client.post("/statistics/text", {{"year", "2026"}, {"text", "A year of work."}});
+        const auto saved = client.post(
+            "/statistics/text", { { "year", "2026" }, { "text", "A year of work." } });
         CHECK(saved.status == (expected.mayWrite ? 303 : 403));
     }
 }
@@ -233,14 +260,21 @@ TEST_CASE("Annual report downloads", "[staff][statistics]")
 
     SECTION("the coordinator's text is stored and shown again")
     {
-        CHECK(client.post("/statistics/text", {{"year", "2026"}, {"text", "Our first full year."}}).status == 303);
-        CHECK_THAT(client.get("/statistics?year=2026").body, ContainsSubstring("Our first full year.</textarea>"));
-        CHECK(client.get("/statistics?year=2025").body.find("Our first full year.") == std::string::npos);
+        CHECK(client
+                  .post("/statistics/text",
+                      { { "year", "2026" }, { "text", "Our first full year." } })
+                  .status
+            == 303);
+        CHECK_THAT(client.get("/statistics?year=2026").body,
+            ContainsSubstring("Our first full year.</textarea>"));
+        CHECK(client.get("/statistics?year=2025").body.find("Our first full year.")
+            == std::string::npos);
     }
 
     SECTION("a text with control characters is rejected and kept in the form")
     {
-        const auto rejected = client.post("/statistics/text", {{"year", "2026"}, {"text", "Bad\x01text"}});
+        const auto rejected
+            = client.post("/statistics/text", { { "year", "2026" }, { "text", "Bad\x01text" } });
         CHECK(rejected.status == 400);
         CHECK_THAT(rejected.body, ContainsSubstring("control characters"));
         CHECK_THAT(rejected.body, ContainsSubstring("Bad\x01text</textarea>"));
@@ -251,22 +285,31 @@ TEST_CASE("Annual report downloads", "[staff][statistics]")
         const auto csv = client.get("/statistics/annual-report.csv?year=2026");
         REQUIRE(csv.status == 200);
         CHECK(csv.contentType == "text/csv; charset=utf-8");
-        CHECK(header(csv, "Content-Disposition") == "attachment; filename=\"meldpunt-annual-report-2026.csv\"");
+        CHECK(header(csv, "Content-Disposition")
+            == "attachment; filename=\"meldpunt-annual-report-2026.csv\"");
         CHECK(csv.body.starts_with("year,section,title,label,column,count\r\n"));
         CHECK_THAT(csv.body, ContainsSubstring("2026,countries,Countries,Thailand,Reports,4\r\n"));
-        CHECK_THAT(csv.body, ContainsSubstring("2026,channels-per-month,Reports per month by channel,March,Phone,1\r\n"));
-        CHECK_THAT(csv.body, ContainsSubstring("2026,acknowledgements,Acknowledgement of reports,After the deadline,Reports,2\r\n"));
-        CHECK_THAT(csv.body, ContainsSubstring("2026,visits-per-month,Site visits per month,January,Page views,1234\r\n"));
+        CHECK_THAT(csv.body,
+            ContainsSubstring("2026,channels-per-month,Reports per month by "
+                              "channel,March,Phone,1\r\n"));
+        CHECK_THAT(csv.body,
+            ContainsSubstring("2026,acknowledgements,Acknowledgement of "
+                              "reports,After the deadline,Reports,2\r\n"));
+        CHECK_THAT(csv.body,
+            ContainsSubstring("2026,visits-per-month,Site visits per "
+                              "month,January,Page views,1234\r\n"));
     }
 
     SECTION("the PDF holds the text and the figures as extractable text")
     {
-        const std::string english = "The hotline answered every report within two working days in spring.";
-        client.post("/statistics/text", {{"year", "2026"}, {"text", english}});
+        const std::string english
+            = "The hotline answered every report within two working days in spring.";
+        client.post("/statistics/text", { { "year", "2026" }, { "text", english } });
         const auto pdf = client.get("/statistics/annual-report.pdf?year=2026");
         REQUIRE(pdf.status == 200);
         CHECK(pdf.contentType == "application/pdf");
-        CHECK(header(pdf, "Content-Disposition") == "attachment; filename=\"meldpunt-annual-report-2026.pdf\"");
+        CHECK(header(pdf, "Content-Disposition")
+            == "attachment; filename=\"meldpunt-annual-report-2026.pdf\"");
         REQUIRE(pdf.body.starts_with("%PDF-"));
         const std::string text = pdfText(pdf.body, fixture.db.scratch.path());
         CHECK_THAT(text, ContainsSubstring("Annual report 2026"));
@@ -276,12 +319,15 @@ TEST_CASE("Annual report downloads", "[staff][statistics]")
         CHECK_THAT(text, ContainsSubstring("Acknowledged within the deadline: 67%"));
         CHECK_THAT(text, ContainsSubstring("Thailand"));
         CHECK_THAT(text, ContainsSubstring("Reports per month by channel"));
+        // March: one by e-mail, one by the form, one by phone.
+        CHECK_THAT(text, ContainsSubstring("3 (1 / 1 / 1)"));
     }
 
     SECTION("a Cyrillic text comes out of the PDF as written")
     {
-        const std::string russian = "Горячая линия получила семь сообщений.\n\nСпасибо партнёрам за работу.";
-        client.post("/statistics/text", {{"year", "2026"}, {"text", russian}});
+        const std::string russian = "Горячая линия получила семь "
+                                    "сообщений.\n\nСпасибо партнёрам за работу.";
+        client.post("/statistics/text", { { "year", "2026" }, { "text", russian } });
         const auto pdf = client.get("/statistics/annual-report.pdf?year=2026");
         REQUIRE(pdf.status == 200);
         const std::string text = pdfText(pdf.body, fixture.db.scratch.path());
@@ -295,9 +341,10 @@ TEST_CASE("Annual report downloads", "[staff][statistics]")
         std::string longText;
         for (int paragraph = 0; paragraph < 60; ++paragraph)
             longText += "Paragraph " + std::to_string(paragraph)
-                + " of the review, long enough to wrap over more than one line of the page.\n\n";
+                + " of the review, long enough to wrap over more than one line "
+                  "of the page.\n\n";
         longText += "The last paragraph.";
-        client.post("/statistics/text", {{"year", "2026"}, {"text", longText}});
+        client.post("/statistics/text", { { "year", "2026" }, { "text", longText } });
         const auto pdf = client.get("/statistics/annual-report.pdf?year=2026");
         const std::string text = pdfText(pdf.body, fixture.db.scratch.path());
         CHECK_THAT(text, ContainsSubstring("Paragraph 59 of the review"));

@@ -2,11 +2,11 @@
 // intake, updated by the case's course, free of free text, and kept when
 // the report goes.
 
+#include "Statistics.h"
 #include "CaseQueries.h"
 #include "Ingester.h"
 #include "Migrations.h"
 #include "Process.h"
-#include "Statistics.h"
 
 #include "ReportForm.h"
 #include "Spool.h"
@@ -39,16 +39,14 @@ namespace {
 
 // Every free-text field of the report form, each of which gets its own
 // marker, so that a marker found in a statistics table names its source.
-const std::vector<std::string> kFreeTextFields = {"what", "why_suspicious", "city", "place", "urls", "when",
-    "suspect_description", "suspect_language", "child_description", "child_language", "action_taken", "remarks",
-    "name", "email", "phone"};
+const std::vector<std::string> kFreeTextFields = { "what", "why_suspicious", "city", "place",
+    "urls", "when", "suspect_description", "suspect_language", "child_description",
+    "child_language", "action_taken", "remarks", "name", "email", "phone" };
 
-std::string markerFor(const std::string& field)
-{
-    return "ZQXMARK-" + field;
-}
+std::string markerFor(const std::string& field) { return "ZQXMARK-" + field; }
 
-FormData markedReport(const std::string& reporterAge = "50_64", const std::string& foundVia = "campaign")
+FormData markedReport(
+    const std::string& reporterAge = "50_64", const std::string& foundVia = "campaign")
 {
     FormData form;
     for (const auto& field : kFreeTextFields)
@@ -69,7 +67,7 @@ FormData markedReport(const std::string& reporterAge = "50_64", const std::strin
 }
 
 struct StatisticsBench {
-    ScratchFolder scratch{"statistics"};
+    ScratchFolder scratch { "statistics" };
     fs::path spoolFolder = scratch.path() / "spool";
     fs::path quarantineFolder = scratch.path() / "quarantine";
     std::optional<Database> database;
@@ -81,14 +79,16 @@ struct StatisticsBench {
     {
         fs::create_directory(spoolFolder);
         fs::create_directory(quarantineFolder);
-        database.emplace(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
+        database.emplace(
+            scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
         storage::migrate(*database);
         intakeKey = IntakeKeys(*database).ensureCurrent("2026-01-01T00:00:00Z");
     }
 
     std::int64_t ingest(const FormData& form)
     {
-        spool::Writer writer(spoolFolder, spool::EntryKind::Report, Uuid::generate(), intakeKey, spool::kMinChunkSize);
+        spool::Writer writer(spoolFolder, spool::EntryKind::Report, Uuid::generate(), intakeKey,
+            spool::kMinChunkSize);
         writer.writeRecord(spool::RecordType::Fields,
             crypto::asBytes(ReportForm::toJson(form, "nl", "2026-07-14T16:30:00Z")));
         writer.commit();
@@ -122,13 +122,14 @@ struct StatisticsBench {
     std::vector<std::string> statisticsValues()
     {
         std::vector<std::string> values;
-        auto tables = database->prepare(
-            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'statistics%'");
+        auto tables = database->prepare("SELECT name FROM sqlite_schema WHERE type "
+                                        "= 'table' AND name LIKE 'statistics%'");
         while (tables.step()) {
             const std::string table = tables.columnText(0);
             auto columns = database->prepare("SELECT name FROM pragma_table_info('" + table + "')");
             while (columns.step()) {
-                auto rows = database->prepare("SELECT CAST(\"" + columns.columnText(0) + "\" AS TEXT) FROM " + table);
+                auto rows = database->prepare(
+                    "SELECT CAST(\"" + columns.columnText(0) + "\" AS TEXT) FROM " + table);
                 while (rows.step())
                     values.push_back(rows.columnIsNull(0) ? std::string() : rows.columnText(0));
             }
@@ -143,7 +144,8 @@ TEST_CASE("Statistics record of an ingested report", "[statistics]")
 {
     StatisticsBench bench;
     const std::int64_t report = bench.ingest(markedReport());
-    const std::string where = " FROM statistics_reports WHERE id = (SELECT statistics_id FROM reports WHERE id = "
+    const std::string where = " FROM statistics_reports WHERE id = (SELECT "
+                              "statistics_id FROM reports WHERE id = "
         + std::to_string(report) + ")";
 
     SECTION("ingestion writes the record with the day and the chosen options")
@@ -184,13 +186,18 @@ TEST_CASE("Statistics record of an ingested report", "[statistics]")
 
     SECTION("a referral and its outcome update the record")
     {
-        bench.database->exec("INSERT INTO partners (id, name, kind, countries, endpoint, server_trust_pem, "
+        bench.database->exec("INSERT INTO partners (id, name, kind, countries, endpoint, "
+                             "server_trust_pem, "
                              "client_certificate_pem, client_key_pem, encryption_certificate_pem, "
-                             "receipt_certificate_pem, outcome_certificate_sha256, imported_at) VALUES (1, 'Police', "
+                             "receipt_certificate_pem, outcome_certificate_sha256, imported_at) "
+                             "VALUES (1, 'Police', "
                              "'police', 'TH', 'https://127.0.0.1/', '', '', '', '', '', '"
             + std::string(64, 'a') + "', '2026-01-01T00:00:00Z')");
-        bench.database->prepare("INSERT INTO referrals (id, uuid, report_id, partner_id, state, manifest_sha256, "
-                                "created_at) VALUES (7, 'u-7', ?, 1, 'delivered', ?, '2026-07-16T10:00:00Z')")
+        bench.database
+            ->prepare("INSERT INTO referrals (id, uuid, report_id, partner_id, "
+                      "state, manifest_sha256, "
+                      "created_at) VALUES (7, 'u-7', ?, 1, 'delivered', ?, "
+                      "'2026-07-16T10:00:00Z')")
             .bind(1, report)
             .bind(2, std::string(64, 'b'))
             .run();
@@ -204,12 +211,14 @@ TEST_CASE("Statistics record of an ingested report", "[statistics]")
     SECTION("no statistics table holds any free text of the report")
     {
         auto cases = bench.cases();
-        bench.database->exec("INSERT INTO staff_accounts (id, username, role, password_hash, created_at) "
+        bench.database->exec("INSERT INTO staff_accounts (id, username, role, password_hash, "
+                             "created_at) "
                              "VALUES (1, 'anna', 'caseworker', 'x', '2026-01-01T00:00:00Z')");
         cases.addNote(report, 1, markerFor("note"));
         cases.setStatus(report, "closed", "duplicate", staff::parseUtc("2026-07-15T17:00:00Z"));
         // The report's own row holds the markers, so the search can find them.
-        CHECK(bench.number("SELECT count(*) FROM reports WHERE what = '" + markerFor("what") + "'") == 1);
+        CHECK(bench.number("SELECT count(*) FROM reports WHERE what = '" + markerFor("what") + "'")
+            == 1);
         const auto values = bench.statisticsValues();
         REQUIRE_FALSE(values.empty());
         for (const auto& value : values) {
@@ -220,20 +229,27 @@ TEST_CASE("Statistics record of an ingested report", "[statistics]")
 
     SECTION("deleting the report keeps the record and leaves no link to it")
     {
-        const std::string recordId = bench.text("SELECT hex(statistics_id) FROM reports WHERE id = "
-            + std::to_string(report));
-        bench.database->exec("DELETE FROM case_state; DELETE FROM reports WHERE id = " + std::to_string(report));
+        const std::string recordId = bench.text(
+            "SELECT hex(statistics_id) FROM reports WHERE id = " + std::to_string(report));
+        bench.database->exec(
+            "DELETE FROM case_state; DELETE FROM reports WHERE id = " + std::to_string(report));
         CHECK(bench.number("SELECT count(*) FROM statistics_reports") == 1);
-        CHECK(bench.number("SELECT count(*) FROM statistics_reports WHERE hex(id) = '" + recordId + "'") == 1);
-        CHECK(bench.number("SELECT count(*) FROM reports WHERE hex(statistics_id) = '" + recordId + "'") == 0);
+        CHECK(bench.number(
+                  "SELECT count(*) FROM statistics_reports WHERE hex(id) = '" + recordId + "'")
+            == 1);
+        CHECK(bench.number(
+                  "SELECT count(*) FROM reports WHERE hex(statistics_id) = '" + recordId + "'")
+            == 0);
         // The record names no report: it has no column for a report's id,
         // reference or time, only these.
-        const std::set<std::string> expected = {"id", "received_day", "channel", "category", "country",
-            "reporter_age", "reporter_gender", "found_via", "suspect_age", "suspect_gender", "child_age",
-            "child_gender", "anonymous", "with_attachments", "acknowledgement", "referred_police",
-            "referred_hotline", "referred_other", "referral_outcome", "closed_outcome"};
+        const std::set<std::string> expected = { "id", "received_day", "channel", "category",
+            "country", "reporter_age", "reporter_gender", "found_via", "suspect_age",
+            "suspect_gender", "child_age", "child_gender", "anonymous", "with_attachments",
+            "acknowledgement", "referred_police", "referred_hotline", "referred_other",
+            "referral_outcome", "closed_outcome" };
         std::set<std::string> columns;
-        auto names = bench.database->prepare("SELECT name FROM pragma_table_info('statistics_reports')");
+        auto names
+            = bench.database->prepare("SELECT name FROM pragma_table_info('statistics_reports')");
         while (names.step())
             columns.insert(names.columnText(0));
         CHECK(columns == expected);
@@ -268,8 +284,11 @@ TEST_CASE("Statistics record of a hostile or manual report", "[statistics]")
         manual.what = markerFor("what");
         manual.contactName = markerFor("contact_name");
         const std::int64_t id = bench.cases().addManualReport(manual);
-        CHECK(bench.number("SELECT count(*) FROM statistics_reports WHERE id = (SELECT statistics_id FROM reports "
-                           "WHERE id = " + std::to_string(id) + ")") == 1);
+        CHECK(bench.number("SELECT count(*) FROM statistics_reports WHERE id = "
+                           "(SELECT statistics_id FROM reports "
+                           "WHERE id = "
+                  + std::to_string(id) + ")")
+            == 1);
         CHECK(bench.text("SELECT channel FROM statistics_reports") == "phone");
         CHECK(bench.text("SELECT country FROM statistics_reports") == "NL");
         CHECK(bench.text("SELECT category FROM statistics_reports").empty());
