@@ -12,7 +12,7 @@ namespace meldpunt::staff {
 
 namespace {
 
-// A4 in PostScript points, with 2 cm margins.
+// A4 in PostScript points, with margins of about 2 cm.
 constexpr double kPageWidth = 595.0;
 constexpr double kPageHeight = 842.0;
 constexpr double kMargin = 56.0;
@@ -109,7 +109,8 @@ public:
         y_ += after;
     }
 
-    // Writes one line of text at x, clipped to `width`, with its top at y.
+    // Writes one line of text at x with its top at y, ending in an ellipsis when wider than
+    // `width`.
     void textAt(const std::string& text, double x, double top, double width, const char* font) const
     {
         const LayoutPtr laid = layout(text, font, width);

@@ -63,7 +63,7 @@ std::vector<int> statisticsYears(storage::Database& database);
 // The coordinator's text for the annual report of `year`; empty when none.
 std::string annualText(storage::Database& database, int year);
 // Stores it, replacing an earlier one. Throws std::invalid_argument for
-// text that is too long or holds control characters.
+// text that is too long or contains control characters.
 void storeAnnualText(
     storage::Database& database, int year, const std::string& text, const std::string& now);
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <map>
 #include <numeric>
 
@@ -14,7 +15,7 @@ namespace {
 constexpr std::array<const char*, 12> kMonths = { "January", "February", "March", "April", "May",
     "June", "July", "August", "September", "October", "November", "December" };
 
-// Colours of the bar segments, told apart also by their order in the legend.
+// Colours of the bar segments, in the order the legend lists them.
 constexpr std::array<const char*, 7> kPalette
     = { "#1f5f8b", "#e08a1e", "#3c8d3f", "#b03a48", "#6b4c9a", "#7a7a7a", "#2aa1a8" };
 
@@ -25,6 +26,7 @@ constexpr int kCountWidth = 50;
 constexpr int kBarHeight = 18;
 constexpr int kBarGap = 6;
 constexpr int kLegendLine = 20;
+constexpr std::size_t kMaxLabelCodePoints = 32;
 
 const std::map<std::string, std::map<std::string, std::string>>& labels()
 {
@@ -112,6 +114,29 @@ std::string countryName(const Catalog& catalog, const std::string& code)
         if (country.code == code)
             return country.name;
     return code;
+}
+
+// An SVG coordinate with one decimal, enough at the chart's size, and
+// with a decimal point whatever the process's locale.
+std::string coordinate(double value)
+{
+    std::array<char, 32> text {};
+    const auto result
+        = std::to_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed, 1);
+    return std::string(text.data(), result.ptr);
+}
+
+// A row label cut to `maxCodePoints` UTF-8 code points with an ellipsis,
+// so that it stays left of the bars; the table beside the chart has it in full.
+std::string shortened(const std::string& text, std::size_t maxCodePoints)
+{
+    std::size_t codePoints = 0;
+    for (std::size_t index = 0; index < text.size(); ++index) {
+        const bool leadByte = (static_cast<unsigned char>(text[index]) & 0xC0) != 0x80;
+        if (leadByte && ++codePoints > maxCodePoints)
+            return text.substr(0, index) + "\u2026";
+    }
+    return text;
 }
 
 std::string csvField(const std::string& text)
@@ -225,19 +250,18 @@ std::string chartSvg(const FigureSection& section)
     int y = legendHeight + kBarGap;
     for (const auto& row : section.rows) {
         svg += "<text x=\"0\" y=\"" + std::to_string(y + kBarHeight - 4) + "\">"
-            + escapeHtml(row.label) + "</text>";
+            + escapeHtml(shortened(row.label, kMaxLabelCodePoints)) + "</text>";
         double x = kLabelWidth;
         for (std::size_t column = 0; column < row.values.size(); ++column) {
             const double width = static_cast<double>(barSpace)
                 * static_cast<double>(row.values[column]) / static_cast<double>(maximum);
             if (width > 0)
-                svg += "<rect x=\"" + std::to_string(x) + "\" y=\"" + std::to_string(y)
-                    + "\" width=\"" + std::to_string(width) + "\" height=\""
-                    + std::to_string(kBarHeight) + "\" fill=\"" + kPalette[column % kPalette.size()]
-                    + "\"/>";
+                svg += "<rect x=\"" + coordinate(x) + "\" y=\"" + std::to_string(y) + "\" width=\""
+                    + coordinate(width) + "\" height=\"" + std::to_string(kBarHeight) + "\" fill=\""
+                    + kPalette[column % kPalette.size()] + "\"/>";
             x += width;
         }
-        svg += "<text x=\"" + std::to_string(x + 4) + "\" y=\"" + std::to_string(y + kBarHeight - 4)
+        svg += "<text x=\"" + coordinate(x + 4) + "\" y=\"" + std::to_string(y + kBarHeight - 4)
             + "\">" + std::to_string(row.total()) + "</text>";
         y += kBarHeight + kBarGap;
     }

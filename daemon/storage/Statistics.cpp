@@ -22,8 +22,9 @@ std::string dayOf(const std::string& receivedAt)
     static const std::regex day("([0-9]{4}-[0-9]{2}-[0-9]{2})T.*");
     std::smatch match;
     if (!std::regex_match(receivedAt, match, day))
-        throw DatabaseError(
-            DatabaseError::Kind::Constraint, "a report's receipt time is not ISO 8601");
+        throw DatabaseError(DatabaseError::Kind::Constraint,
+            "invalid receipt time '" + receivedAt
+                + "': expected ISO 8601, such as 2026-07-14T16:30:00Z");
     return match[1];
 }
 

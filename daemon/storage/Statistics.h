@@ -7,8 +7,8 @@
 
 namespace meldpunt::storage {
 
-// What the anonymised statistics record of a report holds when the report
-// arrives. Every value is an option value of the report form, a country
+// The facts that the anonymised statistics record of a report starts with.
+// Every value is an option value of the report form, a country
 // code or a day; recordReport() stores any other value as "not answered".
 struct StatisticsFacts {
     std::string receivedAt; // ISO 8601 UTC; only the day is kept
@@ -45,8 +45,8 @@ bool hasReceiptDay(const std::string& receivedAt);
 // facts.receivedAt has no receipt day.
 void recordReport(Database& database, std::int64_t reportId, const StatisticsFacts& facts);
 
-// Records whether the first acknowledgement kept the triage deadline; a
-// later call leaves the first answer.
+// Records whether the first acknowledgement kept the triage deadline. A
+// later call leaves the first value.
 void recordAcknowledgement(Database& database, std::int64_t reportId, bool inTime);
 
 // Records what came of a closed case (one of the case outcomes).

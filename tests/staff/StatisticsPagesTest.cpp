@@ -4,6 +4,7 @@
 #include "Process.h"
 #include "StaffApp.h"
 #include "StaffAppFixture.h"
+#include "StatisticsReport.h"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -352,4 +353,16 @@ TEST_CASE("Annual report downloads", "[staff][statistics]")
         // pdftotext separates pages with a form feed.
         CHECK(std::count(text.begin(), text.end(), '\f') >= 3);
     }
+}
+
+TEST_CASE("Chart SVG of long or hostile labels", "[staff][statistics]")
+{
+    FigureSection section { "test", "Test <chart>", "Label", { "Reports" },
+        { { "Saint Helena, Ascension and Tristan da Cunha", { 3 } },
+            { "<script>x</script>", { 1 } } } };
+    const std::string svg = chartSvg(section);
+    CHECK_THAT(svg, ContainsSubstring(">Saint Helena, Ascension and Tris\u2026</text>"));
+    CHECK_THAT(svg, ContainsSubstring("&lt;script&gt;x&lt;/script&gt;"));
+    CHECK_THAT(svg, ContainsSubstring("<title id=\"chart-test-title\">Test &lt;chart&gt;</title>"));
+    CHECK(svg.find("<script>") == std::string::npos);
 }

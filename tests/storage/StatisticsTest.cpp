@@ -216,7 +216,7 @@ TEST_CASE("Statistics record of an ingested report", "[statistics]")
                              "VALUES (1, 'anna', 'caseworker', 'x', '2026-01-01T00:00:00Z')");
         cases.addNote(report, 1, markerFor("note"));
         cases.setStatus(report, "closed", "duplicate", staff::parseUtc("2026-07-15T17:00:00Z"));
-        // The report's own row holds the markers, so the search can find them.
+        // The report's own row contains the markers, so the search can find them.
         CHECK(bench.number("SELECT count(*) FROM reports WHERE what = '" + markerFor("what") + "'")
             == 1);
         const auto values = bench.statisticsValues();
