@@ -215,21 +215,30 @@ void writeParagraphs(PageWriter& page, const std::string& text)
     }
 }
 
+std::string translated(const AnnualReportContent& content, const char* english)
+{
+    return content.catalog ? content.catalog->translate(content.language, english) : english;
+}
+
 void writeReport(PageWriter& page, const AnnualReportContent& content)
 {
-    page.paragraph("Annual report " + std::to_string(content.year), kTitleFont, 2);
+    page.paragraph(translated(content, N_("Annual report")) + " " + std::to_string(content.year),
+        kTitleFont, 2);
     if (!content.organisation.empty())
         page.paragraph(content.organisation, kHeadingFont, 10);
     writeParagraphs(page, content.coordinatorText);
 
     page.skip(6);
-    page.paragraph("Figures", kHeadingFont, 4);
-    page.paragraph("Reports received: " + std::to_string(content.summary.reports), kBodyFont, 0);
-    page.paragraph(
-        "Site visits (page views): " + std::to_string(content.summary.visits), kBodyFont, 0);
-    page.paragraph("Acknowledged within the deadline: "
+    page.paragraph(translated(content, N_("Figures")), kHeadingFont, 4);
+    page.paragraph(translated(content, N_("Reports received:")) + " "
+            + std::to_string(content.summary.reports),
+        kBodyFont, 0);
+    page.paragraph(translated(content, N_("Site visits (page views):")) + " "
+            + std::to_string(content.summary.visits),
+        kBodyFont, 0);
+    page.paragraph(translated(content, N_("Acknowledged within the deadline:")) + " "
             + (content.summary.inTimePercent < 0
-                    ? std::string("no acknowledgement recorded")
+                    ? translated(content, N_("no acknowledgement recorded"))
                     : std::to_string(content.summary.inTimePercent) + "%"),
         kBodyFont, 10);
 
@@ -238,7 +247,7 @@ void writeReport(PageWriter& page, const AnnualReportContent& content)
         page.ensureSpace(60);
         page.paragraph(section.title, kHeadingFont, 4);
         if (section.rows.empty()) {
-            page.paragraph("None recorded.", kBodyFont, 10);
+            page.paragraph(translated(content, N_("None recorded.")), kBodyFont, 10);
             continue;
         }
         drawChart(page, section);
@@ -256,7 +265,8 @@ std::string annualReportPdf(const AnnualReportContent& content)
     if (cairo_surface_status(surface.get()) != CAIRO_STATUS_SUCCESS)
         throw AnnualReportError(std::string("creating the PDF surface failed: ")
             + cairo_status_to_string(cairo_surface_status(surface.get())));
-    const std::string title = "Annual report " + std::to_string(content.year);
+    const std::string title
+        = translated(content, N_("Annual report")) + " " + std::to_string(content.year);
     cairo_pdf_surface_set_metadata(surface.get(), CAIRO_PDF_METADATA_TITLE, title.c_str());
     {
         std::unique_ptr<cairo_t, ContextCloser> context(cairo_create(surface.get()));

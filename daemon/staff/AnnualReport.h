@@ -15,6 +15,10 @@ public:
 
 struct AnnualReportContent {
     int year = 0;
+    // The report's own headings are translated into `language` through
+    // `catalog`; the sections come translated already.
+    const Catalog* catalog = nullptr;
+    std::string language = "en";
     std::string organisation; // shown in the heading
     std::string coordinatorText; // paragraphs separated by blank lines, any script
     FigureSummary summary;

@@ -98,12 +98,21 @@ StaffResponse StaffApp::statisticsPage(
     }
     data.set("years", yearOptions);
     PageData sections { PageData::type::list };
-    for (const auto& section : figureSections(figures, pages_.catalog()))
+    for (const auto& section : figureSections(figures, pages_.catalog(), "en"))
         sections.push_back(sectionData(section));
     data.set("sections", sections);
     data.set("may_write", context.account->role == Role::Coordinator);
     data.set("text", isPost ? text : annualText(database_, *year));
     data.set("max_text_bytes", std::to_string(kMaxAnnualTextBytes));
+    PageData languages { PageData::type::list };
+    for (const auto& language : pages_.catalog().languages()) {
+        PageData item;
+        item.set("code", language.code);
+        item.set("name", language.nativeName);
+        item.set("selected", language.code == "en");
+        languages.push_back(item);
+    }
+    data.set("languages", languages);
     return render(context, "statistics", "Statistics", std::move(data), notice, status);
 }
 
@@ -124,13 +133,18 @@ StaffResponse StaffApp::statisticsText(Context& context)
 
 StaffResponse StaffApp::annualReportDownload(Context& context)
 {
-    const auto year = requestedYear(parseUrlEncoded(context.request.query).get("year"), clock_());
+    const FormData query = parseUrlEncoded(context.request.query);
+    const auto year = requestedYear(query.get("year"), clock_());
     if (!year)
         return message(context, 400, "Invalid year",
             "The year must be a number from 2000 to 9999, such as 2026. "
             "Choose one from the list.");
+    const std::string language = query.has("language") ? query.get("language") : std::string("en");
+    if (!pages_.catalog().hasLanguage(language))
+        return message(context, 400, "Invalid language",
+            "The annual report is made in the site's languages only. Choose one from the list.");
     const YearFigures figures = readYearFigures(database_, *year);
-    const auto sections = figureSections(figures, pages_.catalog());
+    const auto sections = figureSections(figures, pages_.catalog(), language);
     const std::string name = "meldpunt-annual-report-" + std::to_string(*year);
     StaffResponse response;
     if (context.match.route->id == RouteId::AnnualReportCsv) {
@@ -143,6 +157,8 @@ StaffResponse StaffApp::annualReportDownload(Context& context)
     }
     AnnualReportContent content;
     content.year = *year;
+    content.catalog = &pages_.catalog();
+    content.language = language;
     content.organisation = settings_.totpIssuer;
     content.coordinatorText = annualText(database_, *year);
     content.summary = figureSummary(figures);

@@ -12,8 +12,9 @@ namespace meldpunt::staff {
 
 namespace {
 
-constexpr std::array<const char*, 12> kMonths = { "January", "February", "March", "April", "May",
-    "June", "July", "August", "September", "October", "November", "December" };
+constexpr std::array<const char*, 12> kMonths
+    = { N_("January"), N_("February"), N_("March"), N_("April"), N_("May"), N_("June"), N_("July"),
+          N_("August"), N_("September"), N_("October"), N_("November"), N_("December") };
 
 // Colours of the bar segments, in the order the legend lists them.
 constexpr std::array<const char*, 7> kPalette
@@ -32,45 +33,46 @@ const std::map<std::string, std::map<std::string, std::string>>& labels()
 {
     static const std::map<std::string, std::map<std::string, std::string>> table = {
         { "channel",
-            { { "form", "Report form" }, { "phone", "Phone" }, { "email", "E-mail" },
-                { "other", "Other channel" } } },
+            { { "form", N_("Report form") }, { "phone", N_("Phone") }, { "email", N_("E-mail") },
+                { "other", N_("Other channel") } } },
         { "category",
-            { { "travel_tourism", "Sexual exploitation of children in travel and tourism" },
-                { "online_material", "Child sexual abuse material online" },
-                { "other_violence", "Other violence against children" },
-                { "not_sure", "Not sure" } } },
+            { { "travel_tourism", N_("Sexual exploitation of children in travel and tourism") },
+                { "online_material", N_("Child sexual abuse material online") },
+                { "other_violence", N_("Other violence against children") },
+                { "not_sure", N_("Not sure") } } },
         { "reporter_age",
-            { { "under_18", "Under 18" }, { "18_29", "18 to 29" }, { "30_49", "30 to 49" },
-                { "50_64", "50 to 64" }, { "65_plus", "65 or older" },
-                { "no_answer", "I prefer not to say" } } },
+            { { "under_18", N_("Under 18") }, { "18_29", N_("18 to 29") },
+                { "30_49", N_("30 to 49") }, { "50_64", N_("50 to 64") },
+                { "65_plus", N_("65 or older") }, { "no_answer", N_("I prefer not to say") } } },
         { "reporter_gender",
-            { { "female", "Female" }, { "male", "Male" }, { "other", "Other" },
-                { "no_answer", "I prefer not to say" } } },
+            { { "female", N_("Female") }, { "male", N_("Male") }, { "other", N_("Other") },
+                { "no_answer", N_("I prefer not to say") } } },
         { "found_via",
-            { { "search_engine", "A search engine" },
-                { "campaign", "A poster, flyer or advertisement" },
-                { "social_media", "Social media" }, { "news", "News or a magazine" },
-                { "friend_family", "Friends or family" },
-                { "organisation", "A travel company, school or other organisation" },
-                { "other", "Another way" } } },
+            { { "search_engine", N_("A search engine") },
+                { "campaign", N_("A poster, flyer or advertisement") },
+                { "social_media", N_("Social media") }, { "news", N_("News or a magazine") },
+                { "friend_family", N_("Friends or family") },
+                { "organisation", N_("A travel company, school or other organisation") },
+                { "other", N_("Another way") } } },
         { "acknowledgement",
-            { { "in_time", "Within the deadline" }, { "late", "After the deadline" },
-                { "pending", "Not yet acknowledged" },
-                { "unknown", "Before deadlines were recorded" } } },
+            { { "in_time", N_("Within the deadline") }, { "late", N_("After the deadline") },
+                { "pending", N_("Not yet acknowledged") },
+                { "unknown", N_("Before deadlines were recorded") } } },
         { "partner_kind",
-            { { "police", "Police" }, { "hotline", "Partner hotline" },
-                { "other", "Other partner" } } },
+            { { "police", N_("Police") }, { "hotline", N_("Partner hotline") },
+                { "other", N_("Other partner") } } },
         { "referral_outcome",
-            { { "received", "Received by the partner" },
-                { "investigation_opened", "Investigation opened" },
-                { "no_action", "No action by the partner" },
-                { "closed", "Closed by the partner" } } },
+            { { "received", N_("Received by the partner") },
+                { "investigation_opened", N_("Investigation opened") },
+                { "no_action", N_("No action by the partner") },
+                { "closed", N_("Closed by the partner") } } },
         { "closed_outcome",
-            { { "referred_to_police", "Referred to the police" },
-                { "referred_to_partner", "Referred to a partner hotline" },
-                { "advice_given", "Advice given" }, { "no_action_possible", "No action possible" },
-                { "outside_remit", "Outside the hotline's remit" },
-                { "duplicate", "Duplicate of another report" } } },
+            { { "referred_to_police", N_("Referred to the police") },
+                { "referred_to_partner", N_("Referred to a partner hotline") },
+                { "advice_given", N_("Advice given") },
+                { "no_action_possible", N_("No action possible") },
+                { "outside_remit", N_("Outside the hotline's remit") },
+                { "duplicate", N_("Duplicate of another report") } } },
     };
     return table;
 }
@@ -78,12 +80,12 @@ const std::map<std::string, std::map<std::string, std::string>>& labels()
 FigureSection monthSection(const std::string& id, const std::string& title,
     const std::string& column, const std::vector<MonthSeries>& series)
 {
-    FigureSection section { id, title, "Month", {}, {} };
+    FigureSection section { id, title, N_("Month"), {}, {} };
     for (const auto& each : series)
         section.columns.push_back(valueLabel(column, each.key));
     // A year without reports still lists its months, with zeros.
     if (series.empty())
-        section.columns.push_back("Reports");
+        section.columns.push_back(N_("Reports"));
     for (std::size_t month = 0; month < 12; ++month) {
         FigureRow row { kMonths[month], {} };
         for (const auto& each : series)
@@ -98,19 +100,20 @@ FigureSection monthSection(const std::string& id, const std::string& title,
 FigureSection tallySection(const std::string& id, const std::string& title,
     const std::string& rowHeading, const std::string& column, const std::vector<Tally>& tallies)
 {
-    FigureSection section { id, title, rowHeading, { "Reports" }, {} };
+    FigureSection section { id, title, rowHeading, { N_("Reports") }, {} };
     for (const auto& each : tallies)
         section.rows.push_back({ valueLabel(column, each.key), { each.count } });
     return section;
 }
 
-std::string countryName(const Catalog& catalog, const std::string& code)
+std::string countryName(
+    const Catalog& catalog, const std::string& language, const std::string& code)
 {
     if (code.empty())
-        return "Not answered";
+        return catalog.translate(language, N_("Not answered"));
     if (code == "unknown")
-        return "Not known to the reporter";
-    for (const auto& country : catalog.countries("en"))
+        return catalog.translate(language, N_("Not known to the reporter"));
+    for (const auto& country : catalog.countries(language))
         if (country.code == code)
             return country.name;
     return code;
@@ -173,7 +176,7 @@ std::int64_t FigureRow::total() const
 std::string valueLabel(const std::string& column, const std::string& value)
 {
     if (value.empty())
-        return "Not answered";
+        return N_("Not answered");
     const auto table = labels().find(column);
     if (table == labels().end())
         return value;
@@ -181,25 +184,47 @@ std::string valueLabel(const std::string& column, const std::string& value)
     return found == table->second.end() ? value : found->second;
 }
 
-std::vector<FigureSection> figureSections(const YearFigures& figures, const Catalog& catalog)
+namespace {
+
+// Translates every English title and label of the sections, but the
+// country names, which come from the iso-codes catalog already.
+void translateSections(
+    std::vector<FigureSection>& sections, const Catalog& catalog, const std::string& language)
+{
+    auto translate = [&](std::string& text) { text = catalog.translate(language, text); };
+    for (auto& section : sections) {
+        translate(section.title);
+        translate(section.rowHeading);
+        std::for_each(section.columns.begin(), section.columns.end(), translate);
+        if (section.id == "countries")
+            continue;
+        for (auto& row : section.rows)
+            translate(row.label);
+    }
+}
+
+} // namespace
+
+std::vector<FigureSection> figureSections(
+    const YearFigures& figures, const Catalog& catalog, const std::string& language)
 {
     std::vector<FigureSection> sections;
-    sections.push_back(monthSection(
-        "channels-per-month", "Reports per month by channel", "channel", figures.channelsPerMonth));
-    sections.push_back(monthSection("categories-per-month", "Reports per month by category",
+    sections.push_back(monthSection("channels-per-month", N_("Reports per month by channel"),
+        "channel", figures.channelsPerMonth));
+    sections.push_back(monthSection("categories-per-month", N_("Reports per month by category"),
         "category", figures.categoriesPerMonth));
-    FigureSection countries { "countries", "Countries", "Country", { "Reports" }, {} };
+    FigureSection countries { "countries", N_("Countries"), N_("Country"), { N_("Reports") }, {} };
     for (const auto& each : figures.countries)
-        countries.rows.push_back({ countryName(catalog, each.key), { each.count } });
+        countries.rows.push_back({ countryName(catalog, language, each.key), { each.count } });
     sections.push_back(std::move(countries));
-    sections.push_back(tallySection(
-        "reporter-ages", "Age of the reporter", "Age", "reporter_age", figures.reporterAges));
-    sections.push_back(tallySection("reporter-genders", "Gender of the reporter", "Gender",
+    sections.push_back(tallySection("reporter-ages", N_("Age of the reporter"), N_("Age"),
+        "reporter_age", figures.reporterAges));
+    sections.push_back(tallySection("reporter-genders", N_("Gender of the reporter"), N_("Gender"),
         "reporter_gender", figures.reporterGenders));
-    sections.push_back(tallySection("found-via", "How reporters found the hotline", "Found through",
-        "found_via", figures.foundVia));
-    FigureSection acknowledgements { "acknowledgements", "Acknowledgement of reports",
-        "Acknowledged", { "Reports" }, {} };
+    sections.push_back(tallySection("found-via", N_("How reporters found the hotline"),
+        N_("Found through"), "found_via", figures.foundVia));
+    FigureSection acknowledgements { "acknowledgements", N_("Acknowledgement of reports"),
+        N_("Acknowledged"), { N_("Reports") }, {} };
     for (const auto& [key, count] : { std::pair { "in_time", figures.acknowledgedInTime },
              std::pair { "late", figures.acknowledgedLate },
              std::pair { "pending", figures.acknowledgementPending },
@@ -207,17 +232,18 @@ std::vector<FigureSection> figureSections(const YearFigures& figures, const Cata
         if (count > 0 || std::string(key) == "in_time" || std::string(key) == "late")
             acknowledgements.rows.push_back({ valueLabel("acknowledgement", key), { count } });
     sections.push_back(std::move(acknowledgements));
-    sections.push_back(tallySection("referrals", "Reports referred, by partner kind",
-        "Partner kind", "partner_kind", figures.referredTo));
-    sections.push_back(tallySection("referral-outcomes", "Outcomes of referrals", "Outcome",
+    sections.push_back(tallySection("referrals", N_("Reports referred, by partner kind"),
+        N_("Partner kind"), "partner_kind", figures.referredTo));
+    sections.push_back(tallySection("referral-outcomes", N_("Outcomes of referrals"), N_("Outcome"),
         "referral_outcome", figures.referralOutcomes));
-    sections.push_back(tallySection("closed-outcomes", "Closed cases by outcome", "Outcome",
+    sections.push_back(tallySection("closed-outcomes", N_("Closed cases by outcome"), N_("Outcome"),
         "closed_outcome", figures.closedOutcomes));
-    FigureSection visits { "visits-per-month", "Site visits per month", "Month", { "Page views" },
-        {} };
+    FigureSection visits { "visits-per-month", N_("Site visits per month"), N_("Month"),
+        { N_("Page views") }, {} };
     for (std::size_t month = 0; month < 12; ++month)
         visits.rows.push_back({ kMonths[month], { figures.visitsPerMonth[month] } });
     sections.push_back(std::move(visits));
+    translateSections(sections, catalog, language);
     return sections;
 }
 

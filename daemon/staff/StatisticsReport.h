@@ -9,6 +9,11 @@
 
 namespace meldpunt::staff {
 
+// Marks English text that the annual report translates through the site's
+// catalogs; webui/extract-messages collects every N_("...") in
+// daemon/staff into meldpunt.pot, as xgettext does with its N_ keyword.
+constexpr const char* N_(const char* english) { return english; }
+
 // One row of a figures table: a label and a count per column.
 struct FigureRow {
     std::string label;
@@ -22,15 +27,17 @@ struct FigureRow {
 // its CSV are all made from these, so they always show the same numbers.
 struct FigureSection {
     std::string id; // stable, for the CSV and element ids: "channels-per-month"
-    std::string title; // English
-    std::string rowHeading; // English: what a row is, such as "Month"
-    std::vector<std::string> columns; // English column labels
+    std::string title;
+    std::string rowHeading; // what a row is, such as "Month"
+    std::vector<std::string> columns;
     std::vector<FigureRow> rows;
 };
 
 // The sections of a year's figures in the order they are shown, with
-// every label in English; country names come from `catalog`.
-std::vector<FigureSection> figureSections(const YearFigures& figures, const Catalog& catalog);
+// every title and label translated into `language` through `catalog`
+// ("en" for English), and country names in that language.
+std::vector<FigureSection> figureSections(
+    const YearFigures& figures, const Catalog& catalog, const std::string& language);
 
 // The English label of a stored value of a statistics column, such as
 // "Phone" for channel "phone"; "Not answered" for "".

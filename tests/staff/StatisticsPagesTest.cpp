@@ -337,6 +337,37 @@ TEST_CASE("Annual report downloads", "[staff][statistics]")
         CHECK_THAT(text, ContainsSubstring("Reports received: 7"));
     }
 
+    SECTION("a Russian annual report has Russian headings, labels and country names")
+    {
+        client.post("/statistics/text", { { "year", "2026" }, { "text", "Спасибо партнёрам." } });
+        const auto pdf = client.get("/statistics/annual-report.pdf?year=2026&language=ru");
+        REQUIRE(pdf.status == 200);
+        const std::string text = pdfText(pdf.body, fixture.db.scratch.path());
+        CHECK_THAT(text, ContainsSubstring("Годовой отчёт 2026"));
+        CHECK_THAT(text, ContainsSubstring("Спасибо партнёрам."));
+        CHECK_THAT(text, ContainsSubstring("Получено сообщений: 7"));
+        CHECK_THAT(text, ContainsSubstring("Подтверждено в срок: 67%"));
+        CHECK_THAT(text, ContainsSubstring("Сообщения по месяцам и каналам"));
+        CHECK_THAT(text, ContainsSubstring("Таиланд"));
+        CHECK_THAT(text, ContainsSubstring("Электронная почта"));
+        CHECK(text.find("Thailand") == std::string::npos);
+        CHECK(text.find("Reports received") == std::string::npos);
+    }
+
+    SECTION("a language the site does not offer is rejected")
+    {
+        const auto rejected = client.get("/statistics/annual-report.pdf?year=2026&language=xx");
+        CHECK(rejected.status == 400);
+        CHECK_THAT(rejected.body, ContainsSubstring("languages only. Choose one"));
+    }
+
+    SECTION("the dashboard offers the site's languages for the annual report")
+    {
+        const auto page = client.get("/statistics?year=2026").body;
+        CHECK_THAT(page, ContainsSubstring("<option value=\"ru\">"));
+        CHECK_THAT(page, ContainsSubstring("<option value=\"en\" selected>"));
+    }
+
     SECTION("a long text runs on over further pages")
     {
         std::string longText;
