@@ -369,8 +369,8 @@ CREATE TABLE referral_alerts (
 -- One record per report for the yearly figures. It holds only the day of
 -- receipt and the form's option values, never free text, and the reports
 -- row alone holds its random id: once the report is deleted, nothing
--- leads from a record back to a report. Retention sweeps keep every
--- table whose name starts with "statistics".
+-- leads from a record back to a report. A retention sweep must never
+-- delete from a table whose name starts with "statistics".
 CREATE TABLE statistics_reports (
     id BLOB PRIMARY KEY CHECK (length(id) = 16),
     received_day TEXT NOT NULL
