@@ -297,3 +297,72 @@ TEST_CASE("Statistics record of a hostile or manual report", "[statistics]")
             CHECK(value.find("ZQXMARK") == std::string::npos);
     }
 }
+
+TEST_CASE("Statistics records for reports stored earlier", "[statistics]")
+{
+    ScratchFolder scratch("statistics-upgrade");
+    Database database(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
+    // The schema as the release before the statistics records left it.
+    for (const auto& migration : storage::migrations()) {
+        if (migration.name.find("statistics") != std::string::npos)
+            break;
+        database.exec(migration.sql);
+        database.exec("PRAGMA user_version = " + std::to_string(migration.version));
+    }
+    database.exec(
+        "INSERT INTO spool_entries (entry_uuid, kind, ingested_at) VALUES "
+        "(randomblob(16), 1, '2026-03-01T10:00:00Z'), (randomblob(16), 1, '2026-04-01T10:00:00Z');"
+        "INSERT INTO reports (entry_uuid, reference, received_at, ingested_at, language, channel, "
+        "category, country, place, occurred, what, anonymous, consent, status) "
+        "SELECT entry_uuid, 'R-' || rowid, ingested_at, ingested_at, 'en', "
+        "CASE rowid WHEN 1 THEN 'form' ELSE 'phone' END, "
+        "CASE rowid WHEN 1 THEN 'online_material' ELSE 'ZQXMARK-category' END, "
+        "CASE rowid WHEN 1 THEN 'NL' ELSE 'ZQXMARK-country' END, 'ZQXMARK-place', 'ZQXMARK-when', "
+        "'ZQXMARK-what', 1, 1, CASE rowid WHEN 1 THEN 'closed' ELSE 'new' END FROM spool_entries;"
+        "INSERT INTO report_details (report_id, why_suspicious, city, venue_type, urls, "
+        "suspect_count, suspect_age, suspect_gender, suspect_description, suspect_language, "
+        "child_count, child_age, child_gender, child_description, child_language, action_taken, "
+        "remarks, reporter_age, reporter_gender, found_via) VALUES (1, 'ZQXMARK-why', "
+        "'ZQXMARK-city', 'hotel', 'ZQXMARK-urls', 'one', '30_49', 'male', 'ZQXMARK-suspect', "
+        "'ZQXMARK-language', 'one', '6_11', 'female', 'ZQXMARK-child', 'ZQXMARK-language', "
+        "'ZQXMARK-action', 'ZQXMARK-remarks', '18_29', 'ZQXMARK-gender', 'news');"
+        "INSERT INTO case_state (report_id, outcome, acknowledged_at, updated_at) VALUES "
+        "(1, 'advice_given', '2026-03-02T10:00:00Z', '2026-03-05T10:00:00Z');");
+
+    CHECK(storage::migrate(database) >= 1);
+
+    auto count = database.prepare("SELECT count(*) FROM statistics_reports s JOIN reports r ON "
+                                  "r.statistics_id = s.id");
+    REQUIRE(count.step());
+    CHECK(count.columnInt(0) == 2);
+    auto first = database.prepare(
+        "SELECT s.received_day, s.channel, s.category, s.country, s.reporter_age, "
+        "s.reporter_gender, s.found_via, s.acknowledgement, s.closed_outcome FROM "
+        "statistics_reports s JOIN reports r ON r.statistics_id = s.id WHERE r.id = 1");
+    REQUIRE(first.step());
+    CHECK(first.columnText(0) == "2026-03-01");
+    CHECK(first.columnText(1) == "form");
+    CHECK(first.columnText(2) == "online_material");
+    CHECK(first.columnText(3) == "NL");
+    CHECK(first.columnText(4) == "18_29");
+    CHECK(first.columnText(5).empty());
+    CHECK(first.columnText(6) == "news");
+    // Whether the deadline was kept was not recorded then.
+    CHECK(first.columnText(7) == "unknown");
+    CHECK(first.columnText(8) == "advice_given");
+    auto second = database.prepare(
+        "SELECT s.channel, s.category, s.country, s.acknowledgement FROM statistics_reports s "
+        "JOIN reports r ON r.statistics_id = s.id WHERE r.id = 2");
+    REQUIRE(second.step());
+    CHECK(second.columnText(0) == "phone");
+    CHECK(second.columnText(1).empty());
+    CHECK(second.columnText(2).empty());
+    CHECK(second.columnText(3) == "pending");
+
+    auto values = database.prepare(
+        "SELECT count(*) FROM statistics_reports WHERE instr(received_day || channel || category "
+        "|| country || reporter_age || reporter_gender || found_via || suspect_age || "
+        "suspect_gender || child_age || child_gender || closed_outcome, 'ZQXMARK') > 0");
+    REQUIRE(values.step());
+    CHECK(values.columnInt(0) == 0);
+}
