@@ -414,7 +414,8 @@ SELECT r.statistics_id,
     CASE WHEN r.channel IN ('form', 'phone', 'email') THEN r.channel ELSE 'other' END,
     CASE WHEN r.category IN ('travel_tourism', 'online_material', 'other_violence', 'not_sure')
         THEN r.category ELSE '' END,
-    CASE WHEN r.country = 'unknown' OR r.country GLOB '[A-Z][A-Z]' THEN r.country ELSE '' END,
+    CASE WHEN r.country = 'unknown' THEN r.country
+        WHEN upper(r.country) GLOB '[A-Z][A-Z]' THEN upper(r.country) ELSE '' END,
     CASE WHEN d.reporter_age IN ('under_18', '18_29', '30_49', '50_64', '65_plus', 'no_answer')
         THEN d.reporter_age ELSE '' END,
     CASE WHEN d.reporter_gender IN ('female', 'male', 'other', 'no_answer')

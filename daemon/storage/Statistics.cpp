@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <regex>
 
 namespace meldpunt::storage {
@@ -28,10 +29,18 @@ std::string dayOf(const std::string& receivedAt)
     return match[1];
 }
 
+// A country code typed in at manual intake may be in lower case.
 std::string countryOrEmpty(const std::string& country)
 {
-    static const std::regex code("[A-Z]{2}");
-    return country == "unknown" || std::regex_match(country, code) ? country : std::string();
+    static const std::regex code("[A-Za-z]{2}");
+    if (country == "unknown")
+        return country;
+    if (!std::regex_match(country, code))
+        return {};
+    std::string upper = country;
+    for (char& letter : upper)
+        letter = static_cast<char>(std::toupper(static_cast<unsigned char>(letter)));
+    return upper;
 }
 
 template <std::size_t N>

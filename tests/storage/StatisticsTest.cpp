@@ -278,7 +278,7 @@ TEST_CASE("Statistics record of a hostile or manual report", "[statistics]")
         manual.channel = "phone";
         manual.language = "en";
         manual.category = markerFor("category");
-        manual.country = "NL";
+        manual.country = "nl";
         manual.place = markerFor("place");
         manual.occurred = markerFor("occurred");
         manual.what = markerFor("what");
@@ -317,7 +317,7 @@ TEST_CASE("Statistics records for reports stored earlier", "[statistics]")
         "SELECT entry_uuid, 'R-' || rowid, ingested_at, ingested_at, 'en', "
         "CASE rowid WHEN 1 THEN 'form' ELSE 'phone' END, "
         "CASE rowid WHEN 1 THEN 'online_material' ELSE 'ZQXMARK-category' END, "
-        "CASE rowid WHEN 1 THEN 'NL' ELSE 'ZQXMARK-country' END, 'ZQXMARK-place', 'ZQXMARK-when', "
+        "CASE rowid WHEN 1 THEN 'nl' ELSE 'ZQXMARK-country' END, 'ZQXMARK-place', 'ZQXMARK-when', "
         "'ZQXMARK-what', 1, 1, CASE rowid WHEN 1 THEN 'closed' ELSE 'new' END FROM spool_entries;"
         "INSERT INTO report_details (report_id, why_suspicious, city, venue_type, urls, "
         "suspect_count, suspect_age, suspect_gender, suspect_description, suspect_language, "
