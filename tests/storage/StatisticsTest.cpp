@@ -85,12 +85,28 @@ struct StatisticsBench {
         intakeKey = IntakeKeys(*database).ensureCurrent("2026-01-01T00:00:00Z");
     }
 
-    std::int64_t ingest(const FormData& form)
+    // Ingests a report with the form's fields and, when `attachment` is not
+    // empty, one attachment whose name is that text.
+    std::int64_t ingest(const FormData& form, const std::string& attachment = {})
     {
         spool::Writer writer(spoolFolder, spool::EntryKind::Report, Uuid::generate(), intakeKey,
             spool::kMinChunkSize);
         writer.writeRecord(spool::RecordType::Fields,
             crypto::asBytes(ReportForm::toJson(form, "nl", "2026-07-14T16:30:00Z")));
+        if (!attachment.empty()) {
+            const std::string content = "not really a JPEG";
+            crypto::Sha256 hash;
+            hash.update(crypto::asBytes(content));
+            const std::string size = std::to_string(content.size());
+            writer.writeRecord(spool::RecordType::AttachmentBegin,
+                crypto::asBytes("{\"schema\":1,\"name\":\"" + attachment
+                    + "\",\"type\":\"image/jpeg\",\"size\":" + size
+                    + ",\"uploaded_at\":\"2026-07-14T16:29:00Z\"}"));
+            writer.writeRecord(spool::RecordType::AttachmentData, crypto::asBytes(content));
+            writer.writeRecord(spool::RecordType::AttachmentEnd,
+                crypto::asBytes(
+                    "{\"size\":" + size + ",\"sha256\":\"" + crypto::toHex(hash.finish()) + "\"}"));
+        }
         writer.commit();
         storage::Ingester ingester(*database, databaseMutex, spoolFolder, quarantineFolder);
         REQUIRE(ingester.runOnce().ingested == 1);
@@ -262,6 +278,15 @@ TEST_CASE("Statistics record of an ingested report", "[statistics]")
 TEST_CASE("Statistics record of a hostile or manual report", "[statistics]")
 {
     StatisticsBench bench;
+
+    SECTION("an attachment is recorded as such, without its name")
+    {
+        bench.ingest(markedReport(), markerFor("attachment-name") + ".jpg");
+        CHECK(bench.number("SELECT count(*) FROM attachments") == 1);
+        CHECK(bench.number("SELECT with_attachments FROM statistics_reports") == 1);
+        for (const auto& value : bench.statisticsValues())
+            CHECK(value.find("ZQXMARK") == std::string::npos);
+    }
 
     SECTION("values that are not the form's options are stored as not answered")
     {
