@@ -67,9 +67,14 @@ Daemon::Daemon(DaemonSettings settings)
     status_.lockedReason = "starting";
     if (!settings_.webuiFolder.empty()) {
         // The staff interface is in English; its text still goes through
-        // the catalog, so that translations can follow.
+        // the catalog, so that translations can follow. The catalog has
+        // the site's languages too, for the annual report.
+        std::vector<std::string> languages = {"en"};
+        for (const auto& language : settings_.siteLanguages)
+            if (language != "en")
+                languages.push_back(language);
         staffCatalog_ = std::make_unique<Catalog>(settings_.webuiFolder / "locale",
-            "/usr/share/iso-codes/json/iso_3166-1.json", "/usr/share/locale", std::vector<std::string>{"en"});
+            "/usr/share/iso-codes/json/iso_3166-1.json", "/usr/share/locale", languages);
         staffPages_ = std::make_unique<Pages>(settings_.webuiFolder / "templates" / "staff", *staffCatalog_);
     }
 }

@@ -50,6 +50,8 @@ struct DaemonSettings {
     // The web files (templates/staff, locale); empty: no staff interface,
     // only the status page.
     std::filesystem::path webuiFolder;
+    // The public site's languages, in which the annual report can be made.
+    std::vector<std::string> siteLanguages = {"nl", "en", "fr", "de", "es", "ru"};
     staff::StaffSettings staff;
     std::shared_ptr<Mailer> mailer; // null: no acknowledgement e-mails
 };

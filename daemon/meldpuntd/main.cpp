@@ -75,6 +75,7 @@ int run(int argc, char** argv)
     settings.referral.outbox.alertAfter = std::chrono::seconds(config->getInt("referral.alert_after_minutes", 240) * 60);
     settings.referral.outbox.giveUpAfter = std::chrono::seconds(config->getInt("referral.give_up_after_days", 14) * 86400);
     settings.webuiFolder = config->getString("paths.webui", "");
+    settings.siteLanguages = splitList(config->getString("site.languages", "nl,en,fr,de,es,ru"));
     settings.staff = staffSettings(*config);
     settings.staff.publishFolder = settings.publishFolder;
     if (const std::string relay = config->getString("mail.relay_host", ""); !relay.empty()) {

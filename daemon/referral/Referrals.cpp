@@ -2,6 +2,7 @@
 
 #include "Database.h"
 #include "PartnerRegistry.h"
+#include "Statistics.h"
 #include "Uuid.h"
 
 #include <algorithm>
@@ -96,8 +97,21 @@ Manifest buildManifest(const ReferralRequest& request, const ReportRow& report,
     return manifest;
 }
 
+storage::PartnerKind statisticsKind(PartnerKind kind)
+{
+    switch (kind) {
+    case PartnerKind::Police: return storage::PartnerKind::Police;
+    case PartnerKind::Hotline: return storage::PartnerKind::Hotline;
+    case PartnerKind::Other: return storage::PartnerKind::Other;
+    }
+    return storage::PartnerKind::Other;
+}
+
+// Stores the referral and its sealed files, and marks the report's
+// statistics record as referred to a partner of this kind.
 void insertReferral(storage::Database& database, const ReferralRequest& request,
-    const SealedReferral& sealed, const std::string& now, QueuedReferral& queued)
+    const SealedReferral& sealed, storage::PartnerKind kind, const std::string& now,
+    QueuedReferral& queued)
 {
     database.transaction([&] {
         database
@@ -119,6 +133,7 @@ void insertReferral(storage::Database& database, const ReferralRequest& request,
                 .bind(3, sealed.files[index].name)
                 .bind(4, std::span<const std::uint8_t>(sealed.files[index].content))
                 .run();
+        storage::recordReferral(database, request.reportId, kind);
     });
 }
 
@@ -209,7 +224,7 @@ QueuedReferral Referrals::refer(const ReferralRequest& request, const std::strin
         throw ReferralRequestError(std::string("sealing the referral failed: ") + error.what());
     }
     std::lock_guard lock(databaseMutex_);
-    insertReferral(database_, request, sealed, now, queued);
+    insertReferral(database_, request, sealed, statisticsKind(partner->kind), now, queued);
     return queued;
 }
 
@@ -321,13 +336,16 @@ OutcomeResult Referrals::recordOutcome(const std::string& clientCertificateSha25
         return OutcomeResult::NotFound;
     if (row.columnText(1) != "delivered")
         return OutcomeResult::NotDelivered;
-    database_
-        .prepare(
-            "INSERT INTO referral_outcomes (referral_id, outcome, recorded_at) VALUES (?1, ?2, ?3)")
-        .bind(1, row.columnInt(0))
-        .bind(2, toString(outcome))
-        .bind(3, now)
-        .run();
+    const std::int64_t referralId = row.columnInt(0);
+    database_.transaction([&] {
+        database_
+            .prepare("INSERT INTO referral_outcomes (referral_id, outcome, recorded_at) VALUES (?1, ?2, ?3)")
+            .bind(1, referralId)
+            .bind(2, toString(outcome))
+            .bind(3, now)
+            .run();
+        storage::recordReferralOutcome(database_, referralId, toString(outcome));
+    });
     return OutcomeResult::Recorded;
 }
 

@@ -243,7 +243,8 @@ StaffResponse StaffApp::casePage(Context& context, bool revealed, const std::str
 StaffResponse StaffApp::caseChange(Context& context)
 {
     const std::int64_t id = context.match.id;
-    if (!cases_.find(id))
+    const auto current = cases_.find(id);
+    if (!current)
         return message(context, 404, "Case not found", "No case has this number. Go back to the inbox.");
     const std::string idText = std::to_string(id);
     const std::string back = "/cases/" + idText;
@@ -254,7 +255,8 @@ StaffResponse StaffApp::caseChange(Context& context)
             return casePage(context, true, {}, 200);
         case RouteId::CaseStatus: {
             const std::string status = context.form.get("status");
-            cases_.setStatus(id, status, context.form.get("outcome"));
+            cases_.setStatus(id, status, context.form.get("outcome"),
+                deadlines_.deadlineFor(current->summary.receivedAt));
             audit(context, "case.status." + status, "case", idText);
             return redirect(back);
         }

@@ -2,6 +2,7 @@
 
 #include "FormData.h"
 #include "Spool.h"
+#include "Statistics.h"
 #include "Uuid.h"
 
 #include <algorithm>
@@ -218,7 +219,8 @@ void CaseQueries::ensureState(std::int64_t id)
         .run();
 }
 
-void CaseQueries::setStatus(std::int64_t id, const std::string& status, const std::string& outcome)
+void CaseQueries::setStatus(std::int64_t id, const std::string& status, const std::string& outcome,
+    TimePoint deadline)
 {
     if (std::find(caseStatuses().begin(), caseStatuses().end(), status) == caseStatuses().end())
         throw CaseError("The status '" + status + "' does not exist. Choose one from the list.");
@@ -228,6 +230,13 @@ void CaseQueries::setStatus(std::int64_t id, const std::string& status, const st
     const std::string now = formatUtc(clock_());
     database_.transaction([&] {
         ensureState(id);
+        auto state = database_.prepare("SELECT acknowledged_at IS NULL FROM case_state WHERE report_id = ?");
+        state.bind(1, id);
+        const bool firstAcknowledgement = state.step() && state.columnInt(0) == 1 && status != "new";
+        if (firstAcknowledgement)
+            storage::recordAcknowledgement(database_, id, clock_() <= deadline);
+        if (closing)
+            storage::recordClosing(database_, id, outcome);
         database_.prepare("UPDATE reports SET status = ? WHERE id = ?").bind(1, status).bind(2, id).run();
         auto update = database_.prepare("UPDATE case_state SET outcome = ?, updated_at = ?, "
                                         "acknowledged_at = CASE WHEN ? <> 'new' THEN coalesce(acknowledged_at, ?) "
@@ -321,6 +330,13 @@ std::int64_t CaseQueries::addManualReport(const ManualReport& report)
         insert.bind(16, std::int64_t{report.consent ? 1 : 0});
         insert.run();
         id = database_.lastInsertId();
+        storage::StatisticsFacts facts;
+        facts.receivedAt = now;
+        facts.channel = report.channel;
+        facts.category = report.category;
+        facts.country = report.country;
+        facts.anonymous = anonymous;
+        storage::recordReport(database_, id, facts);
     });
     return id;
 }

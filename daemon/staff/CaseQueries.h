@@ -121,8 +121,10 @@ public:
     std::optional<CaseDetail> find(std::int64_t id);
 
     // Throws CaseError for an unknown status, or a closing without a known
-    // outcome. Any status but "new" counts as the acknowledgement.
-    void setStatus(std::int64_t id, const std::string& status, const std::string& outcome);
+    // outcome. Any status but "new" counts as the acknowledgement, and the
+    // first one is recorded in the statistics as in time when it comes no
+    // later than `deadline`, the case's triage deadline.
+    void setStatus(std::int64_t id, const std::string& status, const std::string& outcome, TimePoint deadline);
     void assign(std::int64_t id, std::int64_t accountId); // 0 to unassign
     // Throws CaseError for an empty or invalid note.
     void addNote(std::int64_t id, std::int64_t accountId, const std::string& text);

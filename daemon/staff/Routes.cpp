@@ -13,6 +13,9 @@ const std::set<Role> kAdmin = {Role::Admin};
 // Coordinators keep the partner registry: where referrals may go.
 const std::set<Role> kCoordinator = {Role::Coordinator};
 const std::set<Role> kAuditor = {Role::Auditor};
+// The anonymised statistics hold no case content, so the auditor may
+// check them too; only the coordinator writes the annual report's text.
+const std::set<Role> kStatisticsReaders = {Role::Coordinator, Role::Auditor};
 const std::set<Role> kEveryRole = {Role::Admin, Role::Coordinator, Role::Caseworker, Role::Auditor};
 
 std::optional<std::int64_t> matchPattern(const std::string& pattern, const std::string& path)
@@ -82,6 +85,10 @@ const std::vector<Route>& routeTable()
         {RouteId::UpdateUpload, "POST", "/updates/upload", Access::Roles, kAdmin},
         {RouteId::UpdateInstall, "POST", "/updates/install", Access::Roles, kAdmin},
         {RouteId::UpdateDiscard, "POST", "/updates/discard", Access::Roles, kAdmin},
+        {RouteId::StatisticsPage, "GET", "/statistics", Access::Roles, kStatisticsReaders},
+        {RouteId::StatisticsText, "POST", "/statistics/text", Access::Roles, kCoordinator},
+        {RouteId::AnnualReportPdf, "GET", "/statistics/annual-report.pdf", Access::Roles, kStatisticsReaders},
+        {RouteId::AnnualReportCsv, "GET", "/statistics/annual-report.csv", Access::Roles, kStatisticsReaders},
     };
     return table;
 }

@@ -58,6 +58,10 @@ enum class RouteId {
     UpdateUpload,
     UpdateInstall,
     UpdateDiscard,
+    StatisticsPage,
+    StatisticsText,
+    AnnualReportPdf,
+    AnnualReportCsv,
 };
 
 struct Route {

@@ -299,6 +299,13 @@ StaffResponse StaffApp::dispatch(Context& context)
         return partnerEnable(context, false);
     case RouteId::PartnerEnable:
         return partnerEnable(context, true);
+    case RouteId::StatisticsPage:
+        return statisticsPage(context, {}, 200, {});
+    case RouteId::StatisticsText:
+        return statisticsText(context);
+    case RouteId::AnnualReportPdf:
+    case RouteId::AnnualReportCsv:
+        return annualReportDownload(context);
     }
     return message(context, 404, "Page not found", "This page does not exist.");
 }
@@ -377,6 +384,7 @@ StaffResponse StaffApp::render(Context& context, const std::string& page, const 
             data.set("has_referral_alerts", !alerts.is_empty_list());
             data.set("referral_alerts", alerts);
         }
+        data.set("may_statistics", role == Role::Coordinator || role == Role::Auditor);
     }
     StaffResponse response;
     response.status = status;

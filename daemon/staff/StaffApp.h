@@ -149,6 +149,9 @@ private:
     StaffResponse discardBundle(Context& context);
     std::optional<StaffResponse> requireRole(Context& context);
     StaffResponse finish(Context& context, StaffResponse response);
+    StaffResponse statisticsPage(Context& context, const std::string& notice, int status, const std::string& text);
+    StaffResponse statisticsText(Context& context);
+    StaffResponse annualReportDownload(Context& context);
 
     StaffResponse render(Context& context, const std::string& page, const std::string& title, PageData data,
         const std::string& notice = {}, int status = 200);

@@ -7,6 +7,7 @@
 #include "ReceiptSecret.h"
 #include "MailOutbox.h"
 #include "Receipts.h"
+#include "Statistics.h"
 #include "ReportForm.h"
 #include "Uuid.h"
 
@@ -91,6 +92,27 @@ void storeDetails(Database& database, std::int64_t reportId, const Poco::JSON::O
     for (int column = 2; const char* name : kDetailFields)
         insert.bind(column++, fields.optValue<std::string>(name, ""));
     insert.run();
+}
+
+StatisticsFacts statisticsFacts(const ReportRecord& report, bool withAttachments)
+{
+    const auto& fields = *report.fields;
+    auto text = [&](const char* name) { return fields.optValue<std::string>(name, ""); };
+    StatisticsFacts facts;
+    facts.receivedAt = report.receivedAt;
+    facts.channel = report.channel;
+    facts.category = text("category");
+    facts.country = text("country");
+    facts.reporterAge = text("reporter_age");
+    facts.reporterGender = text("reporter_gender");
+    facts.foundVia = text("found_via");
+    facts.suspectAge = text("suspect_age");
+    facts.suspectGender = text("suspect_gender");
+    facts.childAge = text("child_age");
+    facts.childGender = text("child_gender");
+    facts.anonymous = text("contact") != "contact";
+    facts.withAttachments = withAttachments;
+    return facts;
 }
 
 Poco::JSON::Object::Ptr parseObject(const std::vector<std::uint8_t>& payload, const char* what)
@@ -278,6 +300,12 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         const std::int64_t reportId = database_.lastInsertId();
         storeDetails(database_, reportId, fields);
         storeAttachments(reportId, received);
+        StatisticsFacts facts = statisticsFacts(*report, !received.attachments.empty());
+        // The spool's receipt time is meldpunt-public's; without one, the
+        // day of ingestion is the nearest day known.
+        if (!hasReceiptDay(facts.receivedAt))
+            facts.receivedAt = now;
+        recordReport(database_, reportId, facts);
         if (receipt)
             storeReceipt(database_, reportId, receipt->first, receipt->second);
         // A reporter who left an e-mail address gets an acknowledgement

@@ -372,6 +372,84 @@ CREATE TABLE referral_alerts (
 ALTER TABLE partners ADD COLUMN website TEXT NOT NULL DEFAULT '';
 ALTER TABLE partners ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));
 )SQL"},
+        {11, "anonymised statistics records and the annual report's text", R"SQL(
+-- One record per report for the yearly figures. It holds only the day of
+-- receipt and the form's option values, never free text, and the reports
+-- row alone holds its random id: once the report is deleted, nothing
+-- leads from a record back to a report. A retention sweep must never
+-- delete from a table whose name starts with "statistics".
+CREATE TABLE statistics_reports (
+    id BLOB PRIMARY KEY CHECK (length(id) = 16),
+    received_day TEXT NOT NULL
+        CHECK (received_day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),
+    channel TEXT NOT NULL CHECK (channel IN ('form', 'phone', 'email', 'other')),
+    category TEXT NOT NULL,
+    country TEXT NOT NULL CHECK (country = '' OR country = 'unknown' OR country GLOB '[A-Z][A-Z]'),
+    reporter_age TEXT NOT NULL,
+    reporter_gender TEXT NOT NULL,
+    found_via TEXT NOT NULL,
+    suspect_age TEXT NOT NULL,
+    suspect_gender TEXT NOT NULL,
+    child_age TEXT NOT NULL,
+    child_gender TEXT NOT NULL,
+    anonymous INTEGER NOT NULL CHECK (anonymous IN (0, 1)),
+    with_attachments INTEGER NOT NULL CHECK (with_attachments IN (0, 1)),
+    acknowledgement TEXT NOT NULL DEFAULT 'pending'
+        CHECK (acknowledgement IN ('pending', 'in_time', 'late', 'unknown')),
+    referred_police INTEGER NOT NULL DEFAULT 0 CHECK (referred_police IN (0, 1)),
+    referred_hotline INTEGER NOT NULL DEFAULT 0 CHECK (referred_hotline IN (0, 1)),
+    referred_other INTEGER NOT NULL DEFAULT 0 CHECK (referred_other IN (0, 1)),
+    referral_outcome TEXT NOT NULL DEFAULT ''
+        CHECK (referral_outcome IN ('', 'received', 'investigation_opened', 'no_action', 'closed')),
+    closed_outcome TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX statistics_reports_day ON statistics_reports (received_day);
+
+ALTER TABLE reports ADD COLUMN statistics_id BLOB CHECK (statistics_id IS NULL OR length(statistics_id) = 16);
+CREATE UNIQUE INDEX reports_statistics_id ON reports (statistics_id);
+
+-- Reports stored before this version get their record now. Values that
+-- are not one of the form's options (a category typed in by hand) are
+-- stored as "not answered", so that no free text gets in. Whether their
+-- acknowledgement was in time is no longer known.
+UPDATE reports SET statistics_id = randomblob(16) WHERE strftime('%Y-%m-%d', received_at) IS NOT NULL;
+INSERT INTO statistics_reports (id, received_day, channel, category, country, reporter_age,
+    reporter_gender, found_via, suspect_age, suspect_gender, child_age, child_gender, anonymous,
+    with_attachments, acknowledgement, closed_outcome)
+SELECT r.statistics_id,
+    strftime('%Y-%m-%d', r.received_at),
+    CASE WHEN r.channel IN ('form', 'phone', 'email') THEN r.channel ELSE 'other' END,
+    CASE WHEN r.category IN ('travel_tourism', 'online_material', 'other_violence', 'not_sure')
+        THEN r.category ELSE '' END,
+    CASE WHEN r.country = 'unknown' THEN r.country
+        WHEN upper(r.country) GLOB '[A-Z][A-Z]' THEN upper(r.country) ELSE '' END,
+    CASE WHEN d.reporter_age IN ('under_18', '18_29', '30_49', '50_64', '65_plus', 'no_answer')
+        THEN d.reporter_age ELSE '' END,
+    CASE WHEN d.reporter_gender IN ('female', 'male', 'other', 'no_answer')
+        THEN d.reporter_gender ELSE '' END,
+    CASE WHEN d.found_via IN ('search_engine', 'campaign', 'social_media', 'news', 'friend_family',
+        'organisation', 'other') THEN d.found_via ELSE '' END,
+    CASE WHEN d.suspect_age IN ('under_18', '18_29', '30_49', '50_plus', 'unknown')
+        THEN d.suspect_age ELSE '' END,
+    CASE WHEN d.suspect_gender IN ('female', 'male', 'both', 'unknown') THEN d.suspect_gender ELSE '' END,
+    CASE WHEN d.child_age IN ('under_6', '6_11', '12_15', '16_17', 'unknown') THEN d.child_age ELSE '' END,
+    CASE WHEN d.child_gender IN ('female', 'male', 'both', 'unknown') THEN d.child_gender ELSE '' END,
+    r.anonymous,
+    EXISTS (SELECT 1 FROM attachments a WHERE a.report_id = r.id),
+    CASE WHEN c.acknowledged_at IS NULL AND r.status = 'new' THEN 'pending' ELSE 'unknown' END,
+    CASE WHEN r.status = 'closed' THEN coalesce(c.outcome, '') ELSE '' END
+FROM reports r
+LEFT JOIN report_details d ON d.report_id = r.id
+LEFT JOIN case_state c ON c.report_id = r.id
+WHERE strftime('%Y-%m-%d', r.received_at) IS NOT NULL;
+
+-- The coordinator's own text for the annual report of a year.
+CREATE TABLE statistics_annual_texts (
+    year INTEGER PRIMARY KEY CHECK (year BETWEEN 2000 AND 9999),
+    text TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+)SQL"},
     };
     return list;
 }

@@ -1,9 +1,11 @@
 // A staff member's day in Debian's chromium. The first admin is created
 // with the setup code, logs in with a TOTP code computed here, and creates
 // a caseworker. The caseworker logs in with TOTP, triages a report sent
-// with hostile text in it, and closes the case with an outcome. Every
-// staff page is checked for the hostile text shown as text, no script
-// dialog, and no request to another site.
+// with hostile text in it, and closes the case with an outcome. A
+// coordinator then reads the year's statistics, writes the annual report's
+// text and downloads the report as a PDF. Every staff page is checked for
+// the hostile text shown as text, no script dialog, and no request to
+// another site.
 //
 // usage: node staff-journey.mjs APPLIANCE_HARNESS
 // Exits 77 (skipped) when chromium or playwright-core is not installed.
@@ -122,6 +124,11 @@ try {
     await page.fill('#password', "anna's first password");
     await page.click('button.primary');
     assert.equal(await page.locator('td', { hasText: 'anna' }).count() > 0, true);
+    await page.fill('#username', 'cora');
+    await page.selectOption('#role', 'coordinator');
+    await page.fill('#password', "cora's first password");
+    await page.click('button.primary');
+    assert.equal(await page.locator('td', { hasText: 'cora' }).count() > 0, true);
     await page.click('nav button[type="submit"]');
     assert.equal(new URL(page.url()).pathname, '/login');
 
@@ -152,9 +159,37 @@ try {
     await page.goto(`${staffOrigin}/inbox?status=all`);
     assert.equal(await page.locator('table.inbox a').count(), 1);
     await checkPage(page, dialogs);
+    await page.click('nav button[type="submit"]');
+
+    await logInWithTotp(page, 'cora', "cora's first password", dialogs);
+    await page.click('nav a[href="/statistics"]');
+    assert.equal(new URL(page.url()).pathname, '/statistics');
+    assert.equal(await page.locator('#summary-reports').textContent(), '1');
+    const closed = page.locator('#closed-outcomes');
+    assert.equal(await closed.locator('th[scope="row"]').textContent(), 'Referred to the police');
+    assert.equal(await closed.locator('td').first().textContent(), '1');
+    const chart = closed.locator('svg.chart');
+    assert.equal(await chart.getAttribute('role'), 'img');
+    assert.ok((await chart.boundingBox()).width > 100, 'the chart is drawn');
+    assert.equal(await page.locator('#countries th[scope="row"]').textContent(), 'Thailand');
+    await checkPage(page, dialogs);
+    await page.fill('#text', 'Een jaar van werk. Год работы.');
+    await page.click('form[action="/statistics/text"] button');
+    assert.equal(await page.locator('#text').inputValue(), 'Een jaar van werk. Год работы.');
+    await page.selectOption('#language', 'ru');
+    const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('form.annual-report-download button'),
+    ]);
+    assert.match(download.suggestedFilename(), /^meldpunt-annual-report-\d{4}\.pdf$/);
+    const pdf = await download.createReadStream();
+    const chunks = [];
+    for await (const chunk of pdf) chunks.push(chunk);
+    assert.equal(Buffer.concat(chunks).subarray(0, 5).toString(), '%PDF-');
     assert.deepEqual(foreign, [], 'no request leaves the staff site');
 
-    console.log('PASS: staff logged in with TOTP, triaged and closed a report with hostile text');
+    console.log('PASS: staff logged in with TOTP, triaged and closed a report with hostile text, '
+        + 'and a coordinator downloaded the annual report');
 } finally {
     await browser.close();
     appliance.stop();

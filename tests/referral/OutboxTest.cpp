@@ -380,6 +380,16 @@ TEST_CASE("Referrals record outcomes and retractions", "[referral]")
         const auto status = statusOf(hotline, queued.id);
         CHECK(status.outcomes == std::vector<std::string>{"received", "investigation_opened"});
         CHECK(status.partnerName == "Politie Eenheid Test");
+        // The report's anonymised statistics record keeps the partner's
+        // kind and the newest outcome.
+        std::lock_guard lock(hotline.mutex());
+        auto record = hotline.database().prepare(
+            "SELECT s.referred_police, s.referral_outcome FROM statistics_reports s "
+            "JOIN reports r ON r.statistics_id = s.id WHERE r.id = ?1");
+        record.bind(1, hotline.reportId());
+        REQUIRE(record.step());
+        CHECK(record.columnInt(0) == 1);
+        CHECK(record.columnText(1) == "investigation_opened");
     }
 
     SECTION("an outcome from another certificate is not found")

@@ -3,6 +3,7 @@
 #include "Crypto.h"
 #include "Migrations.h"
 #include "PartnerRegistry.h"
+#include "Statistics.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -202,6 +203,14 @@ HotlineDatabase::HotlineDatabase(const std::string& name)
                         "bar.\nÉtage 2 — 😟"))
         .run();
     reportId_ = database_->lastInsertId();
+    // The statistics record, as the ingester writes it with the report.
+    storage::StatisticsFacts facts;
+    facts.receivedAt = "2026-12-01T09:59:00Z";
+    facts.channel = "form";
+    facts.category = "travel_tourism";
+    facts.country = "TH";
+    facts.anonymous = false;
+    storage::recordReport(*database_, reportId_, facts);
 }
 
 std::int64_t HotlineDatabase::importPartner(

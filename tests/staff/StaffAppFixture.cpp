@@ -10,7 +10,8 @@ namespace meldpunt::test {
 StaffAppFixture::StaffAppFixture(const std::string& name, staff::StaffSettings settings)
     : db(name)
     , catalog(std::filesystem::path(MELDPUNT_BINARY_DIR) / "webui" / "locale",
-          "/usr/share/iso-codes/json/iso_3166-1.json", "/usr/share/locale", {"en"})
+          "/usr/share/iso-codes/json/iso_3166-1.json", "/usr/share/locale",
+          {"en", "nl", "fr", "de", "es", "ru"})
     , pages(std::filesystem::path(MELDPUNT_SOURCE_DIR) / "webui" / "templates" / "staff", catalog)
 {
     if (settings.setupCodeFile.empty())
