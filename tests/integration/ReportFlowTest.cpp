@@ -330,6 +330,56 @@ TEST_CASE("Pages have their own descriptions", "[site]")
     }
 }
 
+// Counts the places where `needle` occurs in `haystack`.
+std::size_t occurrences(const std::string& haystack, const std::string& needle)
+{
+    std::size_t count = 0;
+    for (auto at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + needle.size()))
+        ++count;
+    return count;
+}
+
+TEST_CASE("Every page shows emergency help", "[site]")
+{
+    Appliance appliance("emergency-help");
+    appliance.startAll();
+    const auto client = appliance.publicClient();
+    const auto checkPage = [](const std::string& html, const std::string& language) {
+        CHECK(occurrences(html, "class=\"quick-exit\" href=\"https://www.wikipedia.org/\"") == 1);
+        CHECK(html.find("112") != std::string::npos);
+        CHECK(html.find("href=\"/" + language + "/info/young-people\"") != std::string::npos);
+    };
+    for (const char* language : {"en", "nl", "fr", "de", "es", "ru"}) {
+        for (const auto& page : linkedPages()) {
+            CAPTURE(language, page);
+            const auto response = client.get(std::string("/") + language + "/" + page);
+            REQUIRE(response.status == 200);
+            checkPage(response.body, language);
+        }
+        CAPTURE(language);
+        const auto receipt = client.post(std::string("/") + language + "/report", formBody(validReport("receipt help")));
+        REQUIRE(receipt.status == 200);
+        REQUIRE(!referenceOnReceipt(receipt.body).empty());
+        checkPage(receipt.body, language);
+        const auto missing = client.post(std::string("/") + language + "/report",
+            formBody(withField(validReport("missing consent"), "consent", "")));
+        CHECK(missing.status == 422);
+        checkPage(missing.body, language);
+    }
+    // The edge's own pages for its limits and for a daemon that is down.
+    const std::filesystem::path errors = std::filesystem::path(MELDPUNT_BINARY_DIR) / "webui/errors";
+    for (const auto& folder : std::filesystem::directory_iterator(errors)) {
+        if (!folder.is_directory())
+            continue;
+        for (const auto& page : std::filesystem::directory_iterator(folder.path())) {
+            CAPTURE(page.path().string());
+            const std::string html = readFile(page.path());
+            CHECK(occurrences(html, "class=\"quick-exit\"") == 1);
+            CHECK(html.find("112") != std::string::npos);
+        }
+    }
+}
+
 TEST_CASE("Anonymity texts match what the site does", "[site]")
 {
     Appliance appliance("anonymity-texts");
