@@ -9,6 +9,7 @@
 #include "Mailer.h"
 #include "Receipts.h"
 #include "RecoveryWrap.h"
+#include "RetentionSweep.h"
 #include "Service.h"
 #include "FileSystem.h"
 
@@ -89,6 +90,8 @@ Daemon::~Daemon()
         mailThread_.join();
     if (backupThread_.joinable())
         backupThread_.join();
+    if (sweepThread_.joinable())
+        sweepThread_.join();
     if (outboxThread_.joinable())
         outboxThread_.join();
 }
@@ -154,6 +157,7 @@ void Daemon::open(keys::UnlockOutcome outcome)
     ingestThread_ = std::thread([this] { ingestLoop(); });
     if (!settings_.backupFolder.empty())
         backupThread_ = std::thread([this] { backupLoop(); });
+    sweepThread_ = std::thread([this] { sweepLoop(); });
     startOutbox();
     if (settings_.mailer)
         mailThread_ = std::thread([this] { mailLoop(); });
@@ -290,6 +294,53 @@ void Daemon::backupLoop()
         backupOnce();
         lock.lock();
         wake_.wait_for(lock, settings_.backupInterval, [this] { return stopping_; });
+    }
+}
+
+void Daemon::sweepLoop()
+{
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        sweepOnce();
+        lock.lock();
+        wake_.wait_for(lock, settings_.sweepInterval, [this] { return stopping_; });
+    }
+}
+
+// Deletes what passed its retention period, in batches that leave the
+// database lock free between them, and logs the counts only.
+void Daemon::sweepOnce()
+{
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        staff::SweepSettings sweep;
+        sweep.periods = settings_.retention;
+        sweep.attachmentsFolder = database_->path().parent_path() / "attachments";
+        sweep.publishFolder = settings_.publishFolder;
+        sweep.batchSize = settings_.sweepBatchSize;
+        const auto counts = staff::RetentionSweep(*database_, databaseMutex_, sweep, settings_.clock).run();
+        const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        log::info("Retention sweep in " + std::to_string(elapsed.count()) + " ms: " + counts.summary());
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to run the retention sweep: ") + error.what());
+    }
+    try {
+        const auto now = settings_.clock();
+        std::lock_guard databaseLock(databaseMutex_);
+        storage::IntakeKeys keys(*database_);
+        if (const auto fresh = keys.rotateIfCreatedBefore(
+                staff::formatUtc(now - settings_.intakeKeyLifetime), staff::formatUtc(now))) {
+            storage::Publisher publisher(settings_.publishFolder);
+            publisher.setRetention(settings_.retention);
+            publisher.publish(*fresh, staff::formatUtc(now));
+            log::info("Made and published a new intake key; the old one goes once no spool entry needs it");
+        }
+        const int destroyed = keys.destroyUnusedRetired(settings_.spoolFolder, staff::formatUtc(now - settings_.intakeKeyGrace));
+        if (destroyed > 0)
+            log::info("Deleted " + std::to_string(destroyed) + " retired intake keys that no spool entry needs");
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to rotate the intake key: ") + error.what());
     }
 }
 

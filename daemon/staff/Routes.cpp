@@ -9,6 +9,9 @@ namespace {
 // Case content is for the people who work cases. Admins run the box and
 // auditors read the audit log; neither sees what a reporter wrote.
 const std::set<Role> kCaseRoles = {Role::Caseworker, Role::Coordinator};
+// A legal hold overrides the retention periods, so only a coordinator
+// sets or releases it.
+const std::set<Role> kCoordinator = {Role::Coordinator};
 const std::set<Role> kAdmin = {Role::Admin};
 const std::set<Role> kAuditor = {Role::Auditor};
 const std::set<Role> kEveryRole = {Role::Admin, Role::Coordinator, Role::Caseworker, Role::Auditor};
@@ -59,6 +62,7 @@ const std::vector<Route>& routeTable()
         {RouteId::CaseAssign, "POST", "/cases/{id}/assign", Access::Roles, kCaseRoles},
         {RouteId::CaseNote, "POST", "/cases/{id}/notes", Access::Roles, kCaseRoles},
         {RouteId::CaseReveal, "POST", "/cases/{id}/reveal", Access::Roles, kCaseRoles},
+        {RouteId::CaseLegalHold, "POST", "/cases/{id}/legal-hold", Access::Roles, kCoordinator},
         {RouteId::AccountList, "GET", "/accounts", Access::Roles, kAdmin},
         {RouteId::AccountCreate, "POST", "/accounts", Access::Roles, kAdmin},
         {RouteId::AccountDisable, "POST", "/accounts/{id}/disable", Access::Roles, kAdmin},

@@ -38,6 +38,7 @@ enum class RouteId {
     CaseAssign,
     CaseNote,
     CaseReveal,
+    CaseLegalHold,
     AccountList,
     AccountCreate,
     AccountDisable,
