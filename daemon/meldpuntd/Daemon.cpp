@@ -133,10 +133,12 @@ void Daemon::open(keys::UnlockOutcome outcome)
     }
     auto& database = *outcome.database;
     log::info("Opened the database with SQLCipher " + database.cipherVersion());
-    const auto intakeKey = storage::IntakeKeys(database).ensureCurrent(utcNow());
+    // The intake key's age counts on the clock the sweep rotates it by.
+    const std::string openedAt = staff::formatUtc(settings_.clock());
+    const auto intakeKey = storage::IntakeKeys(database).ensureCurrent(openedAt);
     storage::Publisher publisher(settings_.publishFolder);
     publisher.setRetention(settings_.retention);
-    publisher.publish(intakeKey, utcNow());
+    publisher.publish(intakeKey, openedAt);
     log::info("Published the intake key");
 
     std::unique_ptr<staff::StaffApp> staffApp;

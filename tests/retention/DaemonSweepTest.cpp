@@ -16,15 +16,13 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include <atomic>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 using meldpunt::test::ScratchFolder;
 using meldpunt::test::Swtpm;
 
 namespace crypto = meldpunt::crypto;
-namespace daemon = meldpunt::daemon;
+namespace meldpuntd_ns = meldpunt::daemon;
 namespace spool = meldpunt::spool;
 namespace fs = std::filesystem;
 
@@ -33,7 +31,7 @@ namespace {
 struct Appliance {
     ScratchFolder scratch{"retention-daemon"};
     Swtpm swtpm{scratch.path() / "tpm"};
-    daemon::DaemonSettings settings;
+    meldpuntd_ns::DaemonSettings settings;
     std::atomic<std::int64_t> nowSeconds{1772442000}; // 2026-03-02T09:00:00Z
 
     Appliance()
@@ -57,9 +55,10 @@ struct Appliance {
 
     void advanceDays(int days) { nowSeconds += std::int64_t{days} * 86400; }
 
-    std::string received() const
+    std::string received(int daysAhead = 0) const
     {
-        return meldpunt::staff::formatUtc(std::chrono::system_clock::from_time_t(nowSeconds.load()));
+        return meldpunt::staff::formatUtc(
+            std::chrono::system_clock::from_time_t(nowSeconds.load() + std::int64_t{daysAhead} * 86400));
     }
 
     spool::IntakePublicKey intakeKey()
@@ -70,7 +69,7 @@ struct Appliance {
         return *key;
     }
 
-    std::string reportJson(const std::string& marker)
+    std::string reportJson(const std::string& marker, int daysAhead)
     {
         meldpunt::FormData form;
         form.add("what", "Gezien in het park " + marker);
@@ -78,7 +77,7 @@ struct Appliance {
         form.add("category", "travel_tourism");
         form.add("contact", "anonymous");
         form.add("consent", "yes");
-        std::string json = meldpunt::ReportForm::toJson(form, "nl", received());
+        std::string json = meldpunt::ReportForm::toJson(form, "nl", received(daysAhead));
         const auto receipt = meldpunt::deriveReceiptKeys(
             meldpunt::ReporterCode::generate(meldpunt::ReporterCode::Kind::Receipt), meldpunt::ReceiptHashCost{1, 1024, 1});
         json.insert(json.size() - 1, ",\"receipt\":{\"hash\":\"" + receipt.verifier.hash + "\",\"public_key\":\""
@@ -86,11 +85,14 @@ struct Appliance {
         return json;
     }
 
-    std::unique_ptr<spool::Writer> startReport(const std::string& marker, const spool::IntakePublicKey& key)
+    // The report says it arrived `daysAhead` days from now: when its
+    // writer commits it.
+    std::unique_ptr<spool::Writer> startReport(const std::string& marker, const spool::IntakePublicKey& key,
+        int daysAhead = 0)
     {
         auto writer = std::make_unique<spool::Writer>(settings.spoolFolder, spool::EntryKind::Report,
             meldpunt::Uuid::generate(), key);
-        writer->writeRecord(spool::RecordType::Fields, crypto::asBytes(reportJson(marker)));
+        writer->writeRecord(spool::RecordType::Fields, crypto::asBytes(reportJson(marker, daysAhead)));
         return writer;
     }
 
@@ -116,12 +118,6 @@ struct Appliance {
     }
 };
 
-std::string readText(const fs::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 } // namespace
 
 TEST_CASE("meldpuntd sweeps at start and on its schedule", "[retention]")
@@ -129,7 +125,7 @@ TEST_CASE("meldpuntd sweeps at start and on its schedule", "[retention]")
     Appliance appliance;
     const fs::path receipts = appliance.settings.publishFolder / "receipts";
     {
-        daemon::Daemon meldpuntd(appliance.settings);
+        meldpuntd_ns::Daemon meldpuntd(appliance.settings);
         meldpuntd.start();
         REQUIRE_FALSE(meldpuntd.status().locked);
         const auto firstKey = appliance.intakeKey();
@@ -139,7 +135,7 @@ TEST_CASE("meldpuntd sweeps at start and on its schedule", "[retention]")
 
         // A report still being written under the first key while the
         // clock passes the key's lifetime and every report's period.
-        auto late = appliance.startReport("LAAT", firstKey);
+        auto late = appliance.startReport("LAAT", firstKey, 31);
         appliance.advanceDays(31);
         CHECK(appliance.waitFor([&] { return appliance.count(receipts, ".json") == 0; }));
         CHECK(appliance.waitFor([&] { return appliance.intakeKey().id != firstKey.id; }));
@@ -160,7 +156,7 @@ TEST_CASE("meldpuntd sweeps at start and on its schedule", "[retention]")
     SECTION("a new start sweeps before anything else")
     {
         appliance.advanceDays(31);
-        daemon::Daemon meldpuntd(appliance.settings);
+        meldpuntd_ns::Daemon meldpuntd(appliance.settings);
         meldpuntd.start();
         REQUIRE_FALSE(meldpuntd.status().locked);
         CHECK(appliance.waitFor([&] { return appliance.count(receipts, ".json") == 0; }));
