@@ -321,6 +321,10 @@ void Daemon::sweepOnce()
         sweep.attachmentsFolder = database_->path().parent_path() / "attachments";
         sweep.publishFolder = settings_.publishFolder;
         sweep.batchSize = settings_.sweepBatchSize;
+        sweep.stopRequested = [this] {
+            std::lock_guard lock(mutex_);
+            return stopping_;
+        };
         const auto counts = staff::RetentionSweep(*database_, databaseMutex_, sweep, settings_.clock).run();
         const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
         log::info("Retention sweep in " + std::to_string(elapsed.count()) + " ms: " + counts.summary());

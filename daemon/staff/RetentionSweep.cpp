@@ -49,6 +49,11 @@ RetentionSweep::RetentionSweep(storage::Database& database, std::mutex& database
 {
 }
 
+bool RetentionSweep::stopRequested() const
+{
+    return settings_.stopRequested && settings_.stopRequested();
+}
+
 std::string RetentionSweep::cutoff(int days) const
 {
     return formatUtc(now_ - std::chrono::hours(24) * days);
@@ -81,7 +86,7 @@ std::int64_t RetentionSweep::inBatches(const std::string& selectSql, const std::
         total += static_cast<std::int64_t>(selected);
         counts.attachmentFiles += static_cast<std::int64_t>(
             storage::removeDeletedFiles(files, settings_.attachmentsFolder, settings_.publishFolder));
-        if (selected < static_cast<std::size_t>(settings_.batchSize))
+        if (selected < static_cast<std::size_t>(settings_.batchSize) || stopRequested())
             break;
         std::this_thread::sleep_for(settings_.pause);
     }
@@ -189,7 +194,7 @@ void RetentionSweep::reclaim(SweepCounts& counts)
             counts.pagesReclaimed += before - pragmaInt("PRAGMA page_count");
         }
     }
-    for (int step = 0; incremental && step < kMaxBatches; ++step) {
+    for (int step = 0; incremental && step < kMaxBatches && !stopRequested(); ++step) {
         std::lock_guard lock(databaseMutex_);
         const auto free = pragmaInt("PRAGMA freelist_count");
         if (free == 0)

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -28,6 +29,9 @@ struct SweepSettings {
     int batchSize = 100;
     // The pause after each batch, in which the lock is free for others.
     std::chrono::milliseconds pause{2};
+    // Returns true when the daemon is stopping: the sweep then ends after
+    // the current batch, and the next one goes on from there. Empty: never.
+    std::function<bool()> stopRequested;
 };
 
 // How many of each kind one sweep deleted; counts only, for the log.
@@ -67,6 +71,7 @@ private:
         SweepCounts& counts);
     void reclaim(SweepCounts& counts);
     std::string cutoff(int days) const;
+    bool stopRequested() const;
 
     storage::Database& database_;
     std::mutex& databaseMutex_;
