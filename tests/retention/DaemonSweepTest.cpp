@@ -145,7 +145,7 @@ TEST_CASE("meldpuntd sweeps at start and on its schedule", "[retention]")
         const fs::path entry = late->commit();
         CHECK(appliance.waitFor([&] { return !fs::exists(entry); }));
         CHECK(appliance.count(appliance.settings.spoolFolder / "quarantine", "") == 0);
-        CHECK(appliance.count(receipts, ".json") == 1);
+        CHECK(appliance.waitFor([&] { return appliance.count(receipts, ".json") == 1; }));
         appliance.advanceDays(2);
         std::this_thread::sleep_for(std::chrono::milliseconds(400));
     }
