@@ -72,7 +72,9 @@ class SpoolWatcher {
 public:
     explicit SpoolWatcher(fs::path folder)
         : folder_(std::move(folder))
-        , thread_([this] { run(); })
+        , thread_([this] {
+            run();
+        })
     {
     }
     ~SpoolWatcher()
@@ -111,7 +113,7 @@ private:
     }
 
     fs::path folder_;
-    std::atomic<bool> stop_{false};
+    std::atomic<bool> stop_ { false };
     std::mutex mutex_;
     std::map<std::string, Steady::time_point> seen_;
     std::vector<double> lags_;
@@ -187,7 +189,8 @@ int main(int argc, char** argv)
     try {
         Appliance::Options options;
         // Hourly sweeps: only the sweep at start falls in the run.
-        options.extraDaemonConfig = "[retention]\nsweep_minutes = 60\nsweep_batch = " + std::to_string(settings.batch) + "\n";
+        options.extraDaemonConfig
+            = "[retention]\nsweep_minutes = 60\nsweep_batch = " + std::to_string(settings.batch) + "\n";
         Appliance appliance("bench-sweep", options);
         appliance.startAll();
         if (!appliance.waitForIntakeKey())
@@ -196,7 +199,9 @@ int main(int argc, char** argv)
 
         // The reference: no sweep runs (the one at start found nothing).
         const auto referenceEnd = Steady::now() + std::chrono::duration<double>(settings.referenceSeconds);
-        const Phase reference = sendWhile(appliance, watcher, settings, [&] { return Steady::now() < referenceEnd; });
+        const Phase reference = sendWhile(appliance, watcher, settings, [&] {
+            return Steady::now() < referenceEnd;
+        });
         std::cerr << "reference: " << reference.receipts.size() << " reports\n";
 
         appliance.stopDaemon();
@@ -223,7 +228,9 @@ int main(int argc, char** argv)
         };
         appliance.startDaemon();
         const auto sweepLimit = Steady::now() + std::chrono::hours(1);
-        const Phase during = sendWhile(appliance, watcher, settings, [&] { return !sweepDone() && Steady::now() < sweepLimit; });
+        const Phase during = sendWhile(appliance, watcher, settings, [&] {
+            return !sweepDone() && Steady::now() < sweepLimit;
+        });
         if (match.empty())
             throw std::runtime_error("meldpuntd logged no sweep that deleted reports within an hour");
         const long sweepMs = std::stol(match[1]);

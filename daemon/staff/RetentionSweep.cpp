@@ -13,8 +13,7 @@ namespace {
 // A case under legal hold keeps everything under it.
 std::string notHeld(const std::string& reportColumn)
 {
-    return " AND NOT EXISTS (SELECT 1 FROM case_state h WHERE h.report_id = " + reportColumn
-        + " AND h.legal_hold = 1)";
+    return " AND NOT EXISTS (SELECT 1 FROM case_state h WHERE h.report_id = " + reportColumn + " AND h.legal_hold = 1)";
 }
 
 // No sweep runs longer than this many batches of one kind; the next sweep
@@ -34,9 +33,9 @@ std::string SweepCounts::summary() const
     return "deleted " + std::to_string(reportsClosed) + " closed reports, " + std::to_string(reportsNeverClosed)
         + " reports never closed, " + std::to_string(reportsWithdrawn) + " withdrawn reports, "
         + std::to_string(attachments) + " attachments (" + std::to_string(attachmentFiles) + " files), "
-        + std::to_string(reporterMessages) + " reporter messages, " + std::to_string(auditEntries)
-        + " audit entries, " + std::to_string(referralCopies) + " referral copies, " + std::to_string(emails)
-        + " e-mails; reclaimed " + std::to_string(pagesReclaimed) + " pages"
+        + std::to_string(reporterMessages) + " reporter messages, " + std::to_string(auditEntries) + " audit entries, "
+        + std::to_string(referralCopies) + " referral copies, " + std::to_string(emails) + " e-mails; reclaimed "
+        + std::to_string(pagesReclaimed) + " pages"
         + (deleted() > 0 && !logEmptied ? "; the write-ahead log is still in use and stays until the next sweep" : "");
 }
 
@@ -60,11 +59,11 @@ std::string RetentionSweep::cutoff(int days) const
 }
 
 // Selects up to one batch of ids with `selectSql` (?1 the cutoff, ?2 the
-// batch size) and deletes each with `deleteOne` in one short transaction,
+// batch size) and deletes them with `deleteBatch` in one short transaction,
 // then frees the lock for a moment, until no id is left.
-template <typename DeleteOne>
+template <typename DeleteBatch>
 std::int64_t RetentionSweep::inBatches(const std::string& selectSql, const std::string& cutoffText,
-    DeleteOne&& deleteOne, SweepCounts& counts)
+    DeleteBatch&& deleteBatch, SweepCounts& counts)
 {
     std::int64_t total = 0;
     for (int batch = 0; batch < kMaxBatches; ++batch) {
@@ -78,8 +77,7 @@ std::int64_t RetentionSweep::inBatches(const std::string& selectSql, const std::
                 query.bind(1, cutoffText).bind(2, static_cast<std::int64_t>(settings_.batchSize));
                 while (query.step())
                     ids.push_back(query.columnInt(0));
-                for (const auto id : ids)
-                    deleteOne(id, files);
+                deleteBatch(ids, files);
                 selected = ids.size();
             });
         }
@@ -98,46 +96,53 @@ SweepCounts RetentionSweep::run()
     now_ = clock_();
     const auto& periods = settings_.periods;
     SweepCounts counts;
-    auto deleteReport = [this](std::int64_t id, storage::DeletedFiles& files) {
-        storage::deleteReport(database_, id, files);
+    using Ids = std::vector<std::int64_t>;
+    auto deleteReports = [this](const Ids& ids, storage::DeletedFiles& files) {
+        storage::deleteReports(database_, ids, files);
     };
-    auto deleteAttachment = [this](std::int64_t id, storage::DeletedFiles& files) {
-        storage::deleteAttachment(database_, id, files);
+    auto deleteAttachments = [this](const Ids& ids, storage::DeletedFiles& files) {
+        storage::deleteAttachments(database_, ids, files);
+    };
+    auto deleteWhereIdIn = [this](const std::string& table) {
+        return [this, table](const Ids& ids, storage::DeletedFiles&) {
+            database_.prepare("DELETE FROM " + table + " WHERE id IN (SELECT value FROM json_each(?))")
+                .bind(1, storage::idList(ids))
+                .run();
+        };
     };
 
-    counts.reportsClosed = inBatches(
-        "SELECT r.id FROM reports r JOIN case_state s ON s.report_id = r.id "
-        "WHERE r.status = 'closed' AND s.closed_at < ?1 AND s.legal_hold = 0 LIMIT ?2",
-        cutoff(periods.reportsAfterClosingDays), deleteReport, counts);
-    counts.reportsWithdrawn = inBatches(
-        "SELECT r.id FROM reports r JOIN receipts c ON c.report_id = r.id WHERE c.withdrawn_at < ?1"
+    counts.reportsClosed = inBatches("SELECT r.id FROM reports r JOIN case_state s ON s.report_id = r.id "
+                                     "WHERE r.status = 'closed' AND s.closed_at < ?1 AND s.legal_hold = 0 LIMIT ?2",
+        cutoff(periods.reportsAfterClosingDays), deleteReports, counts);
+    counts.reportsWithdrawn
+        = inBatches("SELECT r.id FROM reports r JOIN receipts c ON c.report_id = r.id WHERE c.withdrawn_at < ?1"
+                + notHeld("r.id") + " LIMIT ?2",
+            cutoff(periods.reportsAfterClosingDays), deleteReports, counts);
+    counts.reportsNeverClosed = inBatches("SELECT r.id FROM reports r WHERE r.status <> 'closed' AND r.received_at < ?1"
             + notHeld("r.id") + " LIMIT ?2",
-        cutoff(periods.reportsAfterClosingDays), deleteReport, counts);
-    counts.reportsNeverClosed = inBatches(
-        "SELECT r.id FROM reports r WHERE r.status <> 'closed' AND r.received_at < ?1" + notHeld("r.id")
-            + " LIMIT ?2",
-        cutoff(periods.reportsNeverClosedDays), deleteReport, counts);
+        cutoff(periods.reportsNeverClosedDays), deleteReports, counts);
 
-    counts.attachments = inBatches(
-        "SELECT a.id FROM attachments a WHERE a.uploaded_at < ?1" + notHeld("a.report_id") + " LIMIT ?2",
-        cutoff(periods.attachmentsDays), deleteAttachment, counts);
+    counts.attachments
+        = inBatches("SELECT a.id FROM attachments a WHERE a.uploaded_at < ?1" + notHeld("a.report_id") + " LIMIT ?2",
+            cutoff(periods.attachmentsDays), deleteAttachments, counts);
     counts.attachments += inBatches(
         "SELECT a.id FROM attachments a WHERE EXISTS (SELECT 1 FROM referrals f WHERE f.report_id = a.report_id "
         "AND f.state = 'delivered' AND f.delivered_at < ?1)"
             + notHeld("a.report_id") + " LIMIT ?2",
-        cutoff(periods.attachmentsAfterReferralDays), deleteAttachment, counts);
+        cutoff(periods.attachmentsAfterReferralDays), deleteAttachments, counts);
 
     counts.reporterMessages = inBatches(
         "SELECT m.id FROM reporter_messages m WHERE m.at < ?1" + notHeld("m.report_id") + " LIMIT ?2",
         cutoff(periods.reporterMessagesDays),
-        [this](std::int64_t id, storage::DeletedFiles&) {
+        [this, &deleteWhereIdIn](const Ids& ids, storage::DeletedFiles& files) {
             // The reporter's receipt file lists the replies; it is
-            // written again without this one.
-            database_.prepare("UPDATE receipts SET needs_publish = 1 "
-                              "WHERE report_id = (SELECT report_id FROM reporter_messages WHERE id = ?)")
-                .bind(1, id)
+            // written again without these.
+            database_
+                .prepare("UPDATE receipts SET needs_publish = 1 WHERE report_id IN "
+                         "(SELECT report_id FROM reporter_messages WHERE id IN (SELECT value FROM json_each(?)))")
+                .bind(1, storage::idList(ids))
                 .run();
-            database_.prepare("DELETE FROM reporter_messages WHERE id = ?").bind(1, id).run();
+            deleteWhereIdIn("reporter_messages")(ids, files);
         },
         counts);
 
@@ -146,24 +151,22 @@ SweepCounts RetentionSweep::run()
         "AND f.finished_at < ?1 AND EXISTS (SELECT 1 FROM referral_files WHERE referral_id = f.id)"
             + notHeld("f.report_id") + " LIMIT ?2",
         cutoff(periods.outboxCopiesDays),
-        [this](std::int64_t id, storage::DeletedFiles&) {
-            database_.prepare("DELETE FROM referral_files WHERE referral_id = ?").bind(1, id).run();
+        [this](const Ids& ids, storage::DeletedFiles&) {
+            database_.prepare("DELETE FROM referral_files WHERE referral_id IN (SELECT value FROM json_each(?))")
+                .bind(1, storage::idList(ids))
+                .run();
         },
         counts);
-    counts.emails = inBatches(
-        "SELECT e.id FROM email_outbox e WHERE e.state IN ('sent', 'failed') "
-        "AND coalesce(e.sent_at, e.next_attempt_at) < ?1"
+    counts.emails = inBatches("SELECT e.id FROM email_outbox e WHERE e.state IN ('sent', 'failed') "
+                              "AND coalesce(e.sent_at, e.next_attempt_at) < ?1"
             + notHeld("e.report_id") + " LIMIT ?2",
-        cutoff(periods.outboxCopiesDays),
-        [this](std::int64_t id, storage::DeletedFiles&) {
-            database_.prepare("DELETE FROM email_outbox WHERE id = ?").bind(1, id).run();
-        },
-        counts);
+        cutoff(periods.outboxCopiesDays), deleteWhereIdIn("email_outbox"), counts);
 
     {
         std::lock_guard lock(databaseMutex_);
-        counts.auditEntries = AuditLog(database_, [this] { return now_; })
-                                  .pruneBefore(now_ - std::chrono::hours(24) * periods.auditLogDays);
+        counts.auditEntries = AuditLog(database_, [this] {
+            return now_;
+        }).pruneBefore(now_ - std::chrono::hours(24) * periods.auditLogDays);
     }
     if (counts.deleted() > 0)
         reclaim(counts);

@@ -28,7 +28,7 @@ struct SweepSettings {
     // Rows deleted per transaction.
     int batchSize = 100;
     // The pause after each batch, in which the lock is free for others.
-    std::chrono::milliseconds pause{2};
+    std::chrono::milliseconds pause { 2 };
     // Returns true when the daemon is stopping: the sweep then ends after
     // the current batch, and the next one goes on from there. Empty: never.
     std::function<bool()> stopRequested;
@@ -77,7 +77,7 @@ private:
     std::mutex& databaseMutex_;
     SweepSettings settings_;
     Clock clock_;
-    TimePoint now_{};
+    TimePoint now_ {};
 };
 
 } // namespace meldpunt::staff

@@ -395,6 +395,7 @@ CREATE INDEX reports_received ON reports (received_at);
 CREATE INDEX reporter_messages_at ON reporter_messages (at);
 CREATE INDEX attachments_report ON attachments (report_id);
 CREATE INDEX email_outbox_report ON email_outbox (report_id);
+CREATE INDEX referral_outcomes_referral ON referral_outcomes (referral_id);
 )SQL"},
     };
     return list;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct DeletedFiles {
     std::vector<std::string> receiptReferences;
 };
 
+// The ids as a JSON array for `IN (SELECT value FROM json_each(?))`: one
+// bound text in place of one statement per id.
+std::string idList(std::span<const std::int64_t> ids);
+
 // Deletes report `reportId` and everything stored under it: details,
 // receipt, messages, queued e-mails, case state and notes, referrals with
 // their sealed copies, the search index row, the attachment rows and the
@@ -29,6 +34,12 @@ struct DeletedFiles {
 // unreadable. Statistics tables are not touched. Called inside a
 // transaction; adds the files to remove to `files`.
 void deleteReport(Database& database, std::int64_t reportId, DeletedFiles& files);
+
+// Deletes the reports `reportIds` as deleteReport does, with one
+// statement per table for all of them: SQLCipher's memory security makes
+// each prepared statement costly (it locks and wipes every allocation),
+// so a sweep deletes a batch this way.
+void deleteReports(Database& database, std::span<const std::int64_t> reportIds, DeletedFiles& files);
 
 // Deletes what a reporter wrote and who they are, keeping only the row
 // that says the report existed and was withdrawn: the free text is
@@ -41,6 +52,8 @@ void deleteReportContent(Database& database, std::int64_t reportId, DeletedFiles
 // Deletes one attachment's row, and the report's key once the report has
 // no attachment left. Called inside a transaction.
 void deleteAttachment(Database& database, std::int64_t attachmentId, DeletedFiles& files);
+// The same for the attachments `attachmentIds`, one statement per table.
+void deleteAttachments(Database& database, std::span<const std::int64_t> attachmentIds, DeletedFiles& files);
 
 // Removes the files of `files` after the transaction committed: the
 // attachment files from `attachmentsFolder`, the receipt files from

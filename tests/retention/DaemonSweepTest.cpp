@@ -29,10 +29,10 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Appliance {
-    ScratchFolder scratch{"retention-daemon"};
-    Swtpm swtpm{scratch.path() / "tpm"};
+    ScratchFolder scratch { "retention-daemon" };
+    Swtpm swtpm { scratch.path() / "tpm" };
     meldpuntd_ns::DaemonSettings settings;
-    std::atomic<std::int64_t> nowSeconds{1772442000}; // 2026-03-02T09:00:00Z
+    std::atomic<std::int64_t> nowSeconds { 1772442000 }; // 2026-03-02T09:00:00Z
 
     Appliance()
     {
@@ -50,15 +50,20 @@ struct Appliance {
         settings.sweepBatchSize = 2;
         settings.retention.reportsNeverClosedDays = 30;
         settings.retention.attachmentsDays = 30;
-        settings.clock = [this] { return std::chrono::system_clock::from_time_t(nowSeconds.load()); };
+        settings.clock = [this] {
+            return std::chrono::system_clock::from_time_t(nowSeconds.load());
+        };
     }
 
-    void advanceDays(int days) { nowSeconds += std::int64_t{days} * 86400; }
+    void advanceDays(int days)
+    {
+        nowSeconds += std::int64_t { days } * 86400;
+    }
 
     std::string received(int daysAhead = 0) const
     {
         return meldpunt::staff::formatUtc(
-            std::chrono::system_clock::from_time_t(nowSeconds.load() + std::int64_t{daysAhead} * 86400));
+            std::chrono::system_clock::from_time_t(nowSeconds.load() + std::int64_t { daysAhead } * 86400));
     }
 
     spool::IntakePublicKey intakeKey()
@@ -78,9 +83,11 @@ struct Appliance {
         form.add("contact", "anonymous");
         form.add("consent", "yes");
         std::string json = meldpunt::ReportForm::toJson(form, "nl", received(daysAhead));
-        const auto receipt = meldpunt::deriveReceiptKeys(
-            meldpunt::ReporterCode::generate(meldpunt::ReporterCode::Kind::Receipt), meldpunt::ReceiptHashCost{1, 1024, 1});
-        json.insert(json.size() - 1, ",\"receipt\":{\"hash\":\"" + receipt.verifier.hash + "\",\"public_key\":\""
+        const auto receipt
+            = meldpunt::deriveReceiptKeys(meldpunt::ReporterCode::generate(meldpunt::ReporterCode::Kind::Receipt),
+                meldpunt::ReceiptHashCost { 1, 1024, 1 });
+        json.insert(json.size() - 1,
+            ",\"receipt\":{\"hash\":\"" + receipt.verifier.hash + "\",\"public_key\":\""
                 + crypto::toBase64(receipt.verifier.publicKey) + "\"}");
         return json;
     }
@@ -131,21 +138,31 @@ TEST_CASE("meldpuntd sweeps at start and on its schedule", "[retention]")
         const auto firstKey = appliance.intakeKey();
         for (int index = 0; index < 5; ++index)
             appliance.startReport("OUD" + std::to_string(index), firstKey)->commit();
-        REQUIRE(appliance.waitFor([&] { return appliance.count(receipts, ".json") == 5; }));
+        REQUIRE(appliance.waitFor([&] {
+            return appliance.count(receipts, ".json") == 5;
+        }));
 
         // A report still being written under the first key while the
         // clock passes the key's lifetime and every report's period.
         auto late = appliance.startReport("LAAT", firstKey, 31);
         appliance.advanceDays(31);
-        CHECK(appliance.waitFor([&] { return appliance.count(receipts, ".json") == 0; }));
-        CHECK(appliance.waitFor([&] { return appliance.intakeKey().id != firstKey.id; }));
+        CHECK(appliance.waitFor([&] {
+            return appliance.count(receipts, ".json") == 0;
+        }));
+        CHECK(appliance.waitFor([&] {
+            return appliance.intakeKey().id != firstKey.id;
+        }));
         std::this_thread::sleep_for(std::chrono::milliseconds(400)); // a few more sweeps
 
         // The first key's private half stayed for it: it is ingested.
         const fs::path entry = late->commit();
-        CHECK(appliance.waitFor([&] { return !fs::exists(entry); }));
+        CHECK(appliance.waitFor([&] {
+            return !fs::exists(entry);
+        }));
         CHECK(appliance.count(appliance.settings.spoolFolder / "quarantine", "") == 0);
-        CHECK(appliance.waitFor([&] { return appliance.count(receipts, ".json") == 1; }));
+        CHECK(appliance.waitFor([&] {
+            return appliance.count(receipts, ".json") == 1;
+        }));
         appliance.advanceDays(2);
         std::this_thread::sleep_for(std::chrono::milliseconds(400));
     }
@@ -159,6 +176,8 @@ TEST_CASE("meldpuntd sweeps at start and on its schedule", "[retention]")
         meldpuntd_ns::Daemon meldpuntd(appliance.settings);
         meldpuntd.start();
         REQUIRE_FALSE(meldpuntd.status().locked);
-        CHECK(appliance.waitFor([&] { return appliance.count(receipts, ".json") == 0; }));
+        CHECK(appliance.waitFor([&] {
+            return appliance.count(receipts, ".json") == 0;
+        }));
     }
 }

@@ -5,8 +5,8 @@
 #include "IntakeKeys.h"
 #include "Migrations.h"
 #include "ReceiptSecret.h"
-#include "ReporterCode.h"
 #include "ReportForm.h"
+#include "ReporterCode.h"
 #include "Uuid.h"
 
 #include <catch2/catch_test_macros.hpp>
@@ -52,8 +52,10 @@ std::int64_t RetentionBench::sendReport(const std::string& marker, const std::ve
     form.add("email", "melder@example.org");
     form.add("consent", "yes");
     std::string json = ReportForm::toJson(form, "nl", nowText());
-    const auto receipt = deriveReceiptKeys(ReporterCode::generate(ReporterCode::Kind::Receipt), ReceiptHashCost{1, 1024, 1});
-    json.insert(json.size() - 1, ",\"receipt\":{\"hash\":\"" + receipt.verifier.hash + "\",\"public_key\":\""
+    const auto receipt
+        = deriveReceiptKeys(ReporterCode::generate(ReporterCode::Kind::Receipt), ReceiptHashCost { 1, 1024, 1 });
+    json.insert(json.size() - 1,
+        ",\"receipt\":{\"hash\":\"" + receipt.verifier.hash + "\",\"public_key\":\""
             + crypto::toBase64(receipt.verifier.publicKey) + "\"}");
     spool::Writer writer(spoolFolder, spool::EntryKind::Report, Uuid::generate(), intakeKey);
     writer.writeRecord(spool::RecordType::Fields, crypto::asBytes(json));
@@ -66,8 +68,8 @@ std::int64_t RetentionBench::sendReport(const std::string& marker, const std::ve
             + nowText() + "\"}";
         writer.writeRecord(spool::RecordType::AttachmentBegin, crypto::asBytes(begin));
         writer.writeRecord(spool::RecordType::AttachmentData, content);
-        const std::string end = "{\"size\":" + std::to_string(content.size()) + ",\"sha256\":\""
-            + crypto::toHex(hash.finish()) + "\"}";
+        const std::string end
+            = "{\"size\":" + std::to_string(content.size()) + ",\"sha256\":\"" + crypto::toHex(hash.finish()) + "\"}";
         writer.writeRecord(spool::RecordType::AttachmentEnd, crypto::asBytes(end));
     }
     writer.commit();
@@ -105,11 +107,12 @@ std::int64_t RetentionBench::rowsUnder(std::int64_t reportId)
 {
     std::int64_t rows = count("SELECT count(*) FROM reports WHERE id = " + std::to_string(reportId));
     rows += count("SELECT count(*) FROM report_search WHERE rowid = " + std::to_string(reportId));
-    for (const char* table : {"report_details", "receipts", "reporter_messages", "email_outbox", "report_keys",
-             "attachments", "case_state", "case_notes", "referrals"})
+    for (const char* table : { "report_details", "receipts", "reporter_messages", "email_outbox", "report_keys",
+             "attachments", "case_state", "case_notes", "referrals" })
         rows += countFor(table, reportId);
     rows += count("SELECT count(*) FROM referral_files WHERE referral_id IN "
-                  "(SELECT id FROM referrals WHERE report_id = " + std::to_string(reportId) + ")");
+                  "(SELECT id FROM referrals WHERE report_id = "
+        + std::to_string(reportId) + ")");
     return rows;
 }
 

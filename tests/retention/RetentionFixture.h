@@ -32,10 +32,18 @@ struct RetentionBench {
 
     staff::Clock clock() const
     {
-        return [this] { return now; };
+        return [this] {
+            return now;
+        };
     }
-    void advanceDays(int days) { now += std::chrono::hours(24) * days; }
-    std::string nowText() const { return staff::formatUtc(now); }
+    void advanceDays(int days)
+    {
+        now += std::chrono::hours(24) * days;
+    }
+    std::string nowText() const
+    {
+        return staff::formatUtc(now);
+    }
 
     // Sends a report through the spool and ingests it; every free-text
     // field, the contact name and the attachment's name carry `marker`.

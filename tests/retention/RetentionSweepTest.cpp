@@ -7,8 +7,8 @@
 #include "IntakeKeys.h"
 #include "KeyRotation.h"
 #include "MailOutbox.h"
-#include "Uuid.h"
 #include "Receipts.h"
+#include "Uuid.h"
 
 #include <catch2/catch_test_macros.hpp>
 
@@ -45,7 +45,9 @@ bool containsExactly(const Bytes& haystack, const std::string& needle)
 bool contains(const Bytes& haystack, const std::string& needle)
 {
     std::string lower = needle;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) {
+        return static_cast<char>(std::tolower(c));
+    });
     return containsExactly(haystack, needle) || containsExactly(haystack, lower);
 }
 
@@ -67,7 +69,8 @@ Bytes decryptPage(const Bytes& key, const std::uint8_t* page, std::uint32_t page
     const bool ok = EVP_DecryptInit_ex(context, EVP_aes_256_cbc(), nullptr, key.data(), iv) == 1
         && EVP_CIPHER_CTX_set_padding(context, 0) == 1
         && EVP_DecryptUpdate(context, plain.data() + offset, &written, page + offset,
-               static_cast<int>(kPageSize - kReserve - offset)) == 1
+               static_cast<int>(kPageSize - kReserve - offset))
+            == 1
         && EVP_DecryptFinal_ex(context, plain.data() + offset + written, &last) == 1;
     EVP_CIPHER_CTX_free(context);
     REQUIRE(ok);
@@ -105,8 +108,8 @@ Bytes decryptedLog(const Bytes& key, const fs::path& file)
     const Bytes raw = readBytes(file);
     Bytes plain;
     for (std::size_t start = 32; start + 24 + kPageSize <= raw.size(); start += 24 + kPageSize) {
-        const std::uint32_t pageNumber = (std::uint32_t{raw[start]} << 24) | (std::uint32_t{raw[start + 1]} << 16)
-            | (std::uint32_t{raw[start + 2]} << 8) | raw[start + 3];
+        const std::uint32_t pageNumber = (std::uint32_t { raw[start] } << 24) | (std::uint32_t { raw[start + 1] } << 16)
+            | (std::uint32_t { raw[start + 2] } << 8) | raw[start + 3];
         const Bytes page = decryptPage(key, raw.data() + start + 24, pageNumber);
         plain.insert(plain.end(), page.begin(), page.end());
     }
@@ -141,7 +144,8 @@ void addReferralCopy(RetentionBench& bench, std::int64_t reportId, const std::st
         .bind(5, bench.nowText())
         .bind(6, bench.nowText())
         .run();
-    bench.database->prepare("INSERT INTO referral_files (referral_id, position, name, content) VALUES (?, 0, 'report.sealed', ?)")
+    bench.database
+        ->prepare("INSERT INTO referral_files (referral_id, position, name, content) VALUES (?, 0, 'report.sealed', ?)")
         .bind(1, bench.database->lastInsertId())
         .bind(2, crypto::asBytes(content))
         .run();
@@ -167,8 +171,9 @@ std::string referenceOf(RetentionBench& bench, std::int64_t id)
 
 std::int64_t addCoordinator(RetentionBench& bench)
 {
-    bench.database->prepare("INSERT INTO staff_accounts (username, role, password_hash, created_at) "
-                            "VALUES ('coordinator', 'coordinator', 'x', ?)")
+    bench.database
+        ->prepare("INSERT INTO staff_accounts (username, role, password_hash, created_at) "
+                  "VALUES ('coordinator', 'coordinator', 'x', ?)")
         .bind(1, bench.nowText())
         .run();
     return bench.database->lastInsertId();
@@ -187,8 +192,8 @@ void addCaseWork(RetentionBench& bench, std::int64_t id, std::int64_t accountId,
             .bind(1, entry)
             .bind(2, bench.nowText())
             .run();
-        storage::storeReporterMessage(*bench.database, referenceOf(bench, id), entry,
-            "Bericht van de melder " + marker, bench.nowText());
+        storage::storeReporterMessage(*bench.database, referenceOf(bench, id), entry, "Bericht van de melder " + marker,
+            bench.nowText());
     });
 }
 
@@ -203,21 +208,21 @@ std::string statisticsRows(RetentionBench& bench)
 
 } // namespace
 
-
 TEST_CASE("Nothing past its retention period survives a sweep", "[retention]")
 {
     RetentionBench bench("retention-periods");
     addStatistics(bench);
     const std::string statistics = statisticsRows(bench);
     const auto coordinator = addCoordinator(bench);
-    staff::AuditLog(*bench.database, bench.clock()).record({coordinator, "coordinator", "127.0.0.1"}, "case.view", "case", "1");
+    staff::AuditLog(*bench.database, bench.clock())
+        .record({ coordinator, "coordinator", "127.0.0.1" }, "case.view", "case", "1");
 
-    const auto closed = bench.sendReport("gesloten", {crypto::randomBytes(3000)});
+    const auto closed = bench.sendReport("gesloten", { crypto::randomBytes(3000) });
     addCaseWork(bench, closed, coordinator, "gesloten");
     closeCase(bench, closed);
-    const auto open = bench.sendReport("open", {crypto::randomBytes(2000)});
+    const auto open = bench.sendReport("open", { crypto::randomBytes(2000) });
     addCaseWork(bench, open, coordinator, "open");
-    const auto referred = bench.sendReport("doorgestuurd", {crypto::randomBytes(1000)});
+    const auto referred = bench.sendReport("doorgestuurd", { crypto::randomBytes(1000) });
     addReferralCopy(bench, referred, "verzegeld doorgestuurd");
     storage::markMailSent(*bench.database, bench.count("SELECT min(id) FROM email_outbox"), bench.nowText());
     storage::publishReceipts(*bench.database, bench.publishFolder);
@@ -225,9 +230,12 @@ TEST_CASE("Nothing past its retention period survives a sweep", "[retention]")
     const auto openFiles = bench.fileIdsOf(open);
     const auto referredFiles = bench.fileIdsOf(referred);
     REQUIRE(closedFiles.size() == 1);
-    const fs::path closedReceipt = bench.publishFolder / "receipts" / storage::receiptFileName(referenceOf(bench, closed));
+    const fs::path closedReceipt
+        = bench.publishFolder / "receipts" / storage::receiptFileName(referenceOf(bench, closed));
     REQUIRE(fs::exists(closedReceipt));
-    auto fileExists = [&](const std::string& id) { return fs::exists(bench.attachmentsFolder / (id + ".att")); };
+    auto fileExists = [&](const std::string& id) {
+        return fs::exists(bench.attachmentsFolder / (id + ".att"));
+    };
 
     // Day 0: nothing has reached its period.
     CHECK(bench.sweep().deleted() == 0);
@@ -319,11 +327,11 @@ TEST_CASE("A legal hold keeps a case and everything under it", "[retention]")
     addStatistics(bench);
     const std::string statistics = statisticsRows(bench);
     const auto coordinator = addCoordinator(bench);
-    const auto held = bench.sendReport("vastgehouden", {crypto::randomBytes(1500)});
+    const auto held = bench.sendReport("vastgehouden", { crypto::randomBytes(1500) });
     addCaseWork(bench, held, coordinator, "vastgehouden");
     addReferralCopy(bench, held, "verzegeld vastgehouden");
     closeCase(bench, held);
-    const auto other = bench.sendReport("vrij", {crypto::randomBytes(1500)});
+    const auto other = bench.sendReport("vrij", { crypto::randomBytes(1500) });
     closeCase(bench, other);
     staff::CaseQueries cases(*bench.database, bench.clock());
     cases.setLegalHold(held, true);
@@ -353,8 +361,8 @@ TEST_CASE("A legal hold keeps a case and everything under it", "[retention]")
     {
         cases.setLegalHold(held, false);
         cases.setStatus(held, "in_progress", "");
-        CHECK(bench.count("SELECT count(*) FROM case_state WHERE closed_at IS NULL AND report_id = "
-                  + std::to_string(held))
+        CHECK(bench.count(
+                  "SELECT count(*) FROM case_state WHERE closed_at IS NULL AND report_id = " + std::to_string(held))
             == 1);
         cases.setStatus(held, "closed", "advice_given");
         CHECK(bench.sweep().reportsClosed == 0);
@@ -418,10 +426,10 @@ TEST_CASE("A report's attachments cannot be decrypted once its key row is gone",
 {
     RetentionBench bench("retention-shred");
     const Bytes photo = crypto::randomBytes(70000);
-    const auto doomed = bench.sendReport("weg", {photo, crypto::randomBytes(500)});
+    const auto doomed = bench.sendReport("weg", { photo, crypto::randomBytes(500) });
     closeCase(bench, doomed);
     bench.advanceDays(5);
-    const auto survivor = bench.sendReport("blijft", {crypto::randomBytes(800)});
+    const auto survivor = bench.sendReport("blijft", { crypto::randomBytes(800) });
     const std::string fileId = bench.fileIdsOf(doomed).at(0);
 
     // A copy of the encrypted file, as flash may keep it after deletion.
@@ -431,7 +439,9 @@ TEST_CASE("A report's attachments cannot be decrypted once its key row is gone",
     const storage::AttachmentStore remnantStore(remnants);
     auto readWith = [&](std::span<const std::uint8_t> fileKey) {
         Bytes out;
-        remnantStore.read(fileId, fileKey, [&](std::span<const std::uint8_t> piece) { out.insert(out.end(), piece.begin(), piece.end()); });
+        remnantStore.read(fileId, fileKey, [&](std::span<const std::uint8_t> piece) {
+            out.insert(out.end(), piece.begin(), piece.end());
+        });
         return out;
     };
     // The check can fail: with the key rows, the copy opens.
@@ -478,9 +488,11 @@ TEST_CASE("A report's attachments cannot be decrypted once its key row is gone",
 TEST_CASE("A withdrawal deletes the report's content for good", "[retention]")
 {
     RetentionBench bench("retention-withdrawal");
+    // Long enough that only the withdrawal's own period applies below.
+    bench.periods.reportsNeverClosedDays = 3650;
     const auto coordinator = addCoordinator(bench);
     const std::string marker = "WDR" + crypto::toHex(crypto::randomBytes(8)) + "XQ";
-    const auto id = bench.sendReport(marker, {crypto::randomBytes(4000)});
+    const auto id = bench.sendReport(marker, { crypto::randomBytes(4000) });
     addCaseWork(bench, id, coordinator, marker);
     addReferralCopy(bench, id, "verzegeld " + marker);
     bench.database->exec("UPDATE referrals SET state = 'retracted'");
@@ -495,7 +507,8 @@ TEST_CASE("A withdrawal deletes the report's content for good", "[retention]")
     REQUIRE(bench.ingester->runOnce().ingested == 1);
     CHECK(bench.count("SELECT count(*) FROM receipts WHERE withdrawn_at IS NOT NULL") == 1);
     CHECK_FALSE(fs::exists(bench.attachmentsFolder / (fileId + ".att")));
-    for (const char* table : {"report_details", "reporter_messages", "email_outbox", "report_keys", "attachments", "case_notes"})
+    for (const char* table :
+        { "report_details", "reporter_messages", "email_outbox", "report_keys", "attachments", "case_notes" })
         CHECK(bench.countFor(table, id) == 0);
     CHECK(bench.count("SELECT count(*) FROM referral_files") == 0);
     CHECK(bench.count("SELECT count(*) FROM report_search WHERE report_search MATCH '" + marker + "'") == 0);
@@ -525,7 +538,9 @@ TEST_CASE("An intake key outlives every spool entry made with it", "[retention]"
                                         "\"fields\":{\"message\":\"Klacht\",\"email\":\"\"}}")));
         return writer.commit();
     };
-    auto keyRows = [&] { return bench.count("SELECT count(*) FROM intake_keys"); };
+    auto keyRows = [&] {
+        return bench.count("SELECT count(*) FROM intake_keys");
+    };
     const fs::path waiting = writeEntry(oldKey);
     // A report still being written under the old key, as meldpunt-public
     // writes one while the key changes.
@@ -535,7 +550,8 @@ TEST_CASE("An intake key outlives every spool entry made with it", "[retention]"
     storage::IntakeKeys keys(*bench.database);
     CHECK_FALSE(keys.rotateIfCreatedBefore(staff::formatUtc(bench.now - std::chrono::hours(1)), bench.nowText()));
     bench.advanceDays(31);
-    const auto fresh = keys.rotateIfCreatedBefore(staff::formatUtc(bench.now - std::chrono::hours(24 * 30)), bench.nowText());
+    const auto fresh
+        = keys.rotateIfCreatedBefore(staff::formatUtc(bench.now - std::chrono::hours(24 * 30)), bench.nowText());
     REQUIRE(fresh);
     CHECK(fresh->id != oldKey.id);
     CHECK(keys.ensureCurrent(bench.nowText()).id == fresh->id);
@@ -564,7 +580,8 @@ TEST_CASE("An intake key outlives every spool entry made with it", "[retention]"
     writeEntry(oldKey);
     CHECK(bench.ingester->runOnce().quarantined == 1);
     // The current key is never destroyed.
-    CHECK(keys.destroyUnusedRetired(bench.spoolFolder, staff::formatUtc(bench.now + std::chrono::hours(24 * 999))) == 0);
+    CHECK(
+        keys.destroyUnusedRetired(bench.spoolFolder, staff::formatUtc(bench.now + std::chrono::hours(24 * 999))) == 0);
     CHECK(keys.privateKey(fresh->id));
 }
 
@@ -578,7 +595,9 @@ TEST_CASE("A stopping daemon ends the sweep after one batch", "[retention]")
     settings.periods = bench.periods;
     settings.attachmentsFolder = bench.attachmentsFolder;
     settings.batchSize = 3;
-    settings.stopRequested = [] { return true; };
+    settings.stopRequested = [] {
+        return true;
+    };
     const auto counts = staff::RetentionSweep(*bench.database, bench.databaseMutex, settings, bench.clock()).run();
     CHECK(counts.reportsNeverClosed == 3);
     CHECK(bench.count("SELECT count(*) FROM reports") == 4);
