@@ -39,7 +39,7 @@ struct Settings {
     int reports = 100000;
     double referenceSeconds = 60;
     int pauseMs = 100;
-    int batch = 100;
+    int batch = 50;
     fs::path out = fs::path(MELDPUNT_BINARY_DIR) / "bench-results";
 };
 

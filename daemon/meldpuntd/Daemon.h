@@ -45,7 +45,7 @@ struct DaemonSettings {
     // The retention sweep runs once the database opens and then at this
     // interval; the clock says what time it is (tests move it by hand).
     std::chrono::milliseconds sweepInterval{60 * 60 * 1000};
-    int sweepBatchSize = 100;
+    int sweepBatchSize = 50;
     // Each sweep makes a new intake key pair once the current one is this
     // old; a retired private half is deleted when no spool file made with
     // it is left and it was retired at least intakeKeyGrace ago (a report

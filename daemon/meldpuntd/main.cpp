@@ -66,7 +66,7 @@ int run(int argc, char** argv)
         throw std::invalid_argument("[retention] sweep_minutes is " + std::to_string(sweepMinutes)
             + "; write a whole number of minutes from 1 to 10080");
     settings.sweepInterval = std::chrono::minutes(sweepMinutes);
-    const int sweepBatch = config->getInt("retention.sweep_batch", 100);
+    const int sweepBatch = config->getInt("retention.sweep_batch", 50);
     if (sweepBatch < 1 || sweepBatch > 10000)
         throw std::invalid_argument("[retention] sweep_batch is " + std::to_string(sweepBatch)
             + "; write a whole number of rows from 1 to 10000");

@@ -26,8 +26,9 @@ struct SweepSettings {
     // empty: none are published.
     std::filesystem::path publishFolder;
     // Rows deleted per transaction.
-    int batchSize = 100;
-    // The pause after each batch, in which the lock is free for others.
+    int batchSize = 50;
+    // The shortest pause after each batch, in which the lock is free for
+    // others; a batch that took longer is followed by a pause as long.
     std::chrono::milliseconds pause { 2 };
     // Returns true when the daemon is stopping: the sweep then ends after
     // the current batch, and the next one goes on from there. Empty: never.
