@@ -1,5 +1,5 @@
-// What a retention sweep of many expired reports costs a reporter who
-// sends a report meanwhile. One run of the appliance (swtpm, both daemons,
+// Measures what a retention sweep of many expired reports costs a reporter
+// who sends a report meanwhile. One run of the appliance (swtpm, both daemons,
 // the nginx edges) measures, for reports sent one after another over
 // HTTPS:
 //   - the receipt latency: POST /en/report until the receipt page;
@@ -126,7 +126,8 @@ struct Phase {
     int errors = 0;
 };
 
-// Sends reports one after another, `pauseMs` apart, while `going` says so.
+// Sends reports one after another, `pauseMs` apart, while `going` returns
+// true.
 Phase sendWhile(Appliance& appliance, SpoolWatcher& watcher, const Settings& settings,
     const std::function<bool()>& going)
 {

@@ -99,8 +99,11 @@ int IntakeKeys::destroyUnusedRetired(const std::filesystem::path& spoolFolder, c
             retired.push_back(query.columnBlob(0));
         if (retired.empty())
             return;
-        // Listed inside the transaction: the ingester takes the same
-        // lock before it removes an entry, so none is missed.
+        // An entry stays in the spool until its report is committed, and
+        // meldpunt-public writes it as a .partial file from the moment it
+        // takes the key, so a key no file names is needed by none. The
+        // grace period before `retiredBeforeUtc` covers a writer that took
+        // the old key just before the rotation.
         std::set<std::vector<std::uint8_t>> inUse;
         collectKeyIds(spoolFolder, inUse);
         collectKeyIds(spoolFolder / "quarantine", inUse);

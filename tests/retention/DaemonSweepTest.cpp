@@ -22,7 +22,6 @@ using meldpunt::test::ScratchFolder;
 using meldpunt::test::Swtpm;
 
 namespace crypto = meldpunt::crypto;
-namespace meldpuntd_ns = meldpunt::daemon;
 namespace spool = meldpunt::spool;
 namespace fs = std::filesystem;
 
@@ -31,7 +30,7 @@ namespace {
 struct Appliance {
     ScratchFolder scratch { "retention-daemon" };
     Swtpm swtpm { scratch.path() / "tpm" };
-    meldpuntd_ns::DaemonSettings settings;
+    meldpunt::daemon::DaemonSettings settings;
     std::atomic<std::int64_t> nowSeconds { 1772442000 }; // 2026-03-02T09:00:00Z
 
     Appliance()
@@ -92,7 +91,7 @@ struct Appliance {
         return json;
     }
 
-    // The report says it arrived `daysAhead` days from now: when its
+    // The report's received time is `daysAhead` days from now, when its
     // writer commits it.
     std::unique_ptr<spool::Writer> startReport(const std::string& marker, const spool::IntakePublicKey& key,
         int daysAhead = 0)
@@ -132,7 +131,7 @@ TEST_CASE("meldpuntd sweeps at start and on its schedule", "[retention]")
     Appliance appliance;
     const fs::path receipts = appliance.settings.publishFolder / "receipts";
     {
-        meldpuntd_ns::Daemon meldpuntd(appliance.settings);
+        meldpunt::daemon::Daemon meldpuntd(appliance.settings);
         meldpuntd.start();
         REQUIRE_FALSE(meldpuntd.status().locked);
         const auto firstKey = appliance.intakeKey();
@@ -173,7 +172,7 @@ TEST_CASE("meldpuntd sweeps at start and on its schedule", "[retention]")
     SECTION("a new start sweeps before anything else")
     {
         appliance.advanceDays(31);
-        meldpuntd_ns::Daemon meldpuntd(appliance.settings);
+        meldpunt::daemon::Daemon meldpuntd(appliance.settings);
         meldpuntd.start();
         REQUIRE_FALSE(meldpuntd.status().locked);
         CHECK(appliance.waitFor([&] {
