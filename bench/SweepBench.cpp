@@ -19,11 +19,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -210,20 +211,28 @@ int main(int argc, char** argv)
         addClosedReports(appliance.stateFolder(), appliance.tpm().tcti(), settings.reports, "2020-01-01T00:00:00Z");
         std::cerr << "stored " << settings.reports << " expired reports in " << fixed(millisecondsSince(storing) / 1000)
                   << " s\n";
-        const std::regex sweepLine(R"(Retention sweep in (\d+) ms: deleted (\d+) closed reports)");
+        // The sweep's journal line, found by plain search: std::regex
+        // recurses per character and overflows the stack on a long log.
+        const std::string marker = "Retention sweep in ";
         const auto logBefore = appliance.daemonLog().size();
-        std::smatch match;
+        long sweepMs = -1;
+        long deleted = 0;
         auto sweepDone = [&] {
             const std::string log = appliance.daemonLog();
-            const std::string fresh = log.size() > logBefore ? log.substr(logBefore) : log;
-            std::string::const_iterator from = fresh.begin();
-            std::smatch found;
-            while (std::regex_search(from, fresh.end(), found, sweepLine)) {
-                if (std::stol(found[2]) > 0) {
-                    match = found;
+            for (auto at = log.find(marker, std::min(logBefore, log.size())); at != std::string::npos;
+                 at = log.find(marker, at + 1)) {
+                const char* text = log.c_str() + at + marker.size();
+                char* end = nullptr;
+                const long milliseconds = std::strtol(text, &end, 10);
+                const std::string rest(end, std::min<std::size_t>(40, std::strlen(end)));
+                if (!rest.starts_with(" ms: deleted "))
+                    continue;
+                const long reports = std::strtol(end + std::strlen(" ms: deleted "), nullptr, 10);
+                if (reports > 0) {
+                    sweepMs = milliseconds;
+                    deleted = reports;
                     return true;
                 }
-                from = found.suffix().first;
             }
             return false;
         };
@@ -232,11 +241,8 @@ int main(int argc, char** argv)
         const Phase during = sendWhile(appliance, watcher, settings, [&] {
             return !sweepDone() && Steady::now() < sweepLimit;
         });
-        if (match.empty())
+        if (sweepMs < 0)
             throw std::runtime_error("meldpuntd logged no sweep that deleted reports within an hour");
-        const long sweepMs = std::stol(match[1]);
-        const long deleted = std::stol(match[2]);
-
         fs::create_directories(settings.out);
         std::ostringstream json;
         json << "{\n  \"expired_reports\": " << settings.reports << ",\n  \"deleted_reports\": " << deleted
