@@ -18,9 +18,10 @@ namespace {
 using Member = int RetentionPeriods::*;
 
 // Each period with its name in the configuration and in retention.json.
-constexpr std::array<std::pair<const char*, Member>, 6> kPeriods = {{
+constexpr std::array<std::pair<const char*, Member>, 7> kPeriods = {{
     {"reports_after_closing_days", &RetentionPeriods::reportsAfterClosingDays},
     {"reports_never_closed_days", &RetentionPeriods::reportsNeverClosedDays},
+    {"attachments_days", &RetentionPeriods::attachmentsDays},
     {"attachments_after_referral_days", &RetentionPeriods::attachmentsAfterReferralDays},
     {"reporter_messages_days", &RetentionPeriods::reporterMessagesDays},
     {"audit_log_days", &RetentionPeriods::auditLogDays},

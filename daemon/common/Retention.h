@@ -18,6 +18,9 @@ struct RetentionPeriods {
     int reportsAfterClosingDays = 730;
     // A report never closed, counted from the day it arrived.
     int reportsNeverClosedDays = 1095;
+    // Attachments of any report, counted from the upload. It may be
+    // shorter than the report's own period; the report stays.
+    int attachmentsDays = 1095;
     // Attachments of a report passed on to the police or a partner,
     // counted from the referral, because the partner keeps its own copy.
     int attachmentsAfterReferralDays = 90;

@@ -9,6 +9,7 @@
 #include "Mailer.h"
 #include "Receipts.h"
 #include "RecoveryWrap.h"
+#include "RetentionSweep.h"
 #include "Service.h"
 #include "FileSystem.h"
 
@@ -94,6 +95,8 @@ Daemon::~Daemon()
         mailThread_.join();
     if (backupThread_.joinable())
         backupThread_.join();
+    if (sweepThread_.joinable())
+        sweepThread_.join();
     if (outboxThread_.joinable())
         outboxThread_.join();
 }
@@ -135,10 +138,12 @@ void Daemon::open(keys::UnlockOutcome outcome)
     }
     auto& database = *outcome.database;
     log::info("Opened the database with SQLCipher " + database.cipherVersion());
-    const auto intakeKey = storage::IntakeKeys(database).ensureCurrent(utcNow());
+    // The intake key's age counts on the clock the sweep rotates it by.
+    const std::string openedAt = staff::formatUtc(settings_.clock());
+    const auto intakeKey = storage::IntakeKeys(database).ensureCurrent(openedAt);
     storage::Publisher publisher(settings_.publishFolder);
     publisher.setRetention(settings_.retention);
-    publisher.publish(intakeKey, utcNow());
+    publisher.publish(intakeKey, openedAt);
     log::info("Published the intake key");
 
     std::unique_ptr<staff::StaffApp> staffApp;
@@ -159,6 +164,7 @@ void Daemon::open(keys::UnlockOutcome outcome)
     ingestThread_ = std::thread([this] { ingestLoop(); });
     if (!settings_.backupFolder.empty())
         backupThread_ = std::thread([this] { backupLoop(); });
+    sweepThread_ = std::thread([this] { sweepLoop(); });
     startOutbox();
     try {
         std::lock_guard databaseLock(databaseMutex_);
@@ -303,6 +309,57 @@ void Daemon::backupLoop()
         backupOnce();
         lock.lock();
         wake_.wait_for(lock, settings_.backupInterval, [this] { return stopping_; });
+    }
+}
+
+void Daemon::sweepLoop()
+{
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        sweepOnce();
+        lock.lock();
+        wake_.wait_for(lock, settings_.sweepInterval, [this] { return stopping_; });
+    }
+}
+
+// Deletes what passed its retention period, in batches that leave the
+// database lock free between them, and logs the counts only.
+void Daemon::sweepOnce()
+{
+    const auto started = std::chrono::steady_clock::now();
+    try {
+        staff::SweepSettings sweep;
+        sweep.periods = settings_.retention;
+        sweep.attachmentsFolder = database_->path().parent_path() / "attachments";
+        sweep.publishFolder = settings_.publishFolder;
+        sweep.batchSize = settings_.sweepBatchSize;
+        sweep.stopRequested = [this] {
+            std::lock_guard lock(mutex_);
+            return stopping_;
+        };
+        const auto counts = staff::RetentionSweep(*database_, databaseMutex_, sweep, settings_.clock).run();
+        const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        log::info("Retention sweep in " + std::to_string(elapsed.count()) + " ms: " + counts.summary());
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to run the retention sweep: ") + error.what());
+    }
+    try {
+        const auto now = settings_.clock();
+        std::lock_guard databaseLock(databaseMutex_);
+        storage::IntakeKeys keys(*database_);
+        if (const auto fresh = keys.rotateIfCreatedBefore(
+                staff::formatUtc(now - settings_.intakeKeyLifetime), staff::formatUtc(now))) {
+            storage::Publisher publisher(settings_.publishFolder);
+            publisher.setRetention(settings_.retention);
+            publisher.publish(*fresh, staff::formatUtc(now));
+            log::info("Made and published a new intake key; the old one goes once no spool entry needs it");
+        }
+        const int destroyed = keys.destroyUnusedRetired(settings_.spoolFolder, staff::formatUtc(now - settings_.intakeKeyGrace));
+        if (destroyed > 0)
+            log::info("Deleted " + std::to_string(destroyed) + " retired intake keys that no spool entry needs");
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to rotate the intake key: ") + error.what());
     }
 }
 

@@ -46,6 +46,17 @@ struct DaemonSettings {
     std::chrono::minutes backupInterval{24 * 60};
     int backupsKept = 7;
     RetentionPeriods retention;
+    // The retention sweep runs once the database opens and then at this
+    // interval; the clock says what time it is (tests move it by hand).
+    std::chrono::milliseconds sweepInterval{60 * 60 * 1000};
+    int sweepBatchSize = 50;
+    // Each sweep makes a new intake key pair once the current one is this
+    // old; a retired private half is deleted when no spool file made with
+    // it is left and it was retired at least intakeKeyGrace ago (a report
+    // may still be on its way under the old public key).
+    std::chrono::hours intakeKeyLifetime{30 * 24};
+    std::chrono::minutes intakeKeyGrace{60};
+    staff::Clock clock = staff::systemClock();
     ReferralSettings referral;
     // The web files (templates/staff, locale); empty: no staff interface,
     // only the status page.
@@ -111,6 +122,8 @@ private:
     void sendDueMails();
     void ingestLoop();
     void backupLoop();
+    void sweepLoop();
+    void sweepOnce();
     void backupOnce();
     void startOutbox();
     void outboxLoop();
@@ -141,6 +154,7 @@ private:
     std::thread retryThread_;
     std::thread ingestThread_;
     std::thread backupThread_;
+    std::thread sweepThread_;
     std::unique_ptr<referral::Referrals> referrals_;
     std::unique_ptr<referral::Outbox> outbox_;
     std::thread outboxThread_;

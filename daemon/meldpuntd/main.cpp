@@ -64,6 +64,21 @@ int run(int argc, char** argv)
     settings.backupInterval = std::chrono::minutes(config->getInt("backup.interval_minutes", 24 * 60));
     settings.backupsKept = config->getInt("backup.keep", 7);
     settings.retention = retentionFromConfig(*config);
+    const int sweepMinutes = config->getInt("retention.sweep_minutes", 60);
+    if (sweepMinutes < 1 || sweepMinutes > 7 * 24 * 60)
+        throw std::invalid_argument("[retention] sweep_minutes is " + std::to_string(sweepMinutes)
+            + "; write a whole number of minutes from 1 to 10080");
+    settings.sweepInterval = std::chrono::minutes(sweepMinutes);
+    const int sweepBatch = config->getInt("retention.sweep_batch", 50);
+    if (sweepBatch < 1 || sweepBatch > 10000)
+        throw std::invalid_argument("[retention] sweep_batch is " + std::to_string(sweepBatch)
+            + "; write a whole number of rows from 1 to 10000");
+    settings.sweepBatchSize = sweepBatch;
+    const int rotateDays = config->getInt("intake.rotate_days", 30);
+    if (rotateDays < 1 || rotateDays > 3650)
+        throw std::invalid_argument("[intake] rotate_days is " + std::to_string(rotateDays)
+            + "; write a whole number of days from 1 to 3650");
+    settings.intakeKeyLifetime = std::chrono::hours(24 * rotateDays);
     settings.referral.organisation = config->getString("referral.organisation", "Meldpunt");
     settings.referral.signingCertificate = config->getString("referral.signing_certificate", "");
     settings.referral.signingKey = config->getString("referral.signing_key", "");

@@ -182,7 +182,10 @@ private:
             data.set("reports_after_closing_days", std::to_string(periods->reportsAfterClosingDays));
             data.set("reports_never_closed_days", std::to_string(periods->reportsNeverClosedDays));
             data.set("attachments_after_referral_days", std::to_string(periods->attachmentsAfterReferralDays));
+            data.set("attachments_days", std::to_string(periods->attachmentsDays));
             data.set("reporter_messages_days", std::to_string(periods->reporterMessagesDays));
+            data.set("audit_log_days", std::to_string(periods->auditLogDays));
+            data.set("outbox_copies_days", std::to_string(periods->outboxCopiesDays));
         }
         return site_.pages().render("privacy", language, data);
     }

@@ -194,6 +194,8 @@ StaffResponse StaffApp::casePage(Context& context, bool revealed, const std::str
     }
     data.set("anonymous", detail->anonymous);
     data.set("revealed", revealed);
+    data.set("legal_hold", detail->legalHold);
+    data.set("may_hold", context.account->role == Role::Coordinator);
     data.set("status", pages_.catalog().translate("en", label(statusLabels(), detail->summary.status)));
     // Mustache treats an empty string as true, so an absent outcome stays unset.
     if (!detail->outcome.empty())
@@ -267,6 +269,14 @@ StaffResponse StaffApp::caseChange(Context& context)
                 throw CaseError("Cases can be assigned only to active caseworkers and coordinators. Choose one from the list.");
             cases_.assign(id, assignee);
             audit(context, assignee == 0 ? "case.unassigned" : "case.assigned", "case", idText);
+            return redirect(back);
+        }
+        case RouteId::CaseLegalHold: {
+            const std::string hold = context.form.get("hold");
+            if (hold != "set" && hold != "release")
+                throw CaseError("Choose whether to set or to release the legal hold.");
+            cases_.setLegalHold(id, hold == "set");
+            audit(context, hold == "set" ? "case.legal_hold_set" : "case.legal_hold_released", "case", idText);
             return redirect(back);
         }
         case RouteId::CaseNote:

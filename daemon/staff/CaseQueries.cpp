@@ -176,7 +176,7 @@ std::vector<CaseSummary> CaseQueries::list(const CaseFilter& filter)
 std::optional<CaseDetail> CaseQueries::find(std::int64_t id)
 {
     auto summaryQuery = database_.prepare(std::string("SELECT ") + kSummaryColumns
-        + ", r.anonymous, coalesce(c.outcome, '') FROM reports r LEFT JOIN case_state c ON c.report_id = r.id "
+        + ", r.anonymous, coalesce(c.outcome, ''), coalesce(c.legal_hold, 0) FROM reports r LEFT JOIN case_state c ON c.report_id = r.id "
           "LEFT JOIN staff_accounts a ON a.id = c.assignee_id WHERE r.id = ?");
     summaryQuery.bind(1, id);
     if (!summaryQuery.step())
@@ -185,6 +185,7 @@ std::optional<CaseDetail> CaseQueries::find(std::int64_t id)
     detail.summary = readSummary(summaryQuery);
     detail.anonymous = summaryQuery.columnInt(10) == 1;
     detail.outcome = summaryQuery.columnText(11);
+    detail.legalHold = summaryQuery.columnInt(12) == 1;
 
     for (const auto* fields : {&reportFields(), &contactFields()}) {
         for (const auto& column : *fields) {
@@ -238,10 +239,26 @@ void CaseQueries::setStatus(std::int64_t id, const std::string& status, const st
         if (closing)
             storage::recordClosing(database_, id, outcome);
         database_.prepare("UPDATE reports SET status = ? WHERE id = ?").bind(1, status).bind(2, id).run();
-        auto update = database_.prepare("UPDATE case_state SET outcome = ?, updated_at = ?, "
-                                        "acknowledged_at = CASE WHEN ? <> 'new' THEN coalesce(acknowledged_at, ?) "
-                                        "ELSE acknowledged_at END WHERE report_id = ?");
-        update.bind(1, closing ? outcome : std::string()).bind(2, now).bind(3, status).bind(4, now).bind(5, id).run();
+        // closed_at starts the retention period after closing; a case
+        // opened again loses it.
+        auto update = database_.prepare("UPDATE case_state SET outcome = ?1, updated_at = ?2, "
+                                        "acknowledged_at = CASE WHEN ?3 <> 'new' THEN coalesce(acknowledged_at, ?2) "
+                                        "ELSE acknowledged_at END, "
+                                        "closed_at = CASE WHEN ?3 = 'closed' THEN coalesce(closed_at, ?2) ELSE NULL END "
+                                        "WHERE report_id = ?4");
+        update.bind(1, closing ? outcome : std::string()).bind(2, now).bind(3, status).bind(4, id).run();
+    });
+}
+
+void CaseQueries::setLegalHold(std::int64_t id, bool held)
+{
+    database_.transaction([&] {
+        ensureState(id);
+        database_.prepare("UPDATE case_state SET legal_hold = ?, updated_at = ? WHERE report_id = ?")
+            .bind(1, std::int64_t{held ? 1 : 0})
+            .bind(2, formatUtc(clock_()))
+            .bind(3, id)
+            .run();
     });
 }
 

@@ -51,6 +51,8 @@ struct CaseDetail {
     bool anonymous = true;
     std::vector<CaseField> contact; // shown only after a reveal
     std::string outcome;
+    // Kept past every retention period until released.
+    bool legalHold = false;
     std::vector<CaseNote> notes;
     // None when the reporter left no e-mail address.
     std::optional<AcknowledgementMail> acknowledgementMail;
@@ -126,6 +128,9 @@ public:
     // later than `deadline`, the case's triage deadline.
     void setStatus(std::int64_t id, const std::string& status, const std::string& outcome, TimePoint deadline);
     void assign(std::int64_t id, std::int64_t accountId); // 0 to unassign
+    // Sets or releases the legal hold that keeps a case and everything
+    // under it past every retention period.
+    void setLegalHold(std::int64_t id, bool held);
     // Throws CaseError for an empty or invalid note.
     void addNote(std::int64_t id, std::int64_t accountId, const std::string& text);
 

@@ -10,7 +10,8 @@ namespace {
 // auditors read the audit log; neither sees what a reporter wrote.
 const std::set<Role> kCaseRoles = {Role::Caseworker, Role::Coordinator};
 const std::set<Role> kAdmin = {Role::Admin};
-// Coordinators keep the partner registry: where referrals may go.
+// Coordinators keep the partner registry (where referrals may go) and set
+// or release legal holds, which override the retention periods.
 const std::set<Role> kCoordinator = {Role::Coordinator};
 const std::set<Role> kAuditor = {Role::Auditor};
 // The anonymised statistics hold no case content, so the auditor may
@@ -73,6 +74,7 @@ const std::vector<Route>& routeTable()
         {RouteId::PartnerUpdate, "POST", "/partners/{id}", Access::Roles, kCoordinator},
         {RouteId::PartnerDisable, "POST", "/partners/{id}/disable", Access::Roles, kCoordinator},
         {RouteId::PartnerEnable, "POST", "/partners/{id}/enable", Access::Roles, kCoordinator},
+        {RouteId::CaseLegalHold, "POST", "/cases/{id}/legal-hold", Access::Roles, kCoordinator},
         {RouteId::AccountList, "GET", "/accounts", Access::Roles, kAdmin},
         {RouteId::AccountCreate, "POST", "/accounts", Access::Roles, kAdmin},
         {RouteId::AccountDisable, "POST", "/accounts/{id}/disable", Access::Roles, kAdmin},

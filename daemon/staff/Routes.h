@@ -47,6 +47,7 @@ enum class RouteId {
     PartnerUpdate,
     PartnerDisable,
     PartnerEnable,
+    CaseLegalHold,
     AccountList,
     AccountCreate,
     AccountDisable,

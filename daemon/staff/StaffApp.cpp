@@ -261,6 +261,7 @@ StaffResponse StaffApp::dispatch(Context& context)
     case RouteId::CaseAssign:
     case RouteId::CaseNote:
     case RouteId::CaseReveal:
+    case RouteId::CaseLegalHold:
         return caseChange(context);
     case RouteId::AccountList:
         return accountList(context, {}, 200, {});

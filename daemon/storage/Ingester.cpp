@@ -515,6 +515,7 @@ Ingester::Outcome Ingester::ingestReporterEntry(const fs::path& entry, spool::Re
     const auto& header = reader.header();
     const std::string reference = (*root)->optValue<std::string>("reference", "");
     const std::string now = utcNow();
+    DeletedFiles withdrawn;
     database_.transaction([&] {
         database_.prepare("INSERT INTO spool_entries (entry_uuid, kind, ingested_at) VALUES (?, ?, ?)")
             .bind(1, header.uuid.bytes)
@@ -525,9 +526,14 @@ Ingester::Outcome Ingester::ingestReporterEntry(const fs::path& entry, spool::Re
             storeReporterMessage(database_, reference, header.uuid.bytes,
                 (*root)->optValue<std::string>("message", ""), now);
         else
-            withdrawReport(database_, reference, now);
+            withdrawReport(database_, reference, now, withdrawn);
     });
     faultPoint("ingest-after-commit");
+    // The keys went with the commit; the files follow.
+    for (const auto& fileId : withdrawn.attachmentIds)
+        attachments_.remove(fileId);
+    if (!withdrawn.attachmentIds.empty())
+        attachments_.syncFolder();
     removeEntry(entry);
     return Outcome::Ingested;
 }

@@ -154,6 +154,9 @@ int exportEncryptedCopy(Database& source, const fs::path& target, const SecretBy
     source.prepare("ATTACH DATABASE ? AS export_target KEY ?").bind(1, target.string()).bind(2, keyText.span()).run();
     try {
         source.exec("PRAGMA export_target.journal_mode = DELETE");
+        // Set before the export makes the first table, so that a rotated
+        // or restored database reclaims freed pages as the original does.
+        source.exec("PRAGMA export_target.auto_vacuum = INCREMENTAL");
         // A deferred transaction: the first read fixes the snapshot that
         // every statement of the export reads, and writers on other
         // connections carry on meanwhile.

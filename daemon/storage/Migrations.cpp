@@ -450,6 +450,38 @@ CREATE TABLE statistics_annual_texts (
     updated_at TEXT NOT NULL
 ) STRICT;
 )SQL"},
+        {12, "closing times, legal holds and search updates", R"SQL(
+-- When a case was closed, for the retention period that counts from
+-- closing, and a legal hold that keeps a case and everything under it
+-- past every period until a coordinator releases it. A case closed
+-- before this column existed counts from its last change.
+ALTER TABLE case_state ADD COLUMN closed_at TEXT;
+ALTER TABLE case_state ADD COLUMN legal_hold INTEGER NOT NULL DEFAULT 0 CHECK (legal_hold IN (0, 1));
+UPDATE case_state SET closed_at = updated_at
+    WHERE report_id IN (SELECT id FROM reports WHERE status = 'closed');
+INSERT INTO case_state (report_id, updated_at, closed_at)
+    SELECT id, received_at, received_at FROM reports
+    WHERE status = 'closed' AND id NOT IN (SELECT report_id FROM case_state);
+
+-- Text removed from a report by UPDATE (a withdrawal) leaves the index
+-- too; rebuild the index once so that earlier withdrawals leave it.
+CREATE TRIGGER report_search_update AFTER UPDATE OF reference, category, country, place, occurred, what ON reports
+BEGIN
+    DELETE FROM report_search WHERE rowid = OLD.id;
+    INSERT INTO report_search (rowid, reference, category, country, place, occurred, what)
+        VALUES (NEW.id, NEW.reference, NEW.category, NEW.country, NEW.place, NEW.occurred, NEW.what);
+END;
+DELETE FROM report_search;
+INSERT INTO report_search (rowid, reference, category, country, place, occurred, what)
+    SELECT id, reference, category, country, place, occurred, what FROM reports;
+
+-- The retention sweep's lookups.
+CREATE INDEX reports_received ON reports (received_at);
+CREATE INDEX reporter_messages_at ON reporter_messages (at);
+CREATE INDEX attachments_report ON attachments (report_id);
+CREATE INDEX email_outbox_report ON email_outbox (report_id);
+CREATE INDEX referral_outcomes_referral ON referral_outcomes (referral_id);
+)SQL"},
     };
     return list;
 }
@@ -468,6 +500,12 @@ int migrate(Database& database)
         throw DatabaseError(DatabaseError::Kind::Other,
             "database schema version " + std::to_string(current) + " is newer than this meldpuntd ("
                 + std::to_string(newest) + "); install the newer release again");
+    // Freed pages go back to the file system through incremental_vacuum
+    // after every retention sweep that deleted something. auto_vacuum can
+    // only be chosen before the first table exists; a database made
+    // without it is converted once by the sweep (RetentionSweep).
+    if (current == 0)
+        database.exec("PRAGMA auto_vacuum = INCREMENTAL");
     int applied = 0;
     for (const auto& migration : migrations()) {
         if (migration.version <= current)

@@ -1,6 +1,7 @@
 #include "Receipts.h"
 
 #include "FileSystem.h"
+#include "ReportDeletion.h"
 #include "SealedBox.h"
 #include "Uuid.h"
 
@@ -51,14 +52,6 @@ fs::path receiptsFolder(const fs::path& publishFolder)
     return publishFolder / "receipts";
 }
 
-// The file name of a receipt: the report's UUID, which the reference
-// encodes, so meldpunt-public finds it from the typed reference.
-std::string fileNameFor(const std::string& reference)
-{
-    const auto uuid = uuidFromReference(reference);
-    return (uuid ? uuid->toString() : reference) + ".json";
-}
-
 void ensureFolder(const fs::path& folder)
 {
     // As in Publisher: the mode comes from mkdir under a umask, so the
@@ -101,6 +94,12 @@ std::string receiptJson(Database& database, std::int64_t reportId, const std::st
 }
 
 } // namespace
+
+std::string receiptFileName(const std::string& reference)
+{
+    const auto uuid = uuidFromReference(reference);
+    return (uuid ? uuid->toString() : reference) + ".json";
+}
 
 void storeReceipt(Database& database, std::int64_t reportId, const std::string& secretHash,
     const crypto::X25519PublicKey& publicKey)
@@ -147,7 +146,8 @@ bool storeReporterMessage(Database& database, const std::string& reference,
     return true;
 }
 
-WithdrawalResult withdrawReport(Database& database, const std::string& reference, const std::string& nowUtc)
+WithdrawalResult withdrawReport(Database& database, const std::string& reference, const std::string& nowUtc,
+    DeletedFiles& files)
 {
     const auto reportId = reportIdFor(database, reference);
     if (!reportId)
@@ -161,22 +161,12 @@ WithdrawalResult withdrawReport(Database& database, const std::string& reference
         return WithdrawalResult::AlreadyWithdrawn;
     if (query.columnText(0) == "referred")
         return WithdrawalResult::Referred;
-    deleteReportContent(database, *reportId);
+    deleteReportContent(database, *reportId, files);
     database.prepare("UPDATE receipts SET withdrawn_at = ?, needs_publish = 1 WHERE report_id = ?")
         .bind(1, nowUtc)
         .bind(2, *reportId)
         .run();
     return WithdrawalResult::Withdrawn;
-}
-
-void deleteReportContent(Database& database, std::int64_t reportId)
-{
-    database.prepare("UPDATE reports SET what = '', place = '', occurred = '', contact_name = NULL, "
-                     "contact_email = NULL, contact_phone = NULL WHERE id = ?")
-        .bind(1, reportId)
-        .run();
-    database.prepare("DELETE FROM reporter_messages WHERE report_id = ?").bind(1, reportId).run();
-    database.prepare("DELETE FROM email_outbox WHERE report_id = ?").bind(1, reportId).run();
 }
 
 int publishReceipts(Database& database, const fs::path& publishFolder)
@@ -196,7 +186,7 @@ int publishReceipts(Database& database, const fs::path& publishFolder)
             std::copy_n(keyBytes.begin(), publicKey.size(), publicKey.begin());
             const std::string json = receiptJson(database, reportId, reference, pending.columnText(2), publicKey,
                 pending.columnInt(4) != 0, pending.columnText(5));
-            fsutil::writeFileAtomically(folder / fileNameFor(reference), crypto::asBytes(json), 0640);
+            fsutil::writeFileAtomically(folder / receiptFileName(reference), crypto::asBytes(json), 0640);
             ++written;
         }
         database.exec("UPDATE receipts SET needs_publish = 0 WHERE needs_publish = 1");

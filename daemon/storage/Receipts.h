@@ -2,6 +2,7 @@
 
 #include "Crypto.h"
 #include "Database.h"
+#include "ReportDeletion.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -38,23 +39,22 @@ bool storeReporterMessage(Database& database, const std::string& reference,
 enum class WithdrawalResult { Withdrawn, AlreadyWithdrawn, Referred, UnknownReference };
 
 // Withdraws the report with `reference` when it has not been referred:
-// deletes its content (deleteReportContent) and records when. Called
-// inside a transaction.
-WithdrawalResult withdrawReport(Database& database, const std::string& reference, const std::string& nowUtc);
+// deletes its content (deleteReportContent in ReportDeletion.h), adding
+// its attachment files to `files` for the caller to remove after the
+// commit, and records when. The row that remains holds no free text and
+// nothing about the reporter; the retention sweep deletes it once the
+// period after closing has passed since the withdrawal. Called inside a
+// transaction.
+WithdrawalResult withdrawReport(Database& database, const std::string& reference, const std::string& nowUtc,
+    DeletedFiles& files);
 
-// Deletes what a report's reporter wrote and who they are: the free text,
-// place, time, contact details, messages and queued e-mails. What the yearly statistics
-// need stays: received time, language, channel, category, country,
-// anonymity and status. Called inside a transaction; the database runs
-// with secure_delete, so the old values are overwritten on disk.
-void deleteReportContent(Database& database, std::int64_t reportId);
+// The name of a report's receipt file in `publishFolder`/receipts.
+std::string receiptFileName(const std::string& reference);
 
 // Writes a file into `publishFolder`/receipts for every receipt whose
 // state or messages changed. docs/publish-folder.md describes the files.
 // Returns the number of files written. Throws std::system_error naming
 // the path, DatabaseError on failure.
-// TODO: remove the file of a report that retention deletes, once the
-// retention sweep exists.
 int publishReceipts(Database& database, const std::filesystem::path& publishFolder);
 
 } // namespace meldpunt::storage

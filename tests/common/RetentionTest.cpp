@@ -50,13 +50,14 @@ TEST_CASE("Retention periods are read from the configuration", "[retention]")
         const RetentionPeriods periods = fromIni(
             "[retention]\nreports_after_closing_days = 1\nreports_never_closed_days = 2\n"
             "attachments_after_referral_days = 3\nreporter_messages_days = 4\naudit_log_days = 5\n"
-            "outbox_copies_days = 36500\n");
+            "outbox_copies_days = 36500\nattachments_days = 6\n");
         CHECK(periods.reportsAfterClosingDays == 1);
         CHECK(periods.reportsNeverClosedDays == 2);
         CHECK(periods.attachmentsAfterReferralDays == 3);
         CHECK(periods.reporterMessagesDays == 4);
         CHECK(periods.auditLogDays == 5);
         CHECK(periods.outboxCopiesDays == 36500);
+        CHECK(periods.attachmentsDays == 6);
     }
 
     SECTION("A value that is not a whole number of days in range is refused, naming the key")
@@ -77,7 +78,9 @@ TEST_CASE("Published retention periods round-trip", "[retention]")
         RetentionPeriods periods;
         periods.reportsAfterClosingDays = 400;
         periods.outboxCopiesDays = 7;
+        periods.attachmentsDays = 45;
         const RetentionPeriods back = parseRetention(serializeRetention(periods));
+        CHECK(back.attachmentsDays == 45);
         CHECK(back.reportsAfterClosingDays == 400);
         CHECK(back.outboxCopiesDays == 7);
         CHECK(back.reporterMessagesDays == periods.reporterMessagesDays);
@@ -87,6 +90,10 @@ TEST_CASE("Published retention periods round-trip", "[retention]")
     {
         for (const char* json : {"", "{", "[]", "{\"schema\": 2}", "{\"schema\": 1}",
                  "{\"schema\": 1, \"reports_after_closing_days\": 0, \"reports_never_closed_days\": 1, "
+                 "\"attachments_after_referral_days\": 1, \"reporter_messages_days\": 1, "
+                 "\"audit_log_days\": 1, \"outbox_copies_days\": 1, \"attachments_days\": 1}",
+                 // Without the attachments period, as before it existed.
+                 "{\"schema\": 1, \"reports_after_closing_days\": 1, \"reports_never_closed_days\": 1, "
                  "\"attachments_after_referral_days\": 1, \"reporter_messages_days\": 1, "
                  "\"audit_log_days\": 1, \"outbox_copies_days\": 1}"}) {
             CAPTURE(json);

@@ -205,7 +205,8 @@ TEST_CASE("Visits are counted without identifying anyone", "[site]")
 TEST_CASE("The privacy statement shows the live retention periods", "[site]")
 {
     Appliance::Options options;
-    options.extraDaemonConfig = "[retention]\nreports_after_closing_days = 400\nreporter_messages_days = 123\n";
+    options.extraDaemonConfig = "[retention]\nreports_after_closing_days = 400\nreporter_messages_days = 123\n"
+                                "attachments_days = 77\naudit_log_days = 1777\noutbox_copies_days = 33\n";
     Appliance appliance("retention-page", options);
     appliance.startAll();
     const auto client = appliance.publicClient();
@@ -220,7 +221,19 @@ TEST_CASE("The privacy statement shows the live retention periods", "[site]")
             CHECK(page.body.find("<td>123</td>") != std::string::npos);
             CHECK(page.body.find("<td>1095</td>") != std::string::npos);
             CHECK(page.body.find("<td>90</td>") != std::string::npos);
+            CHECK(page.body.find("<td>77</td>") != std::string::npos);
+            CHECK(page.body.find("<td>1777</td>") != std::string::npos);
+            CHECK(page.body.find("<td>33</td>") != std::string::npos);
+            // Every period has its row, with its text in the page's language.
+            std::size_t rows = 0;
+            for (auto at = page.body.find("<tr><th scope=\"row\">"); at != std::string::npos;
+                 at = page.body.find("<tr><th scope=\"row\">", at + 1))
+                ++rows;
+            CHECK(rows == 7);
         }
+        CHECK(client.get("/nl/privacy").body.find("auditlog") != std::string::npos);
+        CHECK(client.get("/de/privacy").body.find("Audit-Protokoll") != std::string::npos);
+        CHECK(client.get("/ru/privacy").body.find("журнал аудита") != std::string::npos);
     }
 
     SECTION("A changed period shows after meldpuntd restarts, without restarting the site")

@@ -406,3 +406,61 @@ TEST_CASE("Manual intake of phone and e-mail reports", "[staff]")
         CHECK(client.post("/intake", {{"channel", "phone"}, {"what", " "}}).status == 400);
     }
 }
+
+TEST_CASE("Legal hold on the case page", "[staff]")
+{
+    StaffAppFixture fixture("staff-legal-hold");
+    const auto coordinator = fixture.addMember("carla", Role::Coordinator);
+    const auto report = addReport(fixture, "Held for the court", "2026-12-01T09:00:00Z");
+    const std::string path = "/cases/" + std::to_string(report);
+    auto held = [&] {
+        std::lock_guard lock(fixture.mutex);
+        auto query = fixture.db.database->prepare("SELECT coalesce(max(legal_hold), 0) FROM case_state WHERE report_id = ?");
+        query.bind(1, report);
+        query.step();
+        return query.columnInt(0) == 1;
+    };
+
+    SECTION("a coordinator sets and releases it, and both are audited")
+    {
+        StaffClient client(*fixture.app);
+        fixture.logIn(client, coordinator);
+        CHECK_THAT(client.get(path).body, ContainsSubstring("Set a legal hold"));
+        auto response = client.post(path + "/legal-hold", {{"hold", "set"}});
+        CHECK(response.status == 303);
+        CHECK(held());
+        CHECK(audited(fixture, "case.legal_hold_set", std::to_string(report)));
+        CHECK_THAT(client.get(path).body, ContainsSubstring("Release the legal hold"));
+        response = client.post(path + "/legal-hold", {{"hold", "release"}});
+        CHECK(response.status == 303);
+        CHECK_FALSE(held());
+        CHECK(audited(fixture, "case.legal_hold_released", std::to_string(report)));
+    }
+
+    SECTION("a value other than set or release is refused with the case page")
+    {
+        StaffClient client(*fixture.app);
+        fixture.logIn(client, coordinator);
+        client.get(path);
+        const auto response = client.post(path + "/legal-hold", {{"hold", "forever"}});
+        CHECK(response.status == 400);
+        CHECK_THAT(response.body, ContainsSubstring("set or to release the legal hold"));
+        CHECK_FALSE(held());
+    }
+
+    SECTION("caseworkers, admins and auditors may not set it")
+    {
+        for (Role role : {Role::Caseworker, Role::Admin, Role::Auditor}) {
+            const auto member = fixture.addMember(std::string(roleName(role)) + "-hold", role);
+            StaffClient client(*fixture.app);
+            fixture.logIn(client, member);
+            if (role == Role::Caseworker)
+                CHECK_THAT(client.get(path).body, !ContainsSubstring("/legal-hold"));
+            else
+                client.get("/account");
+            INFO(roleName(role));
+            CHECK(client.post(path + "/legal-hold", {{"hold", "set"}}).status == 403);
+            CHECK_FALSE(held());
+        }
+    }
+}

@@ -6,6 +6,8 @@
 #include "KeySealer.h"
 #include "SealedKeyFile.h"
 
+#include <algorithm>
+
 namespace meldpunt::test {
 
 std::vector<StoredReport> readStoredReports(const std::filesystem::path& stateFolder, const std::string& tcti)
@@ -166,6 +168,63 @@ std::vector<std::map<std::string, std::string>> readOutbox(const std::filesystem
         rows.push_back(row);
     }
     return rows;
+}
+
+void addClosedReports(const std::filesystem::path& stateFolder, const std::string& tcti, int count,
+    const std::string& at)
+{
+    const auto file = tpm::SealedKeyFile::read(stateFolder / "sealed-key.json");
+    tpm::Tpm tpm(tcti);
+    const SecretBytes key = tpm.unseal(file.key);
+    storage::Database database(stateFolder / "meldpunt.db", key.span(), storage::OpenMode::MustExist);
+    const std::string text(600, 'x');
+    for (int start = 0; start < count; start += 5000) {
+        database.transaction([&] {
+            for (int index = start; index < std::min(count, start + 5000); ++index) {
+                const auto uuid = crypto::randomBytes(16);
+                database.prepare("INSERT INTO spool_entries (entry_uuid, kind, ingested_at) VALUES (?, 1, ?)")
+                    .bind(1, uuid)
+                    .bind(2, at)
+                    .run();
+                database.prepare("INSERT INTO reports (entry_uuid, reference, received_at, ingested_at, language, "
+                                 "channel, category, country, place, occurred, what, anonymous, consent, status) "
+                                 "VALUES (?, ?, ?, ?, 'en', 'web', 'travel_tourism', 'TH', 'Fictional place', "
+                                 "'last year', ?, 1, 1, 'closed')")
+                    .bind(1, uuid)
+                    .bind(2, "BENCH-" + std::to_string(index))
+                    .bind(3, at)
+                    .bind(4, at)
+                    .bind(5, "Fictional report " + std::to_string(index) + " " + text)
+                    .run();
+                const std::int64_t id = database.lastInsertId();
+                database.prepare("INSERT INTO report_details VALUES (?, ?, '', '', '', '', '', '', ?, '', '', '', "
+                                 "'', '', '', '', ?, '', '', '')")
+                    .bind(1, id)
+                    .bind(2, text)
+                    .bind(3, text)
+                    .bind(4, text)
+                    .run();
+                database.prepare("INSERT INTO receipts (report_id, secret_hash, public_key, needs_publish) "
+                                 "VALUES (?, 'bench', ?, 0)")
+                    .bind(1, id)
+                    .bind(2, crypto::randomBytes(32))
+                    .run();
+                database.prepare("INSERT INTO reporter_messages (report_id, direction, at, body) "
+                                 "VALUES (?, 'to_reporter', ?, ?)")
+                    .bind(1, id)
+                    .bind(2, at)
+                    .bind(3, text)
+                    .run();
+                database.prepare("INSERT INTO case_state (report_id, outcome, updated_at, closed_at) "
+                                 "VALUES (?, 'advice_given', ?, ?)")
+                    .bind(1, id)
+                    .bind(2, at)
+                    .bind(3, at)
+                    .run();
+            }
+        });
+    }
+    database.exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 } // namespace meldpunt::test

@@ -60,6 +60,13 @@ std::vector<std::pair<std::string, std::string>> readReporterMessages(const std:
 std::vector<std::map<std::string, std::string>> readOutbox(const std::filesystem::path& stateFolder,
     const std::string& tcti);
 
+// Stores `count` closed reports that arrived and were closed at `at`,
+// each with its details, receipt, a message and a note-free case state,
+// straight into the database of a stopped meldpuntd: the load for the
+// retention sweep benchmark. Commits every 5,000 reports.
+void addClosedReports(const std::filesystem::path& stateFolder, const std::string& tcti, int count,
+    const std::string& at);
+
 } // namespace meldpunt::test
 
 namespace meldpunt::test {
