@@ -123,7 +123,7 @@ fs::path logOf(const storage::Database& database)
 
 void closeCase(RetentionBench& bench, std::int64_t id)
 {
-    staff::CaseQueries(*bench.database, bench.clock()).setStatus(id, "closed", "advice_given");
+    staff::CaseQueries(*bench.database, bench.clock()).setStatus(id, "closed", "advice_given", bench.clock()());
 }
 
 void addReferralCopy(RetentionBench& bench, std::int64_t reportId, const std::string& content)
@@ -360,11 +360,11 @@ TEST_CASE("A legal hold keeps a case and everything under it", "[retention]")
     SECTION("a case opened again loses its closing time")
     {
         cases.setLegalHold(held, false);
-        cases.setStatus(held, "in_progress", "");
+        cases.setStatus(held, "in_progress", "", bench.clock()());
         CHECK(bench.count(
                   "SELECT count(*) FROM case_state WHERE closed_at IS NULL AND report_id = " + std::to_string(held))
             == 1);
-        cases.setStatus(held, "closed", "advice_given");
+        cases.setStatus(held, "closed", "advice_given", bench.clock()());
         CHECK(bench.sweep().reportsClosed == 0);
         bench.advanceDays(11);
         CHECK(bench.sweep().reportsClosed == 1);
