@@ -165,6 +165,14 @@ void describe(std::ostream& out, const std::string& name, const Phase& phase)
 int main(int argc, char** argv)
 {
     Settings settings;
+    const char* usage = "usage: meldpunt-bench-sweep [--reports N] [--reference-seconds S] [--pause-ms MS] "
+                        "[--batch ROWS] [--out FOLDER]\n";
+    // Options come in pairs, so a lone option (--help, say) is not taken
+    // for a run with the defaults, which lasts about half an hour.
+    if (argc % 2 == 0) {
+        std::cerr << usage;
+        return 2;
+    }
     for (int index = 1; index + 1 < argc; index += 2) {
         const std::string name = argv[index];
         const std::string value = argv[index + 1];
@@ -179,8 +187,7 @@ int main(int argc, char** argv)
         else if (name == "--out")
             settings.out = value;
         else {
-            std::cerr << "usage: meldpunt-bench-sweep [--reports N] [--reference-seconds S] [--pause-ms MS] "
-                         "[--batch ROWS] [--out FOLDER]\n";
+            std::cerr << usage;
             return 2;
         }
     }
