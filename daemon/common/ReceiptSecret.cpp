@@ -2,6 +2,7 @@
 
 #include <argon2.h>
 #include <openssl/crypto.h>
+#include <sys/mman.h>
 
 #include <charconv>
 #include <stdexcept>
@@ -25,13 +26,48 @@ struct ParsedHash {
     crypto::Bytes hash;
 };
 
+// Maps Argon2's working memory straight from the kernel and unmaps it
+// after use. Through malloc, each worker thread's arena would keep the
+// freed megabytes of its last hash, and a server with many threads grows
+// by that much per arena.
+int mapMemory(std::uint8_t** memory, std::size_t size)
+{
+    void* mapped = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED)
+        return ARGON2_MEMORY_ALLOCATION_ERROR;
+    *memory = static_cast<std::uint8_t*>(mapped);
+    return ARGON2_OK;
+}
+
+void unmapMemory(std::uint8_t* memory, std::size_t size)
+{
+    ::munmap(memory, size);
+}
+
 // Runs Argon2id over the secret and returns 64 bytes: hash, then key.
 SecretBytes stretch(const ReporterCode& secret, std::span<const std::uint8_t> salt, const ReceiptHashCost& cost)
 {
     SecretBytes output(2 * kHashSize);
     const auto password = secret.bytes();
-    const int result = argon2id_hash_raw(cost.timeCost, cost.memoryKiB, cost.parallelism, password.data(),
-        password.size(), salt.data(), salt.size(), output.data(), output.size());
+    crypto::Bytes saltCopy(salt.begin(), salt.end());
+    argon2_context context{};
+    context.out = output.data();
+    context.outlen = static_cast<std::uint32_t>(output.size());
+    // Argon2 writes to the password only with ARGON2_FLAG_CLEAR_PASSWORD,
+    // which is not set.
+    context.pwd = const_cast<std::uint8_t*>(password.data());
+    context.pwdlen = static_cast<std::uint32_t>(password.size());
+    context.salt = saltCopy.data();
+    context.saltlen = static_cast<std::uint32_t>(saltCopy.size());
+    context.t_cost = cost.timeCost;
+    context.m_cost = cost.memoryKiB;
+    context.lanes = cost.parallelism;
+    context.threads = cost.parallelism;
+    context.version = ARGON2_VERSION_13;
+    context.allocate_cbk = mapMemory;
+    context.free_cbk = unmapMemory;
+    context.flags = ARGON2_DEFAULT_FLAGS;
+    const int result = argon2_ctx(&context, Argon2_id);
     if (result != ARGON2_OK)
         throw std::runtime_error(std::string("Argon2id failed: ") + argon2_error_message(result));
     return output;
