@@ -10,37 +10,11 @@
 // usage: node staff-journey.mjs APPLIANCE_HARNESS
 // Exits 77 (skipped) when chromium or playwright-core is not installed.
 
-import { createHmac } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { launchChromium, loadChromium, startHarness } from './support.mjs';
+import { base32Decode, totp } from './totp.mjs';
 
 const chromium = await loadChromium();
-
-// RFC 4648 Base32 without padding, as the enrolment page shows the key.
-function base32Decode(text) {
-    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-    let bits = 0;
-    let value = 0;
-    const bytes = [];
-    for (const character of text) {
-        value = (value << 5) | alphabet.indexOf(character);
-        bits += 5;
-        if (bits >= 8) {
-            bits -= 8;
-            bytes.push((value >> bits) & 0xff);
-        }
-    }
-    return Buffer.from(bytes);
-}
-
-// RFC 6238 with HMAC-SHA1, six digits and 30-second steps.
-function totp(secret, milliseconds = Date.now()) {
-    const counter = Buffer.alloc(8);
-    counter.writeBigUInt64BE(BigInt(Math.floor(milliseconds / 1000 / 30)));
-    const digest = createHmac('sha1', secret).update(counter).digest();
-    const offset = digest[digest.length - 1] & 0x0f;
-    return ((digest.readUInt32BE(offset) & 0x7fffffff) % 1000000).toString().padStart(6, '0');
-}
 
 const hostileWhat = '<script>alert(1)</script> "><img src=x onerror=alert(1)>';
 const hostilePlace = '{{7*7}} ${7*7} <%= 7*7 %>';
