@@ -367,6 +367,24 @@ Partner partnerFromRow(const storage::Statement& row)
     return partner;
 }
 
+// Binds ?1 to ?12 of an INSERT or UPDATE of a partners row, in the column
+// order that both statements use.
+storage::Statement& bindPartnerColumns(storage::Statement& statement, const Partner& partner, const std::string& now)
+{
+    return statement.bind(1, partner.name)
+        .bind(2, toString(partner.kind))
+        .bind(3, joined(partner.countries))
+        .bind(4, partner.endpoint)
+        .bind(5, partner.serverTrustPem)
+        .bind(6, partner.clientCertificatePem)
+        .bind(7, partner.clientKeyPem)
+        .bind(8, partner.encryptionCertificatePem)
+        .bind(9, partner.receiptCertificatePem)
+        .bind(10, partner.outcomeCertificateSha256)
+        .bind(11, now)
+        .bind(12, partner.website);
+}
+
 } // namespace
 
 std::string toString(PartnerKind kind)
@@ -415,8 +433,7 @@ void importPartners(
 {
     database.transaction([&] {
         for (const auto& partner : partners) {
-            database
-                .prepare(
+            auto statement = database.prepare(
                     "INSERT INTO partners (name, kind, countries, endpoint, server_trust_pem, "
                     "client_certificate_pem, client_key_pem, encryption_certificate_pem, "
                     "receipt_certificate_pem, outcome_certificate_sha256, imported_at, website) "
@@ -424,20 +441,8 @@ void importPartners(
                     "ON CONFLICT (name) DO UPDATE SET kind = ?2, countries = ?3, endpoint = ?4, "
                     "server_trust_pem = ?5, client_certificate_pem = ?6, client_key_pem = ?7, "
                     "encryption_certificate_pem = ?8, receipt_certificate_pem = ?9, "
-                    "outcome_certificate_sha256 = ?10, imported_at = ?11, website = ?12")
-                .bind(1, partner.name)
-                .bind(2, toString(partner.kind))
-                .bind(3, joined(partner.countries))
-                .bind(4, partner.endpoint)
-                .bind(5, partner.serverTrustPem)
-                .bind(6, partner.clientCertificatePem)
-                .bind(7, partner.clientKeyPem)
-                .bind(8, partner.encryptionCertificatePem)
-                .bind(9, partner.receiptCertificatePem)
-                .bind(10, partner.outcomeCertificateSha256)
-                .bind(11, now)
-                .bind(12, partner.website)
-                .run();
+                    "outcome_certificate_sha256 = ?10, imported_at = ?11, website = ?12");
+            bindPartnerColumns(statement, partner, now).run();
         }
     });
 }
@@ -521,25 +526,11 @@ std::int64_t savePartner(storage::Database& database, const Partner& partner, co
         row.step();
         return row.columnInt(0);
     }
-    database
-        .prepare("UPDATE partners SET name = ?1, kind = ?2, countries = ?3, endpoint = ?4, "
+    auto update = database.prepare("UPDATE partners SET name = ?1, kind = ?2, countries = ?3, endpoint = ?4, "
                  "server_trust_pem = ?5, client_certificate_pem = ?6, client_key_pem = ?7, "
                  "encryption_certificate_pem = ?8, receipt_certificate_pem = ?9, "
-                 "outcome_certificate_sha256 = ?10, imported_at = ?11, website = ?12 WHERE id = ?13")
-        .bind(1, partner.name)
-        .bind(2, toString(partner.kind))
-        .bind(3, joined(partner.countries))
-        .bind(4, partner.endpoint)
-        .bind(5, partner.serverTrustPem)
-        .bind(6, partner.clientCertificatePem)
-        .bind(7, partner.clientKeyPem)
-        .bind(8, partner.encryptionCertificatePem)
-        .bind(9, partner.receiptCertificatePem)
-        .bind(10, partner.outcomeCertificateSha256)
-        .bind(11, now)
-        .bind(12, partner.website)
-        .bind(13, partner.id)
-        .run();
+                 "outcome_certificate_sha256 = ?10, imported_at = ?11, website = ?12 WHERE id = ?13");
+    bindPartnerColumns(update, partner, now).bind(13, partner.id).run();
     return partner.id;
 }
 
