@@ -47,7 +47,7 @@ struct DaemonSettings {
     int backupsKept = 7;
     RetentionPeriods retention;
     // The retention sweep runs once the database opens and then at this
-    // interval; the clock says what time it is (tests move it by hand).
+    // interval; the clock gives the time (tests move it by hand).
     std::chrono::milliseconds sweepInterval{60 * 60 * 1000};
     int sweepBatchSize = 50;
     // Each sweep makes a new intake key pair once the current one is this

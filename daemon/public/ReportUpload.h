@@ -22,7 +22,7 @@ class PublicSite;
 enum class UploadProblem {
     TooLarge,     // over the per-file limit; skipped, the rest was read
     ReportFull,   // over the per-report limit; skipped, the rest was read
-    TooManyFiles, // the form already holds the maximum number of files
+    TooManyFiles, // the form already has the maximum number of files
     NotAllowed,   // the content is not a type the site accepts
     Mismatch,     // the content does not match the type the file claims
     Empty,        // a file of zero bytes
@@ -36,7 +36,7 @@ struct UploadNotice {
 
 struct PostedReport {
     FormData values;
-    std::string uploadToken; // empty while the form holds no files
+    std::string uploadToken; // empty while the form has no files
     std::vector<UploadNotice> notices;
     // Reading stopped before the end of the body (NotStored):
     // the fields after the file input are missing, so the form must be

@@ -317,7 +317,7 @@ StaffResponse StaffApp::caseRefer(Context& context)
     const std::string partnerText = form.get("partner");
     if (partnerText == "auto") {
         // Online abuse material goes to the hotline of the country that
-        // hosts it, as the partner registry's countries say.
+        // hosts it, as listed in the partner registry's countries.
         std::string hosting = form.get("hosting_country");
         std::transform(hosting.begin(), hosting.end(), hosting.begin(),
             [](unsigned char c) { return static_cast<char>(std::toupper(c)); });

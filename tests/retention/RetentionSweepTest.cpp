@@ -516,7 +516,7 @@ TEST_CASE("A withdrawal deletes the report's content for good", "[retention]")
     bench.sweep();
     CHECK(bench.count("SELECT count(*) FROM reports WHERE id = " + std::to_string(id)) == 1);
 
-    // The row that says it was withdrawn goes after the period after
+    // The row that records the withdrawal goes after the period after
     // closing, counted from the withdrawal, which the ingester dates by
     // the system clock.
     bench.now = std::chrono::system_clock::now() + std::chrono::hours(24) * 9;
@@ -566,7 +566,7 @@ TEST_CASE("An intake key outlives every spool entry made with it", "[retention]"
     CHECK(fs::exists(waiting));
     CHECK(keyRows() == 2);
 
-    // Ingested, the entry goes; the partial entry still holds the key.
+    // Ingested, the entry goes; the partial entry still names the key.
     CHECK(bench.ingester->runOnce().ingested == 1);
     CHECK_FALSE(fs::exists(waiting));
     CHECK(keys.destroyUnusedRetired(bench.spoolFolder, later) == 0);
