@@ -6,6 +6,7 @@
 
 #include "FormData.h"
 #include "Log.h"
+#include "ReportDetails.h"
 
 #include <Poco/URI.h>
 
@@ -52,6 +53,24 @@ PageData options(const std::vector<std::string>& values, const std::string& sele
         PageData item;
         item.set("value", value);
         item.set("selected", value == selected);
+        list.push_back(item);
+    }
+    return list;
+}
+
+// The detailed questions of the intake form with what was typed: a
+// choice offers the report form's values, free text a text area.
+PageData intakeDetailFields(const FormData& form)
+{
+    PageData list{PageData::type::list};
+    for (const auto& column : detailColumns()) {
+        PageData item;
+        item.set("name", column.name);
+        item.set("label", column.label);
+        item.set("value", form.get(column.name));
+        const auto values = detailOptions(column.name);
+        item.set("choice", !values.empty());
+        item.set("options", options(values, form.get(column.name)));
         list.push_back(item);
     }
     return list;
@@ -192,6 +211,9 @@ StaffResponse StaffApp::casePage(Context& context, bool revealed, const std::str
         }
         data.set(key, list);
     }
+    data.set("details", detailData(id));
+    data.set("attachments", attachmentData(context, id));
+    data.set("messages", messageData(context, id));
     data.set("anonymous", detail->anonymous);
     data.set("revealed", revealed);
     data.set("legal_hold", detail->legalHold);
@@ -302,6 +324,7 @@ StaffResponse StaffApp::intakePage(Context& context, const std::string& notice, 
         data.set(field, context.form.get(field));
     data.set("language", context.form.has("language") ? context.form.get("language") : std::string("en"));
     data.set("channels", options(manualChannels(), context.form.get("channel")));
+    data.set("details", intakeDetailFields(context.form));
     data.set("consent", context.form.has("consent"));
     return render(context, "intake", "Report by phone or e-mail", std::move(data), notice, status);
 }
@@ -311,7 +334,9 @@ StaffResponse StaffApp::intake(Context& context)
     const FormData& form = context.form;
     ManualReport report{form.get("channel"), form.get("language"), form.get("category"), form.get("country"),
         form.get("place"), form.get("when"), form.get("what"), form.get("contact_name"), form.get("contact_email"),
-        form.get("contact_phone"), form.has("consent")};
+        form.get("contact_phone"), form.has("consent"), {}};
+    for (const auto& column : detailColumns())
+        report.details[column.name] = form.get(column.name);
     std::int64_t id = 0;
     try {
         id = cases_.addManualReport(report);

@@ -1,6 +1,7 @@
 #include "CaseQueries.h"
 
 #include "FormData.h"
+#include "ReportDetails.h"
 #include "Spool.h"
 #include "Statistics.h"
 #include "Uuid.h"
@@ -317,6 +318,7 @@ std::int64_t CaseQueries::addManualReport(const ManualReport& report)
         checkText(text, field, false);
     if (!report.contactEmail.empty() && !looksLikeEmail(report.contactEmail))
         throw CaseError("The e-mail address '" + report.contactEmail + "' is invalid. Correct it or leave it empty.");
+    checkReportDetails(report.details);
     const bool anonymous = report.contactName.empty() && report.contactEmail.empty() && report.contactPhone.empty();
     // A report typed in has no spool file, but it gets an entry id like
     // every other report, so its reference has the same form.
@@ -347,7 +349,19 @@ std::int64_t CaseQueries::addManualReport(const ManualReport& report)
         insert.bind(16, std::int64_t{report.consent ? 1 : 0});
         insert.run();
         id = database_.lastInsertId();
+        storeReportDetails(database_, id, report.details);
+        const auto answer = [&](const char* name) {
+            const auto found = report.details.find(name);
+            return found == report.details.end() ? std::string() : found->second;
+        };
         storage::StatisticsFacts facts;
+        facts.reporterAge = answer("reporter_age");
+        facts.reporterGender = answer("reporter_gender");
+        facts.foundVia = answer("found_via");
+        facts.suspectAge = answer("suspect_age");
+        facts.suspectGender = answer("suspect_gender");
+        facts.childAge = answer("child_age");
+        facts.childGender = answer("child_gender");
         facts.receivedAt = now;
         facts.channel = report.channel;
         facts.category = report.category;

@@ -4,6 +4,7 @@
 #include "Database.h"
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -97,6 +98,9 @@ struct ManualReport {
     std::string contactEmail;
     std::string contactPhone;
     bool consent = false;
+    // The detailed answers by report_details column (ReportDetails.h);
+    // an absent or empty answer is "not answered".
+    std::map<std::string, std::string> details;
 };
 
 inline const std::vector<std::string>& manualChannels()

@@ -67,6 +67,11 @@ const std::vector<Route>& routeTable()
         {RouteId::CaseReveal, "POST", "/cases/{id}/reveal", Access::Roles, kCaseRoles},
         {RouteId::CaseRefer, "POST", "/cases/{id}/referrals", Access::Roles, kCaseRoles},
         {RouteId::CaseRetract, "POST", "/cases/{id}/retract", Access::Roles, kCaseRoles},
+        {RouteId::CaseAttachmentReveal, "POST", "/cases/{id}/attachments/reveal", Access::Roles, kCaseRoles},
+        {RouteId::CaseReply, "POST", "/cases/{id}/replies", Access::Roles, kCaseRoles},
+        // {id} is the attachment's own id (attachments.id).
+        {RouteId::AttachmentDownload, "GET", "/attachments/{id}", Access::Roles, kCaseRoles},
+        {RouteId::AttachmentImage, "GET", "/attachments/{id}/image", Access::Roles, kCaseRoles},
         {RouteId::PartnerList, "GET", "/partners", Access::Roles, kCoordinator},
         {RouteId::PartnerCreate, "POST", "/partners", Access::Roles, kCoordinator},
         {RouteId::PartnerNew, "GET", "/partners/new", Access::Roles, kCoordinator},

@@ -63,6 +63,10 @@ enum class RouteId {
     StatisticsText,
     AnnualReportPdf,
     AnnualReportCsv,
+    AttachmentDownload,
+    AttachmentImage,
+    CaseAttachmentReveal,
+    CaseReply,
 };
 
 struct Route {

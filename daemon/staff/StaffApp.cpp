@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <sstream>
 
 
@@ -126,7 +127,7 @@ StaffResponse StaffApp::handle(const StaffRequest& request)
         return handleUpload(request, body);
     }
     std::unique_lock lock(databaseMutex_);
-    Context context{request, lock, {}, parseCookies(request.header("cookie")), {}, {}, {}, {}};
+    Context context{request, lock, {}, parseCookies(request.header("cookie")), {}, {}, {}, {}, 0, {}};
     StaffResponse response;
     try {
         response = dispatch(context);
@@ -142,7 +143,7 @@ StaffResponse StaffApp::handle(const StaffRequest& request)
 StaffResponse StaffApp::handleUpload(const StaffRequest& request, std::istream& body)
 {
     std::unique_lock lock(databaseMutex_);
-    Context context{request, lock, {}, parseCookies(request.header("cookie")), {}, {}, {}, {}};
+    Context context{request, lock, {}, parseCookies(request.header("cookie")), {}, {}, {}, {}, 0, {}};
     StaffResponse response;
     try {
         const RouteLookup lookup = findRoute(request.method, request.path);
@@ -167,7 +168,11 @@ StaffResponse StaffApp::finish(Context& context, StaffResponse response)
     for (auto& header : context.extraHeaders)
         response.headers.push_back(std::move(header));
     response.headers.emplace_back("Cache-Control", "no-store");
-    response.headers.emplace_back("Content-Security-Policy", kContentSecurityPolicy);
+    // An attachment brings its own, stricter policy.
+    const bool ownPolicy = std::any_of(response.headers.begin(), response.headers.end(),
+        [](const auto& header) { return header.first == "Content-Security-Policy"; });
+    if (!ownPolicy)
+        response.headers.emplace_back("Content-Security-Policy", kContentSecurityPolicy);
     response.headers.emplace_back("X-Frame-Options", "DENY");
     response.headers.emplace_back("X-Content-Type-Options", "nosniff");
     response.headers.emplace_back("Referrer-Policy", "no-referrer");
@@ -307,6 +312,13 @@ StaffResponse StaffApp::dispatch(Context& context)
     case RouteId::AnnualReportPdf:
     case RouteId::AnnualReportCsv:
         return annualReportDownload(context);
+    case RouteId::AttachmentDownload:
+    case RouteId::AttachmentImage:
+        return attachmentFile(context);
+    case RouteId::CaseAttachmentReveal:
+        return attachmentReveal(context);
+    case RouteId::CaseReply:
+        return caseReply(context);
     }
     return message(context, 404, "Page not found", "This page does not exist.");
 }

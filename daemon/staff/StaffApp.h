@@ -152,6 +152,12 @@ private:
     StaffResponse statisticsPage(Context& context, const std::string& notice, int status, const std::string& text);
     StaffResponse statisticsText(Context& context);
     StaffResponse annualReportDownload(Context& context);
+    PageData detailData(std::int64_t caseId);
+    PageData attachmentData(Context& context, std::int64_t caseId);
+    StaffResponse attachmentFile(Context& context);
+    StaffResponse attachmentReveal(Context& context);
+    PageData messageData(Context& context, std::int64_t caseId);
+    StaffResponse caseReply(Context& context);
 
     StaffResponse render(Context& context, const std::string& page, const std::string& title, PageData data,
         const std::string& notice = {}, int status = 200);

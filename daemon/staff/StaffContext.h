@@ -21,6 +21,10 @@ struct StaffApp::Context {
     std::optional<Account> account;
     RouteMatch match;
     std::vector<std::pair<std::string, std::string>> extraHeaders;
+    // The case page shows this image attachment unblurred (0: none), and
+    // keeps this reply text in its form after a rejected reply.
+    std::int64_t revealedAttachment = 0;
+    std::string reply;
 };
 
 // A 303 See Other, the answer to a form that changed something, so that
