@@ -1,7 +1,7 @@
 // The attachments on the case page: the list with each file's type, size
 // and SHA-256, images blurred until a caseworker reveals them one by one,
 // and the routes that decrypt and serve a file. Only raster images are
-// ever shown inline; every other type is a download.
+// shown inline, and every other type is a download.
 
 #include "StaffApp.h"
 #include "StaffContext.h"
@@ -156,9 +156,9 @@ StaffResponse StaffApp::attachmentFile(Context& context)
         return message(context, 503, "Attachments are not available",
             "The attachment folder is not set on this box. Tell a technician.");
 
-    // NOTE: the whole file is held in memory, as the staff responses are
-    // strings; the public form limits a file to max_file_bytes (200 MiB
-    // by default).
+    // NOTE: the whole file is held in memory, because staff responses are
+    // strings. The public form limits a file to max_file_bytes, which is
+    // 200 MiB by default.
     std::string content;
     content.reserve(static_cast<std::size_t>(row.size));
     try {
@@ -183,7 +183,7 @@ StaffResponse StaffApp::attachmentFile(Context& context)
     audit(context, inlineImage ? "attachment.view" : "attachment.download", "attachment", std::to_string(id));
 
     StaffResponse response;
-    // Only raster images keep their type; everything else (PDF, documents,
+    // Only raster images keep their type. Everything else (PDF, documents,
     // video, anything unknown) goes out as bytes to be saved, never shown.
     response.contentType = isShownImage(row.mediaType) ? row.mediaType : "application/octet-stream";
     response.body = std::move(content);
