@@ -310,3 +310,23 @@ TEST_CASE("meldpuntd reaches no address that a drop-in does not allow", "[rootfs
     CHECK_FALSE(std::any_of(settings.begin(), settings.end(),
         [](const std::string& line) { return line.find("AF_PACKET") != std::string::npos; }));
 }
+
+TEST_CASE("meldpuntd reaches TPM through DeviceAllow", "[rootfs]")
+{
+    InstalledRoot installed;
+    const std::string unit = readFile(installed.root() / "usr/lib/systemd/system/meldpuntd.service");
+    std::set<std::string> settings;
+    std::istringstream in(unit);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && line[0] != '#')
+            settings.insert(line);
+    // PrivateDevices= would hide /dev/tpmrm0; the device cgroup admits it
+    // and nothing else beyond the pseudo-devices.
+    CHECK(settings.contains("DevicePolicy=closed"));
+    CHECK(settings.contains("DeviceAllow=/dev/tpmrm0 rw"));
+    CHECK(std::count_if(settings.begin(), settings.end(),
+              [](const std::string& line) { return line.starts_with("DeviceAllow="); })
+        == 1);
+    CHECK_FALSE(std::any_of(settings.begin(), settings.end(),
+        [](const std::string& line) { return line.starts_with("PrivateDevices="); }));
+}
