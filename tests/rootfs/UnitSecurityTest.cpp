@@ -44,7 +44,7 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::vector<std::string> daemonUnits = {"meldpuntd.service", "meldpunt-public.service"};
-const std::vector<std::string> edgeUnits = {"meldpunt-edge-public.service", "meldpunt-edge-staff.service"};
+const std::vector<std::string> edgeUnits = {"meldpunt-edge-public.service", "meldpunt-edge-staff.service", "meldpunt-firewall.service"};
 const std::vector<std::string> updaterUnits = {"meldpunt-updated.service", "meldpunt-mark-good.service"};
 const std::set<std::string> daemonBinaries = {
     "/usr/libexec/meldpunt/meldpuntd",
