@@ -63,6 +63,8 @@ enum class RouteId {
     StatisticsText,
     AnnualReportPdf,
     AnnualReportCsv,
+    CertificatesPage,
+    CertificateInstall,
 };
 
 struct Route {

@@ -147,6 +147,9 @@ private:
     StaffResponse uploadBundle(Context& context, std::istream& body);
     StaffResponse installBundle(Context& context);
     StaffResponse discardBundle(Context& context);
+    StaffResponse certificatePage(Context& context, const std::string& notice, int status, const std::string& edge,
+        const std::string& certificate);
+    StaffResponse installCertificate(Context& context);
     std::optional<StaffResponse> requireRole(Context& context);
     StaffResponse finish(Context& context, StaffResponse response);
     StaffResponse statisticsPage(Context& context, const std::string& notice, int status, const std::string& text);
