@@ -78,7 +78,7 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
         config.publicEdgeRestartCommand = splitWords(
             ini->getString("tls.public_restart_command", "systemctl restart meldpunt-edge-public.service"));
         config.staffEdgeRestartCommand = splitWords(
-            ini->getString("tls.staff_restart_command", "systemctl restart meldpunt-edge-staff.service"));
+            ini->getString("tls.staff_restart_command", "systemctl --no-block restart meldpunt-edge-staff.service"));
     } catch (const Poco::Exception& error) {
         throw UpdateError("The updater configuration '" + file.string() +
             "' is invalid: " + error.displayText() + ".");
