@@ -490,6 +490,10 @@ StaffResponse StaffApp::setupForm(Context& context, const std::string& notice, i
     PageData data;
     data.set("csrf", token);
     data.set("username", username);
+    // Once an admin exists, the page serves only to make another admin
+    // with a code from meldpunt-keys new-admin-code. It then neither shows
+    // the stored details to whoever opens it nor changes them.
+    data.set("first_setup", accounts_.list().empty());
     data.set("organisation", site.organisationName);
     data.set("contact_email", site.contactEmail);
     data.set("time_zone", site.calendar.timeZone);
@@ -533,7 +537,10 @@ StaffResponse StaffApp::setup(Context& context)
     // Every field is checked before the code is looked at, and each
     // problem is named next to its field.
     SiteDetails site = loadSiteDetails(database_, SiteDetails{{}, {}, settings_.calendar});
-    std::vector<SetupFieldError> errors = readSiteForm(context.form, settings_.zoneInfoFolder, site);
+    const bool firstSetup = accounts_.list().empty();
+    std::vector<SetupFieldError> errors;
+    if (firstSetup)
+        errors = readSiteForm(context.form, settings_.zoneInfoFolder, site);
     if (password != context.form.get("password_again"))
         errors.push_back({"password_again", "The two passwords differ. Type the same password twice."});
     if (!errors.empty())
@@ -548,7 +555,8 @@ StaffResponse StaffApp::setup(Context& context)
             codeAccepted = accounts_.useSetupCode(context.form.get("setup_code"));
             if (codeAccepted) {
                 id = accounts_.create(username, Role::Admin, password);
-                storeSiteDetails(database_, site);
+                if (firstSetup)
+                    storeSiteDetails(database_, site);
             }
         });
     } catch (const AccountError& error) {
@@ -566,10 +574,12 @@ StaffResponse StaffApp::setup(Context& context)
         std::error_code ignored;
         std::filesystem::remove(settings_.setupCodeFile, ignored);
     }
-    deadlines_ = TriageDeadline(site.calendar, settings_.zoneInfoFolder);
-    settings_.calendar = site.calendar;
     context.account = accounts_.find(id);
-    audit(context, "setup.site_details", "site", site.calendar.timeZone);
+    if (firstSetup) {
+        deadlines_ = TriageDeadline(site.calendar, settings_.zoneInfoFolder);
+        settings_.calendar = site.calendar;
+        audit(context, "setup.site_details", "site", site.calendar.timeZone);
+    }
     audit(context, "account.created_with_setup_code", "account", std::to_string(id));
     log::securityEvent(kAccountChangedMessageId, "Created admin account " + std::to_string(id) + " with a setup code");
     context.account.reset();

@@ -1,6 +1,6 @@
 // The admin's TLS certificate page through StaffApp, with the real
 // meldpunt-updated on a private dbus-daemon. The updater installs into a
-// scratch folder, and a script stands in for restarting the edge.
+// scratch folder, and a script replaces the edge's restart command.
 
 #include "StaffAppFixture.h"
 #include "TestCertificates.h"

@@ -20,7 +20,7 @@ using Fields = std::vector<std::pair<std::string, std::string>>;
 Fields validForm(const std::string& code)
 {
     return {{"setup_code", code}, {"organisation", "Stichting Meldpunt Test"},
-        {"contact_email", "hotline@example.org"}, {"time_zone", "Europe/Brussels"}, {"working_days_sent", "1"},
+        {"contact_email", "hotline@example.org"}, {"time_zone", "America/New_York"}, {"working_days_sent", "1"},
         {"working_day", "1"}, {"working_day", "2"}, {"working_day", "3"}, {"working_day", "4"},
         {"end_of_day", "16:30"}, {"username", "root"}, {"password", "correct horse battery"},
         {"password_again", "correct horse battery"}};
@@ -120,7 +120,7 @@ TEST_CASE("Setup stores the calendar once", "[staff][setup]")
     const auto stored = storedSettings(fixture);
     CHECK(stored.at("organisation_name") == "Stichting Meldpunt Test");
     CHECK(stored.at("contact_email") == "hotline@example.org");
-    CHECK(stored.at("time_zone") == "Europe/Brussels");
+    CHECK(stored.at("time_zone") == "America/New_York");
     CHECK(stored.at("working_days") == "1,2,3,4");
     CHECK(stored.at("end_of_working_day") == "16:30");
 
@@ -130,15 +130,25 @@ TEST_CASE("Setup stores the calendar once", "[staff][setup]")
         "/setup", with(with(validForm(code), "username", "root2"), "time_zone", "Europe/Amsterdam"));
     CHECK(again.status == 403);
     CHECK_THAT(again.body, ContainsSubstring("wrong or was used already"));
-    CHECK(storedSettings(fixture).at("time_zone") == "Europe/Brussels");
+    CHECK(storedSettings(fixture).at("time_zone") == "America/New_York");
 
-    // A restarted daemon's staff interface uses the stored calendar.
+    // Once an admin exists, the page shows none of the stored details.
+    const auto page = client.get("/setup");
+    CHECK_THAT(page.body, !ContainsSubstring("America/New_York"));
+    CHECK_THAT(page.body, !ContainsSubstring("Stichting Meldpunt Test"));
+
+    // A restarted daemon's staff interface counts deadlines in the stored
+    // zone. The report arrives on Wednesday 2 December 2026 at 09:00 UTC,
+    // 04:00 in New York, and is due 48 hours later: 04:00 there, where
+    // Amsterdam, meldpuntd.ini's zone, would show 10:00.
     fixture.app = std::make_unique<StaffApp>(*fixture.db.database, fixture.mutex, fixture.pages, StaffSettings{},
         fixture.db.clock());
+    fixture.db.addReport("report for the calendar", "2026-12-02T09:00:00Z");
+    const auto caseworker = fixture.addMember("anna", Role::Caseworker);
     StaffClient fresh(*fixture.app);
-    const auto page = fresh.get("/setup");
-    CHECK_THAT(page.body, ContainsSubstring("value=\"Europe/Brussels\""));
-    CHECK_THAT(page.body, ContainsSubstring("value=\"16:30\""));
-    CHECK_THAT(page.body, ContainsSubstring("id=\"working_day_4\" name=\"working_day\" value=\"4\" checked"));
-    CHECK_THAT(page.body, !ContainsSubstring("id=\"working_day_5\" name=\"working_day\" value=\"5\" checked"));
+    fixture.logIn(fresh, caseworker);
+    const auto inbox = fresh.get("/inbox");
+    REQUIRE(inbox.status == 200);
+    CHECK_THAT(inbox.body, ContainsSubstring("2026-12-02 04:00"));
+    CHECK_THAT(inbox.body, ContainsSubstring("2026-12-04 04:00"));
 }
