@@ -74,6 +74,11 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
         config.publicSocket =
             ini->getString("health.public_socket", "/run/meldpunt-public/http.sock");
         config.healthTimeoutSeconds = ini->getUInt("health.timeout_seconds", 120);
+        config.tlsFolder = ini->getString("tls.folder", "/etc/meldpunt/tls");
+        config.publicEdgeRestartCommand = splitWords(
+            ini->getString("tls.public_restart_command", "systemctl restart meldpunt-edge-public.service"));
+        config.staffEdgeRestartCommand = splitWords(
+            ini->getString("tls.staff_restart_command", "systemctl --no-block restart meldpunt-edge-staff.service"));
     } catch (const Poco::Exception& error) {
         throw UpdateError("The updater configuration '" + file.string() +
             "' is invalid: " + error.displayText() + ".");
@@ -85,6 +90,10 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
         throw UpdateError("The key 'slots.boot_tries' must be between 1 and 10.");
     if (config.rebootCommand.empty())
         throw UpdateError("The key 'slots.reboot_command' is empty.");
+    if (config.publicEdgeRestartCommand.empty() || config.staffEdgeRestartCommand.empty())
+        throw UpdateError("The keys 'tls.public_restart_command' and 'tls.staff_restart_command' may not be empty.");
+    if (config.tlsFolder.empty() || !config.tlsFolder.is_absolute())
+        throw UpdateError("The key 'tls.folder' must be an absolute path, such as /etc/meldpunt/tls.");
     return config;
 }
 

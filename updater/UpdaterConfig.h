@@ -40,6 +40,12 @@ struct UpdaterConfig {
     std::filesystem::path daemonSocket;
     std::filesystem::path publicSocket;
     unsigned healthTimeoutSeconds = 120;
+
+    // Where the edges' TLS certificates and keys are installed, and the
+    // commands that restart each edge so that it loads a new pair.
+    std::filesystem::path tlsFolder;
+    std::vector<std::string> publicEdgeRestartCommand;
+    std::vector<std::string> staffEdgeRestartCommand;
 };
 
 // Reads the INI file. Throws UpdateError naming a missing or invalid key.

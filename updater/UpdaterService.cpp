@@ -1,6 +1,7 @@
 #include "UpdaterService.h"
 
 #include "BundleVerifier.h"
+#include "CertificateInstaller.h"
 #include "Installer.h"
 #include "SecurityEpoch.h"
 #include "UpdateError.h"
@@ -31,6 +32,7 @@ namespace {
 constexpr const char* kAcceptedMessageId = "6d0c5f4b2a8e4f37a1b9e2c7d4f6a803";
 constexpr const char* kRejectedMessageId = "b3e7a91c5d2f4e68a0c4d9f1e2b7c615";
 constexpr const char* kInstalledMessageId = "2f9a4c7e1b6d4a53b8e0f3c2d5a7e914";
+constexpr const char* kCertificateMessageId = "9c4e1a7d3b5f4e28a6d0c2b8e4f1a357";
 
 struct BusUnref {
     void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
@@ -320,6 +322,36 @@ int onInstallFromFd(sd_bus_message* m, void* u, sd_bus_error* e)
     return install(m, u, e, true);
 }
 
+// InstallCertificate(edge, certificate, key): checks the PEM pair, installs
+// it for the public or the staff edge and restarts that edge.
+int onInstallCertificate(sd_bus_message* message, void* userdata, sd_bus_error* error)
+{
+    const char* edge = nullptr;
+    const char* certificate = nullptr;
+    const char* key = nullptr;
+    if (sd_bus_message_read(message, "sss", &edge, &certificate, &key) < 0 || !edge || !certificate || !key)
+        return replyError(error, "org.meldpunt.Updater1.CertificateRejected",
+            "The call must pass the edge, the certificate and the key as three strings.");
+    try {
+        const CertificateSummary summary
+            = installCertificate(serviceOf(userdata).config(), edge, certificate, key, std::time(nullptr));
+        log::securityEvent(kCertificateMessageId,
+            std::string("Installed a TLS certificate for the ") + edge + " edge: " + summary.subject + ", "
+                + summary.names + ", valid until " + summary.notAfter + " (SHA-256 " + summary.sha256 + ").");
+        return sd_bus_reply_method_return(message, "ssss", summary.subject.c_str(), summary.names.c_str(),
+            summary.notAfter.c_str(), summary.sha256.c_str());
+    } catch (const CertificateRejectedError& failure) {
+        log::notice(std::string("Rejected a TLS certificate for the ") + edge + " edge: " + failure.what());
+        return replyError(error, "org.meldpunt.Updater1.CertificateRejected", failure.what());
+    } catch (const EdgeRestartError& failure) {
+        log::error(failure.what());
+        return replyError(error, "org.meldpunt.Updater1.EdgeRestartFailed", failure.what());
+    } catch (const std::exception& failure) {
+        log::error(failure.what());
+        return replyError(error, SD_BUS_ERROR_FAILED, failure.what());
+    }
+}
+
 int onCancel(sd_bus_message* message, void* userdata, sd_bus_error*)
 {
     serviceOf(userdata).cancel();
@@ -384,6 +416,10 @@ const sd_bus_vtable kVtable[] = {
         SD_BUS_PARAM(bundle) SD_BUS_PARAM(manifestSha256) SD_BUS_PARAM(downgradePermission), "", ,
         onInstallFromFd, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_METHOD("Cancel", "", "", onCancel, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("InstallCertificate", "sss",
+        SD_BUS_PARAM(edge) SD_BUS_PARAM(certificate) SD_BUS_PARAM(key), "ssss",
+        SD_BUS_PARAM(subject) SD_BUS_PARAM(names) SD_BUS_PARAM(notAfter) SD_BUS_PARAM(sha256),
+        onInstallCertificate, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("Operation", "s", getOperation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Progress", "u", getProgress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastError", "s", getLastError, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

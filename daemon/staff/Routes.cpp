@@ -96,6 +96,9 @@ const std::vector<Route>& routeTable()
         {RouteId::StatisticsText, "POST", "/statistics/text", Access::Roles, kCoordinator},
         {RouteId::AnnualReportPdf, "GET", "/statistics/annual-report.pdf", Access::Roles, kStatisticsReaders},
         {RouteId::AnnualReportCsv, "GET", "/statistics/annual-report.csv", Access::Roles, kStatisticsReaders},
+        // The box's TLS certificates are the technician's work, as updates.
+        {RouteId::CertificatesPage, "GET", "/certificates", Access::Roles, kAdmin},
+        {RouteId::CertificateInstall, "POST", "/certificates", Access::Roles, kAdmin},
     };
     return table;
 }

@@ -67,6 +67,8 @@ enum class RouteId {
     AttachmentImage,
     CaseAttachmentReveal,
     CaseReply,
+    CertificatesPage,
+    CertificateInstall,
 };
 
 struct Route {

@@ -6,6 +6,7 @@
 #include "Log.h"
 #include "PasswordHash.h"
 #include "QrCode.h"
+#include "SiteSetup.h"
 #include "Totp.h"
 
 #include "Crypto.h"
@@ -57,6 +58,8 @@ std::string expiredCookie(const char* name)
     return std::string(name) + "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0";
 }
 
+constexpr const char* kWeekdayNames[] = {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"};
+
 std::string randomToken()
 {
     std::string text = crypto::toBase64(crypto::randomBytes(32));
@@ -96,6 +99,16 @@ StaffApp::StaffApp(storage::Database& database, std::mutex& databaseMutex, const
     , dummyHash_(hashPassword(randomToken()))
     , updater_(settings_.updaterBusAddress)
 {
+    // The calendar that the first admin set on the setup page takes
+    // precedence over meldpuntd.ini's.
+    try {
+        const SiteDetails site = loadSiteDetails(database_, SiteDetails{{}, {}, settings_.calendar});
+        deadlines_ = TriageDeadline(site.calendar, settings_.zoneInfoFolder);
+        settings_.calendar = site.calendar;
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to use the calendar from the setup page, so meldpuntd.ini's applies: ")
+            + error.what());
+    }
     // A bundle uploaded before a restart lost its checked manifest with the
     // old process, and a partial upload is of no use, so the folder starts
     // empty.
@@ -319,6 +332,10 @@ StaffResponse StaffApp::dispatch(Context& context)
         return attachmentReveal(context);
     case RouteId::CaseReply:
         return caseReply(context);
+    case RouteId::CertificatesPage:
+        return certificatePage(context, {}, 200, "public", {});
+    case RouteId::CertificateInstall:
+        return installCertificate(context);
     }
     return message(context, 404, "Page not found", "This page does not exist.");
 }
@@ -471,15 +488,52 @@ StaffResponse StaffApp::login(Context& context)
 
 StaffResponse StaffApp::setupPage(Context& context, const std::string& notice, int status, const std::string& username)
 {
+    return setupForm(context, notice, status, username, loadSiteDetails(database_, SiteDetails{{}, {}, settings_.calendar}), {});
+}
+
+// The setup form with the organisation's details and calendar, and a
+// message beside each field that needs a change.
+StaffResponse StaffApp::setupForm(Context& context, const std::string& notice, int status, const std::string& username,
+    const SiteDetails& site, const std::vector<SetupFieldError>& errors)
+{
     const std::string token = randomToken();
     context.extraHeaders.emplace_back("Set-Cookie",
         std::string(kLoginCookie) + "=" + token + "; Path=/; Secure; HttpOnly; SameSite=Strict");
     PageData data;
     data.set("csrf", token);
     data.set("username", username);
+    // Once an admin exists, the page serves only to make another admin
+    // with a code from meldpunt-keys new-admin-code. It then neither shows
+    // the stored details to whoever opens it nor changes them.
+    data.set("first_setup", accounts_.list().empty());
+    data.set("organisation", site.organisationName);
+    data.set("contact_email", site.contactEmail);
+    data.set("time_zone", site.calendar.timeZone);
+    data.set("end_of_day", formatClock(site.calendar.endOfDayMinutes));
+    PageData days {PageData::type::list};
+    for (int day = 1; day <= 7; ++day) {
+        PageData item;
+        item.set("number", std::to_string(day));
+        item.set("name", pages_.catalog().translate("en", kWeekdayNames[day - 1]));
+        item.set("checked", site.calendar.workingDays.contains(day));
+        days.push_back(item);
+    }
+    data.set("days", days);
+    // Each field's message goes beside it as <field>_error, and the list
+    // at the top links to the fields.
+    PageData list {PageData::type::list};
+    for (const auto& error : errors) {
+        data.set(error.field + "_error", pages_.catalog().translate("en", error.message));
+        PageData item;
+        item.set("field", error.field);
+        item.set("message", pages_.catalog().translate("en", error.message));
+        list.push_back(item);
+    }
+    data.set("has_errors", !errors.empty());
+    data.set("errors", list);
     context.session.reset();
     context.account.reset();
-    return render(context, "setup", "Create an admin account", std::move(data), notice, status);
+    return render(context, "setup", "Set up this box", std::move(data), notice, status);
 }
 
 StaffResponse StaffApp::setup(Context& context)
@@ -492,32 +546,52 @@ StaffResponse StaffApp::setup(Context& context)
         return setupPage(context, "Too many wrong setup codes. Try again in " + std::to_string(wait->count()) + " seconds.",
             429, username);
     }
+    // Every field is checked before the code is looked at, and each
+    // problem is named next to its field.
+    SiteDetails site = loadSiteDetails(database_, SiteDetails{{}, {}, settings_.calendar});
+    const bool firstSetup = accounts_.list().empty();
+    std::vector<SetupFieldError> errors;
+    if (firstSetup)
+        errors = readSiteForm(context.form, settings_.zoneInfoFolder, site);
     if (password != context.form.get("password_again"))
-        return setupPage(context, "The two passwords differ. Type the same password twice.", 400, username);
+        errors.push_back({"password_again", "The two passwords differ. Type the same password twice."});
+    if (!errors.empty())
+        return setupForm(context, "Some fields need a change; each is marked below.", 400, username, site, errors);
     std::int64_t id = 0;
     bool codeAccepted = false;
     try {
-        // The code is used up only together with the new account: a
-        // rejected user name or password leaves it valid.
+        // The code is used up only together with the new account and the
+        // organisation's details: a rejected user name or password leaves
+        // it valid.
         database_.transaction([&] {
             codeAccepted = accounts_.useSetupCode(context.form.get("setup_code"));
-            if (codeAccepted)
+            if (codeAccepted) {
                 id = accounts_.create(username, Role::Admin, password);
+                if (firstSetup)
+                    storeSiteDetails(database_, site);
+            }
         });
     } catch (const AccountError& error) {
-        return setupPage(context, error.what(), 400, username);
+        const std::string field = std::string(error.what()).find("assword") != std::string::npos ? "password" : "username";
+        return setupForm(context, error.what(), 400, username, site, {{field, error.what()}});
     }
     if (!codeAccepted) {
         limiter_.recordFailure("setup", address);
         audit(context, "setup.failed", "setup_code", "");
-        return setupPage(context, "The setup code is wrong or was used already. Type it again, or make a new one "
-                                  "with meldpunt-keys new-admin-code on the console.", 403, username);
+        const std::string wrongCode = "The setup code is wrong or was used already. Type it again, or make a new one "
+                                      "with meldpunt-keys new-admin-code on the console.";
+        return setupForm(context, wrongCode, 403, username, site, {{"setup_code", wrongCode}});
     }
     if (!settings_.setupCodeFile.empty()) {
         std::error_code ignored;
         std::filesystem::remove(settings_.setupCodeFile, ignored);
     }
     context.account = accounts_.find(id);
+    if (firstSetup) {
+        deadlines_ = TriageDeadline(site.calendar, settings_.zoneInfoFolder);
+        settings_.calendar = site.calendar;
+        audit(context, "setup.site_details", "site", site.calendar.timeZone);
+    }
     audit(context, "account.created_with_setup_code", "account", std::to_string(id));
     log::securityEvent(kAccountChangedMessageId, "Created admin account " + std::to_string(id) + " with a setup code");
     context.account.reset();

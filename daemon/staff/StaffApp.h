@@ -8,6 +8,7 @@
 #include "Pages.h"
 #include "Routes.h"
 #include "Sessions.h"
+#include "SiteSetup.h"
 #include "TriageDeadline.h"
 #include "UpdaterClient.h"
 
@@ -115,6 +116,8 @@ private:
     StaffResponse login(Context& context);
     StaffResponse setupPage(Context& context, const std::string& notice, int status, const std::string& username);
     StaffResponse setup(Context& context);
+    StaffResponse setupForm(Context& context, const std::string& notice, int status, const std::string& username,
+        const SiteDetails& site, const std::vector<SetupFieldError>& errors);
     StaffResponse secondFactorPage(Context& context, const std::string& notice, int status);
     StaffResponse secondFactor(Context& context);
     StaffResponse enrolPage(Context& context, const std::string& notice, int status);
@@ -147,6 +150,9 @@ private:
     StaffResponse uploadBundle(Context& context, std::istream& body);
     StaffResponse installBundle(Context& context);
     StaffResponse discardBundle(Context& context);
+    StaffResponse certificatePage(Context& context, const std::string& notice, int status, const std::string& edge,
+        const std::string& certificate);
+    StaffResponse installCertificate(Context& context);
     std::optional<StaffResponse> requireRole(Context& context);
     StaffResponse finish(Context& context, StaffResponse response);
     StaffResponse statisticsPage(Context& context, const std::string& notice, int status, const std::string& text);

@@ -13,6 +13,8 @@ constexpr const char* kBusName = "org.meldpunt.Updater1";
 constexpr const char* kObjectPath = "/org/meldpunt/Updater1";
 constexpr const char* kInterface = "org.meldpunt.Updater1";
 constexpr const char* kRejectedError = "org.meldpunt.Updater1.BundleRejected";
+constexpr const char* kCertificateRejectedError = "org.meldpunt.Updater1.CertificateRejected";
+constexpr const char* kEdgeRestartFailedError = "org.meldpunt.Updater1.EdgeRestartFailed";
 // Reading a manifest checks the signature only, and Install returns once
 // the install has started, so a minute is generous for either.
 constexpr std::uint64_t kCallTimeoutUsec = 60'000'000;
@@ -77,6 +79,11 @@ MessagePtr send(sd_bus* bus, sd_bus_message* call, const char* method)
         return MessagePtr(reply);
     if (sd_bus_error_has_name(&error.error, kRejectedError))
         throw BundleRejectedError(error.error.message ? error.error.message : "The bundle was rejected.");
+    if (sd_bus_error_has_name(&error.error, kCertificateRejectedError))
+        throw CertificateRejectedError(error.error.message ? error.error.message : "The certificate was rejected.");
+    if (sd_bus_error_has_name(&error.error, kEdgeRestartFailedError))
+        throw EdgeRestartFailedError(
+            error.error.message ? error.error.message : "The certificate is installed, but the edge did not restart.");
     throw UpdaterUnavailableError(std::string("The updater call ") + method
         + " failed: " + (error.error.message ? error.error.message : std::strerror(-rc))
         + ". Check that meldpunt-updated is running.");
@@ -123,6 +130,24 @@ void UpdaterClient::install(int fd, const std::string& manifestSha256) const
         unavailable("pass the bundle to the updater", rc);
     appendNoPermission(call.get());
     send(bus.get(), call.get(), "InstallFromFd");
+}
+
+InstalledCertificate UpdaterClient::installCertificate(
+    const std::string& edge, const std::string& certificatePem, const std::string& keyPem) const
+{
+    BusPtr bus = connect(busAddress_);
+    MessagePtr call = newCall(bus.get(), "InstallCertificate");
+    const int rc = sd_bus_message_append(call.get(), "sss", edge.c_str(), certificatePem.c_str(), keyPem.c_str());
+    if (rc < 0)
+        unavailable("pass the certificate to the updater", rc);
+    MessagePtr reply = send(bus.get(), call.get(), "InstallCertificate");
+    const char* subject = nullptr;
+    const char* names = nullptr;
+    const char* notAfter = nullptr;
+    const char* sha256 = nullptr;
+    if (sd_bus_message_read(reply.get(), "ssss", &subject, &names, &notAfter, &sha256) < 0)
+        throw UpdaterUnavailableError("The updater's reply to InstallCertificate is invalid.");
+    return InstalledCertificate {subject, names, notAfter, sha256};
 }
 
 UpdaterState UpdaterClient::state() const

@@ -18,6 +18,28 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// meldpunt-updated rejected an uploaded TLS certificate or key; nothing
+// was installed. what() says what is wrong and what to upload instead.
+class CertificateRejectedError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The certificate was installed but its edge did not restart. what()
+// says what to do on the console.
+class EdgeRestartFailedError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// An installed certificate, as InstallCertificate returns it.
+struct InstalledCertificate {
+    std::string subject;
+    std::string names; // subject alternative names, "DNS:a, IP:b"
+    std::string notAfter; // UTC, 2027-12-05T00:00:00Z
+    std::string sha256; // fingerprint, lower-case hex
+};
+
 // The manifest, its SHA-256 and its signer, as ReadManifestFromFd returns
 // them for a verified bundle.
 struct BundleSummary {
@@ -56,6 +78,13 @@ public:
     void install(int fd, const std::string& manifestSha256) const;
 
     UpdaterState state() const;
+
+    // Checks and installs a PEM certificate (with its intermediates) and
+    // its private key for `edge` ("public" or "staff"), and restarts that
+    // edge. Throws CertificateRejectedError, EdgeRestartFailedError or
+    // UpdaterUnavailableError.
+    InstalledCertificate installCertificate(
+        const std::string& edge, const std::string& certificatePem, const std::string& keyPem) const;
 
 private:
     std::string busAddress_;

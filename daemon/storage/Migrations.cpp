@@ -482,6 +482,16 @@ CREATE INDEX attachments_report ON attachments (report_id);
 CREATE INDEX email_outbox_report ON email_outbox (report_id);
 CREATE INDEX referral_outcomes_referral ON referral_outcomes (referral_id);
 )SQL"},
+        {13, "the organisation's details and calendar from the first-boot setup", R"SQL(
+-- What the first admin entered on the setup page: the organisation's name
+-- and contact address, its time zone, working days and the end of its
+-- working day. Values here take precedence over meldpuntd.ini's [staff]
+-- calendar.
+CREATE TABLE site_settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) STRICT;
+)SQL"},
     };
     return list;
 }

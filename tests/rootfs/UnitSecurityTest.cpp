@@ -44,7 +44,7 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::vector<std::string> daemonUnits = {"meldpuntd.service", "meldpunt-public.service"};
-const std::vector<std::string> edgeUnits = {"meldpunt-edge-public.service", "meldpunt-edge-staff.service"};
+const std::vector<std::string> edgeUnits = {"meldpunt-edge-public.service", "meldpunt-edge-staff.service", "meldpunt-firewall.service"};
 const std::vector<std::string> updaterUnits = {"meldpunt-updated.service", "meldpunt-mark-good.service"};
 const std::set<std::string> daemonBinaries = {
     "/usr/libexec/meldpunt/meldpuntd",
@@ -309,4 +309,64 @@ TEST_CASE("meldpuntd reaches no address that a drop-in does not allow", "[rootfs
         [](const std::string& line) { return line.starts_with("IPAddressAllow="); }));
     CHECK_FALSE(std::any_of(settings.begin(), settings.end(),
         [](const std::string& line) { return line.find("AF_PACKET") != std::string::npos; }));
+}
+
+TEST_CASE("meldpuntd reaches TPM through DeviceAllow", "[rootfs]")
+{
+    InstalledRoot installed;
+    const std::string unit = readFile(installed.root() / "usr/lib/systemd/system/meldpuntd.service");
+    std::set<std::string> settings;
+    std::istringstream in(unit);
+    for (std::string line; std::getline(in, line);)
+        if (!line.empty() && line[0] != '#')
+            settings.insert(line);
+    // PrivateDevices= would hide /dev/tpmrm0; the device cgroup admits it
+    // and nothing else beyond the pseudo-devices.
+    CHECK(settings.contains("DevicePolicy=closed"));
+    CHECK(settings.contains("DeviceAllow=/dev/tpmrm0 rw"));
+    CHECK(std::count_if(settings.begin(), settings.end(),
+              [](const std::string& line) { return line.starts_with("DeviceAllow="); })
+        == 1);
+    CHECK_FALSE(std::any_of(settings.begin(), settings.end(),
+        [](const std::string& line) { return line.starts_with("PrivateDevices="); }));
+}
+
+TEST_CASE("presets enable Meldpunt and disable SSH", "[rootfs]")
+{
+    InstalledRoot installed;
+    const auto& root = installed.root();
+    // Units that the image may or may not carry get a stand-in, so that the
+    // preset has something to enable or disable.
+    for (const char* unit : {"ssh.service", "tor.service", "nftables.service"}) {
+        const auto file = installed.unitFolder() / unit;
+        if (!fs::exists(file))
+            std::ofstream(file) << "[Service]\nExecStart=/bin/true\n\n[Install]\nWantedBy=multi-user.target\n";
+    }
+    const std::vector<std::string> enabled = {"meldpunt-firewall.service", "meldpuntd.service",
+        "meldpunt-public.service", "meldpunt-edge-public.service", "meldpunt-edge-staff.service",
+        "meldpunt-updated.service", "meldpunt-mark-good.service", "systemd-timesyncd.service"};
+    const std::vector<std::string> disabled = {"ssh.service", "tor.service", "nftables.service"};
+    std::vector<std::string> command = {"systemctl", "--root=" + root.string(), "preset"};
+    command.insert(command.end(), enabled.begin(), enabled.end());
+    command.insert(command.end(), disabled.begin(), disabled.end());
+    auto result = run(command, installed.log("preset"));
+    INFO(result.output);
+    REQUIRE(result.exitCode == 0);
+
+    auto state = [&](const std::string& unit) {
+        auto status = run({"systemctl", "--root=" + root.string(), "is-enabled", unit}, installed.log("is-enabled"));
+        while (!status.output.empty() && status.output.back() == '\n')
+            status.output.pop_back();
+        return status.output;
+    };
+    for (const auto& unit : enabled) {
+        INFO(unit);
+        CHECK(state(unit) == "enabled");
+    }
+    for (const auto& unit : disabled) {
+        INFO(unit);
+        CHECK(state(unit) == "disabled");
+    }
+    // No swap, whatever fstab or the partition table offers.
+    CHECK(state("swap.target") == "masked");
 }

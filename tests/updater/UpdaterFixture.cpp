@@ -130,8 +130,17 @@ void UpdaterBox::writeConfig(const std::string& extraImageSettings)
         publicSocket_.empty() ? root() / "missing-public.sock" : publicSocket_;
     text += "[health]\ndaemon_socket = " + daemon.string() +
         "\npublic_socket = " + publicSite.string() + "\ntimeout_seconds = 2\n";
+    text += "[tls]\nfolder = " + tlsFolder().string() + "\npublic_restart_command = " + publicRestart_
+        + "\nstaff_restart_command = " + staffRestart_ + "\n";
     writeText(configFile(), text);
     config_ = loadUpdaterConfig(configFile());
+}
+
+void UpdaterBox::setEdgeRestartCommands(const std::string& publicEdge, const std::string& staffEdge)
+{
+    publicRestart_ = publicEdge;
+    staffRestart_ = staffEdge;
+    writeConfig();
 }
 
 void UpdaterBox::setHealthSockets(const fs::path& daemon, const fs::path& publicSite)

@@ -39,6 +39,10 @@ public:
     // Rewrites updater.ini with these settings and reloads config().
     void writeConfig(const std::string& extraImageSettings = {});
     void setBootedSlot(updater::Slot slot);
+    // The folder for the edges' certificates, and the commands that stand
+    // in for restarting each edge.
+    std::filesystem::path tlsFolder() const { return root() / "tls"; }
+    void setEdgeRestartCommands(const std::string& publicEdge, const std::string& staffEdge);
     // Points the health check at these Unix sockets.
     void setHealthSockets(
         const std::filesystem::path& daemon, const std::filesystem::path& publicSite);
@@ -78,6 +82,8 @@ private:
     ScratchFolder scratch_;
     std::unique_ptr<Swtpm> swtpm_;
     updater::UpdaterConfig config_;
+    std::string publicRestart_ = "/bin/true";
+    std::string staffRestart_ = "/bin/true";
     std::string extraImageSettings_;
     std::filesystem::path daemonSocket_;
     std::filesystem::path publicSocket_;

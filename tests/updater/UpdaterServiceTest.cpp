@@ -1,4 +1,5 @@
 #include "UpdaterFixture.h"
+#include "TestCertificates.h"
 
 #include "BundleVerifier.h"
 #include "UpdaterService.h"
@@ -11,6 +12,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -559,5 +561,144 @@ TEST_CASE("updater bus policy admits only root and meldpuntd's user", "[updater]
         const CallResult cancel = callAs(kStrangerUid, service.address(),
             [](sd_bus* bus) { return call(bus, "Cancel", [](sd_bus_message*) {}); });
         CHECK(cancel.errorName == "org.freedesktop.DBus.Error.AccessDenied");
+    }
+}
+
+namespace {
+
+TestCertificateOptions withOptions(const std::function<void(TestCertificateOptions&)>& change)
+{
+    TestCertificateOptions options;
+    change(options);
+    return options;
+}
+
+CallResult installCertificateCall(sd_bus* bus, const std::string& edge, const TestCertificate& pair)
+{
+    return call(bus, "InstallCertificate", [&](sd_bus_message* m) {
+        REQUIRE(sd_bus_message_append(m, "sss", edge.c_str(), pair.certificatePem.c_str(), pair.keyPem.c_str()) >= 0);
+    });
+}
+
+unsigned modeOf(const fs::path& path)
+{
+    struct stat status {};
+    REQUIRE(::stat(path.c_str(), &status) == 0);
+    return status.st_mode & 07777;
+}
+
+// The generation folders of one edge in the certificate folder.
+std::size_t generationsOf(const fs::path& folder, const std::string& edge)
+{
+    std::size_t count = 0;
+    for (const auto& entry : fs::directory_iterator(folder))
+        if (entry.is_directory() && !entry.is_symlink() && entry.path().filename().string().starts_with(edge + "."))
+            ++count;
+    return count;
+}
+
+} // namespace
+
+TEST_CASE("updater installs a checked TLS certificate", "[updater]")
+{
+    UpdaterBox box("updater-certificate");
+    // The restart command stands in for systemctl: it records the
+    // fingerprint of the certificate that the edge would load through
+    // public.pem at its start.
+    const fs::path marker = box.root() / "public-restarted";
+    const fs::path restart = box.root() / "restart-public";
+    std::ofstream(restart) << "#!/bin/sh\nset -e\nopenssl x509 -in '" << (box.tlsFolder() / "public.pem").string()
+                           << "' -noout -fingerprint -sha256 >'" << marker.string() << "'\n";
+    fs::permissions(restart, fs::perms(0755));
+    box.setEdgeRestartCommands(restart.string(), "/bin/false");
+    // The image's own pair, as regular files.
+    fs::create_directories(box.tlsFolder());
+    const TestCertificate imagePair = makeTestCertificate(withOptions([](TestCertificateOptions& o) { o.commonName = "image"; }));
+    std::ofstream(box.tlsFolder() / "public.pem") << imagePair.certificatePem;
+    std::ofstream(box.tlsFolder() / "public.key") << imagePair.keyPem;
+    ServiceUnderTest service(box);
+
+    const TestCertificate uploaded = makeTestCertificate(withOptions([](TestCertificateOptions& o) { o.alternativeNames = "DNS:meldpunt.example, IP:192.0.2.7"; }));
+    const CallResult installed = installCertificateCall(service.client(), "public", uploaded);
+    INFO(installed.errorName << ": " << installed.text << "\n" << service.log());
+    REQUIRE(installed.status == 0);
+    CHECK(installed.text == "CN=meldpunt.example");
+    CHECK(readAll(box.tlsFolder() / "public.pem") == uploaded.certificatePem);
+    CHECK(readAll(box.tlsFolder() / "public.key") == uploaded.keyPem);
+    CHECK(fs::is_symlink(box.tlsFolder() / "public.pem"));
+    CHECK(fs::is_symlink(box.tlsFolder() / "public.key"));
+    CHECK(modeOf(box.tlsFolder() / "public.key") == 0600);
+    CHECK(modeOf(box.tlsFolder() / "public.pem") == 0644);
+    // The restart ran after the new pair was in place.
+    const std::string restarted = readAll(marker);
+    const auto fingerprintOf = [](std::string text) {
+        text = text.substr(text.find('=') + 1);
+        std::string hex;
+        for (const char c : text)
+            if (std::isxdigit(static_cast<unsigned char>(c)))
+                hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return hex;
+    };
+    CHECK(fingerprintOf(restarted).size() == 64);
+
+    SECTION("a second certificate replaces the first and its folder")
+    {
+        const TestCertificate renewed = makeTestCertificate(withOptions([](TestCertificateOptions& o) { o.alternativeNames = "DNS:renewed.example"; o.commonName = "renewed.example"; }));
+        const CallResult again = installCertificateCall(service.client(), "public", renewed);
+        INFO(again.text);
+        REQUIRE(again.status == 0);
+        CHECK(readAll(box.tlsFolder() / "public.pem") == renewed.certificatePem);
+        CHECK(readAll(box.tlsFolder() / "public.key") == renewed.keyPem);
+        CHECK(generationsOf(box.tlsFolder(), "public") == 1);
+        CHECK(fingerprintOf(readAll(marker)) != fingerprintOf(restarted));
+    }
+
+    SECTION("a rejected pair changes nothing and says why")
+    {
+        const TestCertificate other = makeTestCertificate();
+        struct Case {
+            const char* what;
+            std::string edge;
+            TestCertificate pair;
+            const char* message;
+        };
+        const Case cases[] = {
+            {"key of another certificate", "public", {uploaded.certificatePem, other.keyPem},
+                "does not belong to this certificate"},
+            {"expired", "public", makeTestCertificate(withOptions([](TestCertificateOptions& o) { o.notBeforeOffset = -90L * 86400; o.notAfterOffset = -86400; })),
+                "expired on"},
+            {"not yet valid", "public", makeTestCertificate(withOptions([](TestCertificateOptions& o) { o.notBeforeOffset = 86400; })), "valid only from"},
+            {"no alternative name", "public", makeTestCertificate(withOptions([](TestCertificateOptions& o) { o.alternativeNames = ""; })),
+                "names no host name or address"},
+            {"short RSA key", "public", makeTestCertificate(withOptions([](TestCertificateOptions& o) { o.keyType = "rsa"; o.rsaBits = 1024; })), "1024 bits"},
+            {"encrypted key", "public", makeTestCertificate(withOptions([](TestCertificateOptions& o) { o.passphrase = "secret words"; })),
+                "protected by a passphrase"},
+            {"not PEM", "public", {"certificate", uploaded.keyPem}, "is not a PEM certificate"},
+            {"no key", "public", {uploaded.certificatePem, ""}, "private key is missing"},
+            {"key in the certificate field", "public", {uploaded.certificatePem + uploaded.keyPem, uploaded.keyPem},
+                "contains a private key"},
+            {"unknown edge", "partner", uploaded, "is unknown"},
+        };
+        fs::remove(marker);
+        for (const auto& rejected : cases) {
+            INFO(rejected.what);
+            const CallResult result = installCertificateCall(service.client(), rejected.edge, rejected.pair);
+            CHECK(result.status < 0);
+            CHECK(result.errorName == "org.meldpunt.Updater1.CertificateRejected");
+            CHECK_THAT(result.text, ContainsSubstring(rejected.message));
+        }
+        CHECK(readAll(box.tlsFolder() / "public.pem") == uploaded.certificatePem);
+        CHECK(readAll(box.tlsFolder() / "public.key") == uploaded.keyPem);
+        CHECK(generationsOf(box.tlsFolder(), "public") == 1);
+        CHECK_FALSE(fs::exists(marker));
+    }
+
+    SECTION("a failed restart is reported after the install")
+    {
+        const CallResult staff = installCertificateCall(service.client(), "staff", uploaded);
+        CHECK(staff.status < 0);
+        CHECK(staff.errorName == "org.meldpunt.Updater1.EdgeRestartFailed");
+        CHECK_THAT(staff.text, ContainsSubstring("The certificate is installed"));
+        CHECK(readAll(box.tlsFolder() / "staff.pem") == uploaded.certificatePem);
     }
 }
