@@ -73,7 +73,7 @@ TEST_CASE("Markdown renders the allowed subset", "[markdown]")
     }
 }
 
-TEST_CASE("Markdown refuses unsafe link targets", "[markdown]")
+TEST_CASE("Markdown rejects unsafe link targets", "[markdown]")
 {
     for (const char* target : {"https://example.org/", "HTTPS://example.org/", "mailto:a@example.org", "/nl/report",
              "info/faq", "#contact", "?page=2", "faq/2:x"}) {
