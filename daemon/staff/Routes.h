@@ -63,6 +63,19 @@ enum class RouteId {
     StatisticsText,
     AnnualReportPdf,
     AnnualReportCsv,
+    SiteTexts,
+    SiteTextPage,
+    SiteTextSave,
+    SiteTextRestore,
+    CategoryList,
+    CategoryCreate,
+    CategoryPage,
+    CategoryUpdate,
+    CategoryDisable,
+    CategoryEnable,
+    ProtocolStepAdd,
+    ProtocolStepRemove,
+    CaseProtocol,
 };
 
 struct Route {

@@ -152,6 +152,16 @@ private:
     StaffResponse statisticsPage(Context& context, const std::string& notice, int status, const std::string& text);
     StaffResponse statisticsText(Context& context);
     StaffResponse annualReportDownload(Context& context);
+    StaffResponse siteContentRoute(Context& context);
+    StaffResponse siteTexts(Context& context, const std::string& notice, int status);
+    StaffResponse siteTextPage(Context& context, const std::string& notice, int status);
+    StaffResponse siteTextChange(Context& context);
+    StaffResponse categoryList(Context& context, const std::string& notice, int status);
+    StaffResponse categoryPage(Context& context, const std::string& notice, int status);
+    StaffResponse categoryChange(Context& context);
+    StaffResponse caseProtocol(Context& context);
+    PageData protocolData(Context& context, std::int64_t caseId, const std::string& category);
+    void publishSiteContent();
 
     StaffResponse render(Context& context, const std::string& page, const std::string& title, PageData data,
         const std::string& notice = {}, int status = 200);
