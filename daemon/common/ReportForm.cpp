@@ -133,7 +133,7 @@ bool ReportForm::isContactDetail(std::string_view name)
 }
 
 std::map<std::string, FieldProblem> ReportForm::validate(const FormData& form,
-    const std::set<std::string>& countryCodes)
+    const std::set<std::string>& countryCodes, const std::set<std::string>* categories)
 {
     std::map<std::string, FieldProblem> problems;
     const bool anonymous = form.get("contact") != "contact";
@@ -142,6 +142,14 @@ std::map<std::string, FieldProblem> ReportForm::validate(const FormData& form,
         // unread, so they must not stand in the reporter's way.
         if (anonymous && isContactDetail(spec.name))
             continue;
+        if (spec.name == "category" && categories != nullptr) {
+            const std::string& value = form.get(spec.name);
+            if (value.empty())
+                problems.emplace(spec.name, FieldProblem::Missing);
+            else if (!categories->contains(value))
+                problems.emplace(spec.name, FieldProblem::InvalidChoice);
+            continue;
+        }
         if (auto problem = checkField(spec, form.get(spec.name), countryCodes))
             problems.emplace(spec.name, *problem);
     }

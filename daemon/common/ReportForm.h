@@ -50,10 +50,12 @@ public:
     static std::span<const std::string_view> contactChoices();
 
     // Checks `form` against the field rules. `countryCodes` holds the
-    // ISO 3166-1 alpha-2 codes offered, plus "unknown". Returns one problem
-    // per field that has any; empty when the form can be sent.
+    // ISO 3166-1 alpha-2 codes offered, plus "unknown". `categories`, when
+    // given, holds the categories offered instead of the form's own (the
+    // ones meldpuntd published). Returns one problem per field that has
+    // any; empty when the form can be sent.
     static std::map<std::string, FieldProblem> validate(const FormData& form,
-        const std::set<std::string>& countryCodes);
+        const std::set<std::string>& countryCodes, const std::set<std::string>* categories = nullptr);
 
     // Serialises the known fields, the language and the receipt time
     // (UTC, ISO 8601) as a JSON object. Unknown fields are dropped, and so

@@ -11,6 +11,7 @@
 #include "RecoveryWrap.h"
 #include "RetentionSweep.h"
 #include "Service.h"
+#include "SiteContent.h"
 #include "FileSystem.h"
 
 #include <Poco/DateTime.h>
@@ -171,6 +172,12 @@ void Daemon::open(keys::UnlockOutcome outcome)
         referral::publishPartners(*database_, settings_.publishFolder);
     } catch (const std::exception& error) {
         log::error(std::string("Failed to publish the partners for the public site: ") + error.what());
+    }
+    try {
+        std::lock_guard databaseLock(databaseMutex_);
+        storage::publishSiteContent(*database_, settings_.publishFolder);
+    } catch (const std::exception& error) {
+        log::error(std::string("Failed to publish the site content for the public site: ") + error.what());
     }
     if (staffApp_)
         staffApp_->attachReferrals(referrals_.get(), database_->path().parent_path() / "attachments");

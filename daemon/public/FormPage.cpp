@@ -2,6 +2,7 @@
 
 #include "DraftPages.h"
 #include "PublicSite.h"
+#include "PublishedContent.h"
 #include "PublishedPartners.h"
 
 #include <algorithm>
@@ -94,6 +95,51 @@ void setUploadData(mustache::data& data, const PublicSite& site, const FormState
     data.set("upload_hold_hours", std::to_string(std::max<long>(1, config.uploadHoldTime.count() / 3600)));
 }
 
+// The form's own categories keep the element ids that they always had.
+std::string categoryElementId(const std::string& id)
+{
+    if (id == "travel_tourism")
+        return "category-travel";
+    if (id == "online_material")
+        return "category-online";
+    if (id == "other_violence")
+        return "category-other";
+    if (id == "not_sure")
+        return "category-unsure";
+    return "category-added-" + id;
+}
+
+// The categories meldpuntd published, in their order, or the form's own
+// while nothing is published. A label a coordinator gave in the page's
+// language wins; the form's own categories fall back to their translated
+// text, added ones to their English label.
+mustache::data categoryList(const PublicSite& site, const std::string& language, const std::string& selected)
+{
+    std::vector<PublishedCategory> categories;
+    if (auto content = readPublishedSiteContent(site.config().publishFolder))
+        categories = std::move(content->categories);
+    else
+        for (const auto id : builtInCategories())
+            categories.push_back({std::string(id), {}});
+    mustache::data list{mustache::data::type::list};
+    for (const auto& category : categories) {
+        mustache::data item;
+        item.set("id", category.id);
+        item.set("html_id", categoryElementId(category.id));
+        item.set("checked", category.id == selected);
+        const auto own = category.labels.find(language);
+        const auto english = category.labels.find("en");
+        if (own != category.labels.end())
+            item.set("label", own->second);
+        else if (!builtInCategoryLabel(category.id).empty())
+            item.set("builtin_" + category.id, true);
+        else
+            item.set("label", english != category.labels.end() ? english->second : category.id);
+        list.push_back(item);
+    }
+    return list;
+}
+
 mustache::data languageSwitch(const PublicSite& site, const std::string& current)
 {
     mustache::data list{mustache::data::type::list};
@@ -146,6 +192,7 @@ std::string renderForm(const PublicSite& site, const std::string& language, cons
             data.set(std::string(spec.name) + "_" + std::string(option),
                 state.values.get(spec.name) == option);
     }
+    data.set("categories", categoryList(site, language, state.values.get("category")));
     data.set("consent_checked", state.values.get("consent") == "yes");
 
     // The summary lists the problems in the order of the form, so that its

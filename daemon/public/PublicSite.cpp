@@ -8,6 +8,8 @@
 #include "ReturnVisit.h"
 
 #include "Log.h"
+#include "Markdown.h"
+#include "PublishedContent.h"
 #include "PublishedPartners.h"
 #include "Retention.h"
 
@@ -101,9 +103,11 @@ private:
                 return handleReportPost(site_, route.language, request, response);
             if (isGet) {
                 site_.visits().count("report", route.language);
-                // The empty form shows the published partners, so a new
-                // partners file makes a new cached page.
-                const std::string& html = site_.cachedPage("report " + route.language + " " + partnersStamp(),
+                // The empty form shows the published partners and
+                // categories, so a new file of either makes a new cached
+                // page.
+                const std::string& html = site_.cachedPage("report " + route.language + " " + partnersStamp() + " "
+                        + publishedSiteContentStamp(site_.config().publishFolder),
                     [&] { return renderForm(site_, route.language, FormState{}); });
                 return sendPage(response, HTTPResponse::HTTP_OK, html);
             }
@@ -146,8 +150,9 @@ private:
             return sendPage(response, HTTPResponse::HTTP_OK, renderPrivacy(route.language));
         if (page == "info-partners")
             return sendPage(response, HTTPResponse::HTTP_OK, renderPartners(route.language));
-        const std::string& html = site_.cachedPage(page + " " + route.language,
-            [&] { return site_.pages().render(page, route.language, pageAt(route.rest)); });
+        const std::string& html
+            = site_.cachedPage(page + " " + route.language + " " + publishedSiteContentStamp(site_.config().publishFolder),
+                [&] { return renderPage(page, route.language, route.rest); });
         sendPage(response, HTTPResponse::HTTP_OK, html);
     }
 
@@ -169,6 +174,21 @@ private:
         if (!plain || !site_.pages().hasPage("info-" + slug))
             return {};
         return "info-" + slug;
+    }
+
+    // A page whose text a coordinator replaced shows that text, rendered
+    // from the Markdown that meldpuntd published; every other page, and
+    // every page while nothing is published, shows its built-in text.
+    std::string renderPage(const std::string& page, const std::string& language, const std::string& path) const
+    {
+        const auto content = readPublishedSiteContent(site_.config().publishFolder);
+        const std::string* markdown = content ? content->text(page, language) : nullptr;
+        if (markdown == nullptr)
+            return site_.pages().render(page, language, pageAt(path));
+        PageData data = pageAt(path);
+        data.set("body", markdown::toHtml(*markdown));
+        data.set("home", page == "home");
+        return site_.pages().render("edited-page", language, data);
     }
 
     // The privacy statement shows the retention periods meldpuntd

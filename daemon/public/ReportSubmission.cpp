@@ -7,6 +7,7 @@
 #include "ReportUpload.h"
 
 #include "Log.h"
+#include "PublishedContent.h"
 #include "ReceiptSecret.h"
 #include "Spool.h"
 
@@ -20,6 +21,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include <cerrno>
+#include <set>
 #include <sstream>
 #include <istream>
 #include <system_error>
@@ -103,7 +105,14 @@ void handleReportPost(PublicSite& site, const std::string& language,
     if (state.values.has(kSaveDraftField))
         return handleSaveDraft(site, language, std::move(state), request, response);
 
-    state.problems = ReportForm::validate(state.values, site.countryCodes());
+    // The categories that meldpuntd published replace the form's own; a
+    // category a coordinator disabled is refused like any unknown choice.
+    const auto content = readPublishedSiteContent(site.config().publishFolder);
+    std::set<std::string> categories;
+    if (content)
+        for (const auto& category : content->categories)
+            categories.insert(category.id);
+    state.problems = ReportForm::validate(state.values, site.countryCodes(), content ? &categories : nullptr);
     if (!state.problems.empty())
         return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
 

@@ -261,6 +261,7 @@ StaffResponse StaffApp::casePage(Context& context, bool revealed, const std::str
         data.set("mail", item);
     }
     data.set("referral", referralData(context, id, detail->summary.category));
+    data.set("protocol", protocolData(context, id, detail->summary.category));
     return render(context, "case", "Case " + detail->summary.reference, std::move(data), notice, status);
 }
 

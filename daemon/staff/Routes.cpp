@@ -99,6 +99,22 @@ const std::vector<Route>& routeTable()
         // The box's TLS certificates are the technician's work, as updates.
         {RouteId::CertificatesPage, "GET", "/certificates", Access::Roles, kAdmin},
         {RouteId::CertificateInstall, "POST", "/certificates", Access::Roles, kAdmin},
+        // The public site's texts, the form's categories and their
+        // protocol checklists are the coordinators' to keep; caseworkers
+        // tick the checklist on their cases.
+        {RouteId::SiteTexts, "GET", "/site", Access::Roles, kCoordinator},
+        {RouteId::SiteTextPage, "GET", "/site/text", Access::Roles, kCoordinator},
+        {RouteId::SiteTextSave, "POST", "/site/text", Access::Roles, kCoordinator},
+        {RouteId::SiteTextRestore, "POST", "/site/text/restore", Access::Roles, kCoordinator},
+        {RouteId::CategoryList, "GET", "/categories", Access::Roles, kCoordinator},
+        {RouteId::CategoryCreate, "POST", "/categories", Access::Roles, kCoordinator},
+        {RouteId::CategoryPage, "GET", "/categories/{id}", Access::Roles, kCoordinator},
+        {RouteId::CategoryUpdate, "POST", "/categories/{id}", Access::Roles, kCoordinator},
+        {RouteId::CategoryDisable, "POST", "/categories/{id}/disable", Access::Roles, kCoordinator},
+        {RouteId::CategoryEnable, "POST", "/categories/{id}/enable", Access::Roles, kCoordinator},
+        {RouteId::ProtocolStepAdd, "POST", "/categories/{id}/steps", Access::Roles, kCoordinator},
+        {RouteId::ProtocolStepRemove, "POST", "/categories/{id}/steps/remove", Access::Roles, kCoordinator},
+        {RouteId::CaseProtocol, "POST", "/cases/{id}/protocol", Access::Roles, kCaseRoles},
     };
     return table;
 }

@@ -69,6 +69,19 @@ enum class RouteId {
     CaseReply,
     CertificatesPage,
     CertificateInstall,
+    SiteTexts,
+    SiteTextPage,
+    SiteTextSave,
+    SiteTextRestore,
+    CategoryList,
+    CategoryCreate,
+    CategoryPage,
+    CategoryUpdate,
+    CategoryDisable,
+    CategoryEnable,
+    ProtocolStepAdd,
+    ProtocolStepRemove,
+    CaseProtocol,
 };
 
 struct Route {

@@ -336,6 +336,20 @@ StaffResponse StaffApp::dispatch(Context& context)
         return certificatePage(context, {}, 200, "public", {});
     case RouteId::CertificateInstall:
         return installCertificate(context);
+    case RouteId::SiteTexts:
+    case RouteId::SiteTextPage:
+    case RouteId::SiteTextSave:
+    case RouteId::SiteTextRestore:
+    case RouteId::CategoryList:
+    case RouteId::CategoryCreate:
+    case RouteId::CategoryPage:
+    case RouteId::CategoryUpdate:
+    case RouteId::CategoryDisable:
+    case RouteId::CategoryEnable:
+    case RouteId::ProtocolStepAdd:
+    case RouteId::ProtocolStepRemove:
+    case RouteId::CaseProtocol:
+        return siteContentRoute(context);
     }
     return message(context, 404, "Page not found", "This page does not exist.");
 }
@@ -407,6 +421,7 @@ StaffResponse StaffApp::render(Context& context, const std::string& page, const 
         data.set("may_accounts", role == Role::Admin);
         data.set("may_audit", role == Role::Auditor);
         data.set("may_partners", role == Role::Coordinator);
+        data.set("may_site", role == Role::Coordinator);
         // Coordinators see undelivered referrals on every page until
         // they are delivered, retracted or given up.
         if (role == Role::Coordinator) {

@@ -164,6 +164,16 @@ private:
     StaffResponse attachmentReveal(Context& context);
     PageData messageData(Context& context, std::int64_t caseId);
     StaffResponse caseReply(Context& context);
+    StaffResponse siteContentRoute(Context& context);
+    StaffResponse siteTexts(Context& context, const std::string& notice, int status);
+    StaffResponse siteTextPage(Context& context, const std::string& notice, int status);
+    StaffResponse siteTextChange(Context& context);
+    StaffResponse categoryList(Context& context, const std::string& notice, int status);
+    StaffResponse categoryPage(Context& context, const std::string& notice, int status);
+    StaffResponse categoryChange(Context& context);
+    StaffResponse caseProtocol(Context& context);
+    PageData protocolData(Context& context, std::int64_t caseId, const std::string& category);
+    void publishSiteContent();
 
     StaffResponse render(Context& context, const std::string& page, const std::string& title, PageData data,
         const std::string& notice = {}, int status = 200);

@@ -492,6 +492,62 @@ CREATE TABLE site_settings (
     value TEXT NOT NULL
 ) STRICT;
 )SQL"},
+        {14, "site content, categories and protocol checklists", R"SQL(
+-- Texts that coordinators wrote, as Markdown, in place of the built-in
+-- text of a public page in one language.
+CREATE TABLE site_texts (
+    page TEXT NOT NULL,
+    language TEXT NOT NULL,
+    markdown TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (page, language)
+) STRICT;
+
+-- The report categories of the public form. Reports and statistics refer
+-- to a category by its code, so a category is disabled, never deleted.
+CREATE TABLE site_categories (
+    id INTEGER PRIMARY KEY,
+    code TEXT NOT NULL UNIQUE CHECK (length(code) BETWEEN 2 AND 32),
+    position INTEGER NOT NULL,
+    built_in INTEGER NOT NULL DEFAULT 0 CHECK (built_in IN (0, 1)),
+    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    created_at TEXT NOT NULL
+) STRICT;
+INSERT INTO site_categories (code, position, built_in, created_at) VALUES
+    ('travel_tourism', 1, 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    ('online_material', 2, 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    ('other_violence', 3, 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    ('not_sure', 4, 1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+
+-- A category's label in one language, in place of the built-in one.
+CREATE TABLE site_category_labels (
+    category_id INTEGER NOT NULL REFERENCES site_categories (id),
+    language TEXT NOT NULL,
+    label TEXT NOT NULL,
+    PRIMARY KEY (category_id, language)
+) STRICT;
+
+-- The steps a caseworker follows for a category. A removed step stays,
+-- so that the ticks of earlier cases keep what they refer to.
+CREATE TABLE protocol_steps (
+    id INTEGER PRIMARY KEY,
+    category_id INTEGER NOT NULL REFERENCES site_categories (id),
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    removed INTEGER NOT NULL DEFAULT 0 CHECK (removed IN (0, 1)),
+    created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX protocol_steps_category ON protocol_steps (category_id, position);
+
+-- The steps ticked on a case, by whom and when.
+CREATE TABLE case_protocol_ticks (
+    report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    step_id INTEGER NOT NULL REFERENCES protocol_steps (id),
+    account_id INTEGER,
+    ticked_at TEXT NOT NULL,
+    PRIMARY KEY (report_id, step_id)
+) STRICT;
+)SQL"},
     };
     return list;
 }

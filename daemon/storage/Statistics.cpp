@@ -67,6 +67,17 @@ std::string offeredOrEmpty(const std::string& field, const std::string& value)
                                                                              : std::string();
 }
 
+// A category the form offers or offered: its own, or one a coordinator
+// added (site_categories keeps disabled ones too).
+std::string knownCategoryOrEmpty(Database& database, const std::string& category)
+{
+    if (!offeredOrEmpty("category", category).empty())
+        return category;
+    auto row = database.prepare("SELECT EXISTS (SELECT 1 FROM site_categories WHERE code = ?)");
+    row.bind(1, category);
+    return row.step() && row.columnInt(0) != 0 ? category : std::string();
+}
+
 void recordReport(Database& database, std::int64_t reportId, const StatisticsFacts& facts)
 {
     const auto id = crypto::randomBytes(16);
@@ -78,7 +89,7 @@ void recordReport(Database& database, std::int64_t reportId, const StatisticsFac
                            "with_attachments) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     insert.bind(1, std::span<const std::uint8_t>(id)).bind(2, dayOf(facts.receivedAt));
     insert.bind(3, isOneOf(kChannels, facts.channel) ? facts.channel : std::string("other"));
-    insert.bind(4, offeredOrEmpty("category", facts.category))
+    insert.bind(4, knownCategoryOrEmpty(database, facts.category))
         .bind(5, countryOrEmpty(facts.country));
     int column = 6;
     for (const auto& [field, value] : { std::pair { "reporter_age", &facts.reporterAge },

@@ -3,6 +3,8 @@
 
 #include "Appliance.h"
 #include "Reports.h"
+#include "StoredReports.h"
+#include "TestData.h"
 #include "Totp.h"
 
 #include "Crypto.h"
@@ -10,6 +12,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <algorithm>
 #include <map>
 #include <regex>
 
@@ -184,4 +187,98 @@ TEST_CASE("Staff listener through the staff edge", "[staff][appliance]")
     }
 
     CHECK_THAT(appliance.daemonLog(), !ContainsSubstring(setupCode));
+}
+
+TEST_CASE("Site content reaches the public site", "[staff][appliance]")
+{
+    Appliance appliance("site-content");
+    appliance.initializeKeys();
+    appliance.startAll();
+    REQUIRE(std::filesystem::exists(appliance.setupCodeFile()));
+    std::string setupCode = readFile(appliance.setupCodeFile());
+    setupCode.pop_back();
+    Browser admin(appliance);
+    admin.get("/setup");
+    REQUIRE(admin.post("/setup", {{"setup_code", setupCode}, {"username", "root"},
+                {"password", "correct horse battery"}, {"password_again", "correct horse battery"}}).status == 200);
+    logInAndEnrol(admin, "root", "correct horse battery");
+    admin.get("/accounts");
+    for (const auto& [name, role] : {std::pair{"cora", "coordinator"}, std::pair{"anna", "caseworker"},
+             std::pair{"audra", "auditor"}})
+        REQUIRE(admin.post("/accounts", {{"username", name}, {"role", role}, {"password", std::string(name) + "'s first password"}})
+                    .status == 303);
+    Browser cora(appliance);
+    logInAndEnrol(cora, "cora", "cora's first password");
+    const auto site = appliance.publicClient();
+
+    // A text with every hostile value, as text and as a link's label.
+    std::string markdown = "# Veilig melden\n\nEen **nieuwe** tekst.\n\n";
+    for (const auto& value : hostileInputs()) {
+        if (std::any_of(value.begin(), value.end(),
+                [](char c) { return static_cast<unsigned char>(c) < 0x20 && c != '\r' && c != '\n'; }))
+            continue;
+        markdown += "- " + value + "\n- [" + value + "](/nl/report)\n";
+    }
+    cora.get("/site/text?page=info-anonymity&language=nl");
+    REQUIRE(cora.post("/site/text", {{"page", "info-anonymity"}, {"language", "nl"}, {"markdown", markdown}}).status == 303);
+    auto page = site.get("/nl/info/anonymity");
+    REQUIRE(page.status == 200);
+    CHECK_THAT(page.body, ContainsSubstring("<h1>Veilig melden</h1>"));
+    CHECK_THAT(page.body, ContainsSubstring("<strong>nieuwe</strong>"));
+    CHECK_THAT(page.body, ContainsSubstring("<li>&lt;script&gt;alert(1)&lt;/script&gt;</li>"));
+    // Template syntax in a text is shown, never evaluated.
+    CHECK_THAT(page.body, ContainsSubstring("<li>{{7"));
+    CHECK(page.body.find("<li>49") == std::string::npos);
+    CHECK(page.body.find("<script>alert") == std::string::npos);
+    CHECK(page.body.find("<img") == std::string::npos);
+    CHECK(page.body.find("href=\"javascript:") == std::string::npos);
+    CHECK_THAT(site.get("/en/info/anonymity").body, ContainsSubstring("<h1>Reporting anonymously</h1>"));
+    // A link the public site would not show is refused in the staff page.
+    CHECK(cora.post("/site/text", {{"page", "info-anonymity"}, {"language", "nl"},
+                                      {"markdown", "[klik](javascript:alert(1))"}}).status == 400);
+    REQUIRE(cora.post("/site/text/restore", {{"page", "info-anonymity"}, {"language", "nl"}}).status == 303);
+    CHECK(site.get("/nl/info/anonymity").body.find("Veilig melden") == std::string::npos);
+
+    // A new category reaches the form and its reports are stored.
+    cora.get("/categories");
+    const auto created = cora.post("/categories", {{"code", "grooming_online"}, {"label_en", "Online grooming"},
+        {"label_nl", "Online grooming van kinderen"}});
+    REQUIRE(created.status == 303);
+    const std::string categoryPath = created.header("location");
+    CHECK_THAT(site.get("/nl/report").body, ContainsSubstring(
+        "value=\"grooming_online\"><label for=\"category-added-grooming_online\">Online grooming van kinderen</label>"));
+    CHECK_THAT(site.get("/fr/report").body, ContainsSubstring(">Online grooming</label>"));
+    cora.get(categoryPath);
+    REQUIRE(cora.post(categoryPath + "/steps", {{"text", "Note the profile names"}}).status == 303);
+    const auto sent = site.post("/en/report",
+        formBody(withField(validReport("messages from a stranger"), "category", "grooming_online")));
+    REQUIRE(sent.status == 200);
+    REQUIRE(appliance.waitForEmptySpool());
+    const auto stored = readStoredReports(appliance.stateFolder(), appliance.tpm().tcti());
+    REQUIRE(stored.size() == 1);
+    CHECK(stored.front().at("category") == "grooming_online");
+
+    // A disabled category leaves the form and is refused in the reporter's language.
+    REQUIRE(cora.post(categoryPath + "/disable", {}).status == 303);
+    CHECK(site.get("/en/report").body.find("grooming_online") == std::string::npos);
+    const auto refused = site.post("/en/report",
+        formBody(withField(validReport("another stranger"), "category", "grooming_online")));
+    CHECK(refused.status == 422);
+    CHECK_THAT(refused.body, ContainsSubstring("We no longer offer the choice you made."));
+
+    // The case page shows the category's checklist; ticking is stored and audited.
+    Browser anna(appliance);
+    logInAndEnrol(anna, "anna", "anna's first password");
+    page = anna.get("/cases/1");
+    REQUIRE(page.status == 200);
+    CHECK_THAT(page.body, ContainsSubstring("<label for=\"step-1\">Note the profile names</label>"));
+    REQUIRE(anna.post("/cases/1/protocol", {{"step", "1"}}).status == 303);
+    CHECK_THAT(anna.get("/cases/1").body, ContainsSubstring("value=\"1\" checked"));
+    Browser audra(appliance);
+    logInAndEnrol(audra, "audra", "audra's first password");
+    const auto audit = audra.get("/audit");
+    CHECK_THAT(audit.body, ContainsSubstring("case.protocol_step_ticked"));
+    CHECK_THAT(audit.body, ContainsSubstring("category.created"));
+    CHECK_THAT(audit.body, ContainsSubstring("site_text.saved"));
+    CHECK(audit.body.find("Veilig melden") == std::string::npos);
 }

@@ -102,7 +102,8 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
             "audit_checkpoints", "case_notes", "case_state", "report_search", "report_search_config",
             "report_search_content", "report_search_data", "report_search_docsize",
             "report_search_idx", "partners", "referrals", "referral_files", "referral_receipts",
-            "referral_outcomes", "referral_alerts", "statistics_reports", "statistics_annual_texts"};
+            "referral_outcomes", "referral_alerts", "statistics_reports", "statistics_annual_texts", "site_settings",
+            "site_texts", "site_categories", "site_category_labels", "protocol_steps", "case_protocol_ticks"};
         CHECK(tableNames(database) == expected);
     }
 

@@ -2,6 +2,7 @@
 // intake, updated by the case's course, free of free text, and kept when
 // the report goes.
 
+#include "SiteContent.h"
 #include "Statistics.h"
 #include "CaseQueries.h"
 #include "Ingester.h"
@@ -45,14 +46,14 @@ const std::vector<std::string> kFreeTextFields = { "what", "why_suspicious", "ci
 
 std::string markerFor(const std::string& field) { return "ZQXMARK-" + field; }
 
-FormData markedReport(
-    const std::string& reporterAge = "50_64", const std::string& foundVia = "campaign")
+FormData markedReport(const std::string& reporterAge = "50_64", const std::string& foundVia = "campaign",
+    const std::string& category = "travel_tourism")
 {
     FormData form;
     for (const auto& field : kFreeTextFields)
         form.add(field, markerFor(field));
     form.add("country", "TH");
-    form.add("category", "travel_tourism");
+    form.add("category", category);
     form.add("venue_type", "hotel");
     form.add("suspect_age", "30_49");
     form.add("suspect_gender", "male");
@@ -295,6 +296,13 @@ TEST_CASE("Statistics record of a hostile or manual report", "[statistics]")
         CHECK(bench.text("SELECT found_via FROM statistics_reports").empty());
         for (const auto& value : bench.statisticsValues())
             CHECK(value.find("ZQXMARK") == std::string::npos);
+    }
+
+    SECTION("a category a coordinator added is recorded under its code")
+    {
+        storage::addCategory(*bench.database, "grooming_online", {{"en", "Online grooming"}}, "2026-07-01T00:00:00Z");
+        bench.ingest(markedReport("50_64", "campaign", "grooming_online"));
+        CHECK(bench.text("SELECT category FROM statistics_reports") == "grooming_online");
     }
 
     SECTION("manual intake writes a record without the typed text")
