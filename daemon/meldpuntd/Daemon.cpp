@@ -114,7 +114,7 @@ Daemon::~Daemon()
         outboxThread_.join();
     if (healthThread_.joinable())
         healthThread_.join();
-    // A stop that gets here is clean; a watchdog abort, a crash or a kill
+    // A stop that gets here is clean. A watchdog abort, a crash or a kill
     // leaves the marker for the next start to find.
     if (healthMonitor_)
         healthMonitor_->markStopped();
@@ -557,8 +557,8 @@ void Daemon::checkHealth()
     healthBoard_->publish(std::move(conditions));
 }
 
-// A condition is mailed once per onset; the ledger in the state folder
-// remembers which, so a restart or a locked database sends no repeat. A
+// A condition is mailed once per onset. The ledger in the state folder
+// records which, so a restart or a locked database sends no repeat. A
 // mail that failed is tried again at the next check.
 void Daemon::mailHealthAlerts(const std::vector<staff::HealthCondition>& conditions, bool locked)
 {

@@ -47,7 +47,8 @@ staff::StaffSettings staffSettings(const Poco::Util::AbstractConfiguration& conf
 }
 
 // Reads a whole number from `section`.`key` between `minimum` and
-// `maximum`; throws a message naming the value and what to write.
+// `maximum`. Throws std::invalid_argument naming the value and what to
+// write.
 std::int64_t boundedNumber(const Poco::Util::AbstractConfiguration& config, const std::string& section,
     const std::string& key, std::int64_t fallback, std::int64_t minimum, std::int64_t maximum, const std::string& unit)
 {

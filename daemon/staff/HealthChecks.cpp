@@ -40,7 +40,7 @@ std::optional<std::uint64_t> statvfsFreeBytes(const fs::path& path)
 
 // adjtimex() with no mode bits set only reads the kernel's state, which
 // chrony, ntpd and systemd-timesyncd all keep. A seccomp filter (systemd's
-// ProtectClock=) may reject the call; then the marker file of
+// ProtectClock=) may reject the call, and then the marker file of
 // systemd-timesyncd is used.
 std::optional<bool> kernelClockSynchronised()
 {
@@ -225,7 +225,7 @@ void HealthMonitor::checkCertificates(std::vector<HealthCondition>& found, TimeP
             N_("A certificate expires soon"),
             file.string() + ": " + (daysLeft < 0 ? "expired at " : "valid until ") + formatUtc(*end)
                 + (daysLeft < 0 ? "" : " (" + std::to_string(daysLeft) + " days)"),
-            N_("Install a renewed certificate and reload the edge (docs/operations.md).")});
+            N_("Install a renewed certificate in /etc/meldpunt/tls/ and restart the edge unit that uses it.")});
     }
 }
 

@@ -378,8 +378,20 @@ TEST_CASE("Health alert mailed once per onset", "[staff][appliance]")
         std::chrono::seconds(30)));
     std::filesystem::remove(synchronised);
     REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 3; }, std::chrono::seconds(30)));
-    const auto mails = sink.messagesTo("tech@example.org");
+    auto mails = sink.messagesTo("tech@example.org");
     CHECK(mails.size() == 3);
     CHECK_THAT(mails.back(), ContainsSubstring(clockTitle));
     CHECK_THAT(mails.back(), !ContainsSubstring(uncleanTitle));
+
+    // While locked the database is closed, and the alert still goes out.
+    appliance.stopDaemon();
+    appliance.setDaemonTcti("swtpm:host=127.0.0.1,port=" + std::to_string(freeLoopbackPort(2)));
+    appliance.startDaemon();
+    REQUIRE(appliance.waitForNotification("STATUS=Locked: TPM not reachable"));
+    REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 4; }, std::chrono::seconds(30)));
+    mails = sink.messagesTo("tech@example.org");
+    CHECK(mails.size() == 4);
+    CHECK_THAT(mails.back(), ContainsSubstring("The database is locked"));
+    CHECK_THAT(mails.back(), ContainsSubstring("TPM not reachable"));
+    CHECK_THAT(mails.back(), !ContainsSubstring(clockTitle));
 }
