@@ -395,3 +395,28 @@ TEST_CASE("Health alert mailed once per onset", "[staff][appliance]")
     CHECK_THAT(mails.back(), ContainsSubstring("TPM not reachable"));
     CHECK_THAT(mails.back(), !ContainsSubstring(clockTitle));
 }
+
+TEST_CASE("Failed backup raises health alert", "[staff][appliance]")
+{
+    if (!hasAiosmtpd())
+        SKIP("python3-aiosmtpd (Debian) is not installed; tools/install-deps installs it");
+    Appliance::Options options;
+    options.mailRelayPort = freeLoopbackPort();
+    options.scheduledBackups = true;
+    Appliance appliance("staff-backup-alert", options);
+    // A file where the backup folder should be makes the first scheduled
+    // backup, written when the database opens, fail.
+    std::filesystem::remove_all(appliance.backupFolder());
+    std::ofstream(appliance.backupFolder()) << "not a folder";
+    std::ofstream(appliance.root() / "synchronized") << "";
+    appliance.setDaemonExtraConfiguration("[health]\ninterval_seconds = 1\nalert_email = tech@example.org\n"
+                                          "time_sync_file = " + (appliance.root() / "synchronized").string() + "\n");
+    MailSink sink(appliance, options.mailRelayPort);
+    appliance.startAll();
+
+    REQUIRE(waitFor([&] { return !sink.messagesTo("tech@example.org").empty(); }, std::chrono::seconds(30)));
+    CHECK_THAT(sink.messagesTo("tech@example.org").front(), ContainsSubstring("The scheduled backup failed"));
+    Browser admin(appliance);
+    setUpAdmin(appliance, admin);
+    CHECK_THAT(admin.get("/accounts").body, ContainsSubstring("The scheduled backup failed"));
+}
