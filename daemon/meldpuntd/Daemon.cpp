@@ -127,9 +127,15 @@ void Daemon::start()
         throw std::runtime_error("another meldpuntd or a key command (init, rotate, restore) is using '"
             + settings_.keys.stateFolder.string() + "'; stop it first");
     healthMonitor_ = std::make_unique<staff::HealthMonitor>(settings_.health, settings_.clock, settings_.healthProbes);
-    if (healthMonitor_->markStarted())
-        log::warning("The previous run of meldpuntd did not stop cleanly (a watchdog restart, a crash, a kill or a "
-                     "power loss); the staff interface shows this to admins");
+    try {
+        if (healthMonitor_->markStarted())
+            log::warning("The previous run of meldpuntd did not stop cleanly (a watchdog restart, a crash, a kill or "
+                         "a power loss); the staff interface shows this to admins");
+    } catch (const std::exception& error) {
+        // Only the unclean-stop check depends on the marker, so the box
+        // starts without it.
+        log::error(std::string("Failed to write the running marker in the state folder: ") + error.what());
+    }
     auto outcome = keys::unlockDatabase(settings_.keys);
     if (outcome.database) {
         if (outcome.created)
