@@ -4,7 +4,6 @@
 #include "FileSystem.h"
 #include "Log.h"
 #include "Spool.h"
-#include "StatisticsReport.h"
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -138,27 +137,27 @@ std::vector<HealthCondition> HealthMonitor::check(bool locked, const std::string
     const TimePoint now = clock_();
     std::vector<HealthCondition> found;
     if (locked) {
-        found.push_back({HealthKind::Locked, "locked", N_("The database is locked"), lockedReason,
-            N_("Type the recovery key on the staff listener's start page, then find out why the TPM did not "
-               "release the key (docs/recovery.md).")});
+        found.push_back({HealthKind::Locked, "locked", "The database is locked", lockedReason,
+            "Type the recovery key on the staff listener's start page, then find out why the TPM did not "
+            "release the key (docs/recovery.md)."});
     }
     checkSpool(found, now);
     checkDisk(found);
     checkCertificates(found, now);
     checkBackup(found);
     if (uncleanStopFoundAt_ && now - *uncleanStopFoundAt_ < settings_.restartNoticeFor) {
-        found.push_back({HealthKind::UncleanStop, "unclean_stop", N_("meldpuntd did not stop cleanly"),
+        found.push_back({HealthKind::UncleanStop, "unclean_stop", "meldpuntd did not stop cleanly",
             "restarted at " + formatUtc(*uncleanStopFoundAt_),
-            N_("The watchdog restarted it, or it crashed, was killed or lost power. Read the journal of "
-               "meldpuntd.service before that time for the cause.")});
+            "The watchdog restarted it, or it crashed, was killed or lost power. Read the journal of "
+            "meldpuntd.service before that time for the cause."});
     }
     if (probes_.clockSynchronised) {
         const auto synchronised = probes_.clockSynchronised();
         if (synchronised && !*synchronised) {
             found.push_back({HealthKind::ClockUnsynchronised, "clock_unsynchronised",
-                N_("The clock is not synchronised"), "",
-                N_("Check the time service (timedatectl timesync-status) and that the box reaches its time "
-                   "server. Deadlines, sessions and second-factor codes depend on the clock.")});
+                "The clock is not synchronised", "",
+                "Check the time service (timedatectl timesync-status) and that the box reaches its time "
+                "server. Deadlines, sessions and second-factor codes depend on the clock."});
         }
     }
     return found;
@@ -170,8 +169,8 @@ void HealthMonitor::checkSpool(std::vector<HealthCondition>& found, TimePoint no
     try {
         entries = spool::listEntries(settings_.spoolFolder);
     } catch (const std::exception& error) {
-        found.push_back({HealthKind::SpoolBacklog, "spool_backlog", N_("The spool cannot be read"), error.what(),
-            N_("Check that the spool folder exists and that meldpuntd may read it.")});
+        found.push_back({HealthKind::SpoolBacklog, "spool_backlog", "The spool cannot be read", error.what(),
+            "Check that the spool folder exists and that meldpuntd may read it."});
         return;
     }
     if (entries.empty())
@@ -185,10 +184,10 @@ void HealthMonitor::checkSpool(std::vector<HealthCondition>& found, TimePoint no
     if (age < settings_.spoolMaxAge)
         return;
     const auto minutes = std::chrono::duration_cast<std::chrono::minutes>(age).count();
-    found.push_back({HealthKind::SpoolBacklog, "spool_backlog", N_("Reports are waiting in the spool"),
+    found.push_back({HealthKind::SpoolBacklog, "spool_backlog", "Reports are waiting in the spool",
         std::to_string(entries.size()) + " entries, the oldest " + std::to_string(minutes) + " minutes old",
-        N_("meldpuntd is not storing reports: check that the database is open and read the journal of "
-           "meldpuntd.service for ingestion errors.")});
+        "meldpuntd is not storing reports: check that the database is open and read the journal of "
+        "meldpuntd.service for ingestion errors."});
 }
 
 void HealthMonitor::checkDisk(std::vector<HealthCondition>& found)
@@ -200,10 +199,10 @@ void HealthMonitor::checkDisk(std::vector<HealthCondition>& found)
         const auto free = probes_.freeBytes(folder);
         if (!free || *free >= minimum)
             continue;
-        found.push_back({HealthKind::DiskLow, "disk_low:" + folder.string(), N_("Disk space is low"),
+        found.push_back({HealthKind::DiskLow, "disk_low:" + folder.string(), "Disk space is low",
             folder.string() + ": " + std::to_string(*free / (1024 * 1024)) + " MiB free",
-            N_("Free space on this file system: move old backups off the box, or give it a larger disk. A full "
-               "disk stops new reports.")});
+            "Free space on this file system: move old backups off the box, or give it a larger disk. A full "
+            "disk stops new reports."});
     }
 }
 
@@ -214,18 +213,18 @@ void HealthMonitor::checkCertificates(std::vector<HealthCondition>& found, TimeP
         const auto end = certificateEnd(file, problem);
         if (!end) {
             found.push_back({HealthKind::CertificateExpiring, "certificate:" + file.string(),
-                N_("A certificate cannot be checked"), file.string() + ": " + problem,
-                N_("Check the path in [health] certificates and that meldpuntd may read the file.")});
+                "A certificate cannot be checked", file.string() + ": " + problem,
+                "Check the path in [health] certificates and that meldpuntd may read the file."});
             continue;
         }
         if (*end - now >= settings_.certificateWarning)
             continue;
         const auto daysLeft = std::chrono::floor<std::chrono::days>(*end - now).count();
         found.push_back({HealthKind::CertificateExpiring, "certificate:" + file.string(),
-            N_("A certificate expires soon"),
+            "A certificate expires soon",
             file.string() + ": " + (daysLeft < 0 ? "expired at " : "valid until ") + formatUtc(*end)
                 + (daysLeft < 0 ? "" : " (" + std::to_string(daysLeft) + " days)"),
-            N_("Install a renewed certificate in /etc/meldpunt/tls/ and restart the edge unit that uses it.")});
+            "Install a renewed certificate in /etc/meldpunt/tls/ and restart the edge unit that uses it."});
     }
 }
 
@@ -250,10 +249,10 @@ void HealthMonitor::checkBackup(std::vector<HealthCondition>& found)
     std::getline(lines, cause);
     if (outcome != "failed")
         return;
-    found.push_back({HealthKind::BackupFailed, "backup_failed", N_("The scheduled backup failed"),
+    found.push_back({HealthKind::BackupFailed, "backup_failed", "The scheduled backup failed",
         at + ": " + cause,
-        N_("Fix the cause (a full or missing backup folder, a TPM that does not release the key) and check that the "
-           "next backup succeeds; until then the newest backup is older than planned.")});
+        "Fix the cause (a full or missing backup folder, a TPM that does not release the key) and check that the "
+        "next backup succeeds; until then the newest backup is older than planned."});
 }
 
 void recordBackupOutcome(const fs::path& stateFolder, bool succeeded, const std::string& error, TimePoint at)

@@ -52,7 +52,8 @@ enum class HealthKind {
 // One condition that needs the technician. `id` is stable while the
 // condition lasts (the kind, and the path for per-file kinds), so that its
 // alert is mailed once per onset. `title` and `action` are English
-// catalog keys; `detail` holds numbers and paths, never case content.
+// catalog keys, as all staff text is. `detail` holds numbers and paths,
+// never case content.
 struct HealthCondition {
     HealthKind kind = HealthKind::Locked;
     std::string id;
