@@ -1,9 +1,10 @@
 #pragma once
 
-// The box's health as admins see it: conditions that need the technician
-// (a locked database, a spool backlog, low disk space, a certificate near
-// its end, a failed backup, an unclean stop, an unsynchronised clock),
-// found by probes that tests replace. Conditions carry no case content.
+// The box's health as admins see it: the conditions that need the
+// technician, found by probes that tests replace. They are a locked
+// database, a spool backlog, low disk space, a certificate near its end,
+// a failed backup, an unclean stop and an unsynchronised clock.
+// Conditions carry no case content.
 
 #include "Clock.h"
 
@@ -52,8 +53,8 @@ enum class HealthKind {
 // One condition that needs the technician. `id` is stable while the
 // condition lasts (the kind, and the path for per-file kinds), so that its
 // alert is mailed once per onset. `title` and `action` are English
-// catalog keys, as all staff text is. `detail` holds numbers and paths,
-// never case content.
+// catalog keys, as all staff text is. `detail` contains numbers and
+// paths, never case content.
 struct HealthCondition {
     HealthKind kind = HealthKind::Locked;
     std::string id;
@@ -62,7 +63,7 @@ struct HealthCondition {
     std::string action;
 };
 
-// What the probes measure; tests replace them.
+// The measurements behind the checks, which tests replace.
 struct HealthProbes {
     // Free bytes for an unprivileged process on the file system of a path;
     // nullopt when statvfs() fails.
