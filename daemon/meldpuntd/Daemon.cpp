@@ -6,6 +6,7 @@
 #include "PartnerRegistry.h"
 #include "Publisher.h"
 #include "MailOutbox.h"
+#include "Notices.h"
 #include "Mailer.h"
 #include "Receipts.h"
 #include "RecoveryWrap.h"
@@ -67,6 +68,18 @@ Daemon::Daemon(DaemonSettings settings)
     : settings_(std::move(settings))
 {
     status_.lockedReason = "starting";
+    if (settings_.health.stateFolder.empty())
+        settings_.health.stateFolder = settings_.keys.stateFolder;
+    if (settings_.health.spoolFolder.empty())
+        settings_.health.spoolFolder = settings_.spoolFolder;
+    const auto systemProbes = staff::systemProbes(settings_.health.timeSyncFile);
+    if (!settings_.healthProbes.freeBytes)
+        settings_.healthProbes.freeBytes = systemProbes.freeBytes;
+    if (!settings_.healthProbes.clockSynchronised)
+        settings_.healthProbes.clockSynchronised = systemProbes.clockSynchronised;
+    healthBoard_ = std::make_shared<staff::HealthBoard>();
+    settings_.staff.health = healthBoard_;
+    noticeDeadlines_ = std::make_unique<staff::TriageDeadline>(settings_.staff.calendar, settings_.staff.zoneInfoFolder);
     if (!settings_.webuiFolder.empty()) {
         // The staff interface is in English; its text still goes through
         // the catalog, so that translations can follow. The catalog has
@@ -100,6 +113,12 @@ Daemon::~Daemon()
         sweepThread_.join();
     if (outboxThread_.joinable())
         outboxThread_.join();
+    if (healthThread_.joinable())
+        healthThread_.join();
+    // A stop that gets here is clean. A watchdog abort, a crash or a kill
+    // leaves the marker for the next start to find.
+    if (healthMonitor_)
+        healthMonitor_->markStopped();
 }
 
 void Daemon::start()
@@ -108,6 +127,16 @@ void Daemon::start()
     if (!stateLock_)
         throw std::runtime_error("another meldpuntd or a key command (init, rotate, restore) is using '"
             + settings_.keys.stateFolder.string() + "'; stop it first");
+    healthMonitor_ = std::make_unique<staff::HealthMonitor>(settings_.health, settings_.clock, settings_.healthProbes);
+    try {
+        if (healthMonitor_->markStarted())
+            log::warning("The previous run of meldpuntd did not stop cleanly (a watchdog restart, a crash, a kill or "
+                         "a power loss); the staff interface shows this to admins");
+    } catch (const std::exception& error) {
+        // Only the unclean-stop check depends on the marker, so the box
+        // starts without it.
+        log::error(std::string("Failed to write the running marker in the state folder: ") + error.what());
+    }
     auto outcome = keys::unlockDatabase(settings_.keys);
     if (outcome.database) {
         if (outcome.created)
@@ -118,6 +147,7 @@ void Daemon::start()
         else if (!std::filesystem::exists(keys::recoveryWrapPath(settings_.keys.stateFolder)))
             log::warning("No recovery key is set up for this box; run 'meldpunt-keys new-recovery-key' on its console");
         open(std::move(outcome));
+        healthThread_ = std::thread([this] { healthLoop(); });
         return;
     }
     log::securityEvent(kUnsealFailedId, "Database locked: " + outcome.lockedReason + " (TCTI " + settings_.keys.tcti + ")");
@@ -127,6 +157,7 @@ void Daemon::start()
     }
     service::notifyReady("Locked: " + outcome.lockedReason);
     retryThread_ = std::thread([this] { retryLoop(); });
+    healthThread_ = std::thread([this] { healthLoop(); });
 }
 
 void Daemon::open(keys::UnlockOutcome outcome)
@@ -149,7 +180,8 @@ void Daemon::open(keys::UnlockOutcome outcome)
 
     std::unique_ptr<staff::StaffApp> staffApp;
     if (staffPages_) {
-        staffApp = std::make_unique<staff::StaffApp>(database, databaseMutex_, *staffPages_, settings_.staff);
+        staffApp = std::make_unique<staff::StaffApp>(database, databaseMutex_, *staffPages_, settings_.staff,
+            settings_.clock);
         announceSetupCode(staffApp->prepareFirstSetup());
     }
 
@@ -379,12 +411,22 @@ void Daemon::backupOnce()
     std::string stamp = utcNow();
     std::replace(stamp.begin(), stamp.end(), ':', '-');
     const fs::path output = settings_.backupFolder / ("meldpunt-" + stamp + ".backup");
+    // The health check reads the outcome from the state folder.
+    auto recordBackupOutcome = [this](bool succeeded, const std::string& cause) {
+        try {
+            staff::recordBackupOutcome(settings_.keys.stateFolder, succeeded, cause, settings_.clock());
+        } catch (const std::exception& error) {
+            log::error(std::string("Failed to record the outcome of the scheduled backup: ") + error.what());
+        }
+    };
     try {
         keys::writeBackup(settings_.keys, output, settings_.backupFolder);
     } catch (const std::exception& error) {
         log::error("Failed to write the scheduled backup '" + output.string() + "': " + error.what());
+        recordBackupOutcome(false, error.what());
         return;
     }
+    recordBackupOutcome(true, {});
     std::vector<fs::path> backups;
     std::error_code error;
     for (const auto& item : fs::directory_iterator(settings_.backupFolder, error)) {
@@ -483,6 +525,121 @@ void Daemon::mailReferralAlert(const referral::OutboxEvent& event)
     } catch (const MailError& error) {
         log::warning("Failed to mail the alert about referral " + std::to_string(event.referralId) + ": "
             + error.what() + "; the staff interface shows it");
+    }
+}
+
+void Daemon::healthLoop()
+{
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        try {
+            checkHealth();
+        } catch (const std::exception& error) {
+            log::error(std::string("Failed to check the box's health: ") + error.what());
+        }
+        try {
+            mailStaffNotices();
+        } catch (const std::exception& error) {
+            log::error(std::string("Failed to send the staff notices: ") + error.what());
+        }
+        lock.lock();
+        wake_.wait_for(lock, settings_.healthInterval, [this] { return stopping_; });
+    }
+}
+
+// Runs the probes, logs each condition's start and end, mails the
+// conditions that started since the last mail, then shows them to admins.
+// The mail goes first, so that a banner on the page means that the
+// alerts of that check were sent.
+void Daemon::checkHealth()
+{
+    const StaffStatus current = status();
+    auto conditions = healthMonitor_->check(current.locked, current.lockedReason);
+    std::set<std::string> ids;
+    for (const auto& condition : conditions) {
+        ids.insert(condition.id);
+        if (!reportedConditions_.contains(condition.id))
+            log::warning("Health: " + condition.title + (condition.detail.empty() ? "" : " (" + condition.detail + ")"));
+    }
+    for (const auto& id : reportedConditions_)
+        if (!ids.contains(id))
+            log::notice("Health: the condition '" + id + "' has cleared");
+    reportedConditions_ = std::move(ids);
+    mailHealthAlerts(conditions, current.locked);
+    healthBoard_->publish(std::move(conditions));
+}
+
+// A condition is mailed once per onset. The ledger in the state folder
+// records which, so a restart or a locked database sends no repeat. A
+// mail that failed is tried again at the next check.
+void Daemon::mailHealthAlerts(const std::vector<staff::HealthCondition>& conditions, bool locked)
+{
+    if (!settings_.mailer)
+        return;
+    staff::AlertLedger ledger(settings_.keys.stateFolder / staff::kAlertLedgerFile);
+    const auto fresh = ledger.unmailed(conditions);
+    if (fresh.empty()) {
+        ledger.update(conditions, {});
+        return;
+    }
+    std::vector<std::string> recipients;
+    if (!settings_.healthAlertEmail.empty())
+        recipients.push_back(settings_.healthAlertEmail);
+    if (!locked) {
+        std::lock_guard databaseLock(databaseMutex_);
+        for (auto& address : staff::StaffNotices(*database_, *noticeDeadlines_, settings_.staff.dueSoon).adminAddresses())
+            if (std::find(recipients.begin(), recipients.end(), address) == recipients.end())
+                recipients.push_back(std::move(address));
+    }
+    const std::string subject = "Meldpunt: the box needs attention";
+    std::string body = "The health check of the Meldpunt box found:\n\n";
+    for (const auto& condition : fresh)
+        body += "- " + condition.title + (condition.detail.empty() ? "" : " (" + condition.detail + ")") + ".\n  "
+            + condition.action + "\n";
+    if (!settings_.staffUrl.empty())
+        body += "\nAdmins see the current state on every page of the staff interface:\n" + settings_.staffUrl + "\n";
+    bool delivered = recipients.empty();
+    for (const auto& recipient : recipients) {
+        try {
+            settings_.mailer->sendNotice(recipient, subject, body);
+            delivered = true;
+        } catch (const MailError& error) {
+            log::warning(std::string("Failed to mail a health alert: ") + error.what() + "; retrying at the next check");
+        }
+    }
+    if (delivered && !recipients.empty())
+        log::info("Mailed a health alert about " + std::to_string(fresh.size()) + " conditions to "
+            + std::to_string(recipients.size()) + " addresses");
+    ledger.update(conditions, delivered ? fresh : std::vector<staff::HealthCondition>{});
+}
+
+// Mails each caseworker and coordinator with a notice address the counts
+// of reports that arrived or neared their deadline since their last
+// notice. A mail that failed is tried again at the next check.
+void Daemon::mailStaffNotices()
+{
+    if (!settings_.mailer || status().locked)
+        return;
+    staff::StaffNotices notices(*database_, *noticeDeadlines_, settings_.staff.dueSoon);
+    std::vector<staff::NoticeMail> due;
+    {
+        std::lock_guard databaseLock(databaseMutex_);
+        due = notices.dueMails(settings_.clock());
+    }
+    for (const auto& mail : due) {
+        const auto text = staff::noticeMailText(mail, settings_.staff.dueSoon, settings_.staffUrl);
+        try {
+            settings_.mailer->sendNotice(mail.recipient, text.subject, text.body);
+        } catch (const MailError& error) {
+            log::warning("Failed to mail a notice to staff account " + std::to_string(mail.accountId) + ": "
+                + error.what() + "; retrying at the next check");
+            continue;
+        }
+        std::lock_guard databaseLock(databaseMutex_);
+        notices.markSent(mail, settings_.clock());
+        log::info("Mailed a notice to staff account " + std::to_string(mail.accountId) + " ("
+            + std::to_string(mail.arrived) + " new, " + std::to_string(mail.dueSoon) + " due soon)");
     }
 }
 

@@ -7,7 +7,9 @@
 #include "Outbox.h"
 #include "Referrals.h"
 #include "Pages.h"
+#include "HealthChecks.h"
 #include "StaffApp.h"
+#include "TriageDeadline.h"
 
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -65,6 +68,16 @@ struct DaemonSettings {
     std::vector<std::string> siteLanguages = {"nl", "en", "fr", "de", "es", "ru"};
     staff::StaffSettings staff;
     std::shared_ptr<Mailer> mailer; // null: no acknowledgement e-mails
+    // The health check and the staff notices run at this interval, locked
+    // or open. Health alerts are mailed to healthAlertEmail (also while
+    // locked) and to the admins' notice addresses (while open).
+    staff::HealthSettings health;
+    staff::HealthProbes healthProbes; // unset members: the system's probes
+    std::chrono::milliseconds healthInterval{60 * 1000};
+    std::string healthAlertEmail;
+    // The staff interface's address, for the link in notice e-mails;
+    // empty: no link.
+    std::string staffUrl;
 };
 
 struct StaffStatus {
@@ -128,6 +141,10 @@ private:
     void startOutbox();
     void outboxLoop();
     void mailReferralAlert(const referral::OutboxEvent& event);
+    void healthLoop();
+    void checkHealth();
+    void mailHealthAlerts(const std::vector<staff::HealthCondition>& conditions, bool locked);
+    void mailStaffNotices();
 
     DaemonSettings settings_;
     std::optional<keys::StateLock> stateLock_;
@@ -159,6 +176,11 @@ private:
     std::unique_ptr<referral::Outbox> outbox_;
     std::thread outboxThread_;
     std::thread mailThread_;
+    std::shared_ptr<staff::HealthBoard> healthBoard_;
+    std::unique_ptr<staff::HealthMonitor> healthMonitor_;
+    std::unique_ptr<staff::TriageDeadline> noticeDeadlines_;
+    std::set<std::string> reportedConditions_; // ids logged as started, for the journal
+    std::thread healthThread_;
 };
 
 } // namespace meldpunt::daemon

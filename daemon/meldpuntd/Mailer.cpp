@@ -108,6 +108,18 @@ void Mailer::sendReferralAlert(const std::string& recipient, std::int64_t referr
     send(message, recipient);
 }
 
+void Mailer::sendNotice(const std::string& recipient, const std::string& subject, const std::string& body) const
+{
+    Poco::Net::MailMessage message;
+    message.setSender(settings_.sender);
+    message.addRecipient(Poco::Net::MailRecipient(Poco::Net::MailRecipient::PRIMARY_RECIPIENT, recipient));
+    message.setSubject(Poco::Net::MailMessage::encodeWord(subject));
+    message.set("Content-Language", "en");
+    message.setContentType("text/plain; charset=utf-8");
+    message.setContent(body, Poco::Net::MailMessage::ENCODING_QUOTED_PRINTABLE);
+    send(message, recipient);
+}
+
 void Mailer::send(const Poco::Net::MailMessage& message, const std::string& recipient) const
 {
     try {

@@ -63,6 +63,11 @@ public:
     void sendReferralAlert(const std::string& recipient, std::int64_t referralId, const std::string& partnerName,
         const std::string& detail) const;
 
+    // Sends a staff notice or a health alert whose text the caller made
+    // (counts, conditions and a link, never case content). Throws
+    // MailError.
+    void sendNotice(const std::string& recipient, const std::string& subject, const std::string& body) const;
+
 private:
     void send(const Poco::Net::MailMessage& message, const std::string& recipient) const;
 

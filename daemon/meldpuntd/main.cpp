@@ -3,11 +3,15 @@
 
 #include "Daemon.h"
 #include "Mailer.h"
+#include "Notices.h"
 #include "DaemonRuntime.h"
 #include "Log.h"
 #include "Service.h"
 #include "StaffServer.h"
 #include "UnixHttpServer.h"
+
+#include <algorithm>
+#include <charconv>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,6 +44,56 @@ staff::StaffSettings staffSettings(const Poco::Util::AbstractConfiguration& conf
     settings.updaterBusAddress = config.getString("updates.bus_address", "");
     settings.maxBundleBytes = config.getUInt64("updates.max_bundle_bytes", settings.maxBundleBytes);
     return settings;
+}
+
+// Reads a whole number from `section`.`key` between `minimum` and
+// `maximum`. Throws std::invalid_argument naming the value and what to
+// write.
+std::int64_t boundedNumber(const Poco::Util::AbstractConfiguration& config, const std::string& section,
+    const std::string& key, std::int64_t fallback, std::int64_t minimum, std::int64_t maximum, const std::string& unit)
+{
+    const std::string text = config.getString(section + "." + key, std::to_string(fallback));
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || value < minimum || value > maximum)
+        throw std::invalid_argument("[" + section + "] " + key + " is '" + text + "'; write a whole number of " + unit
+            + " from " + std::to_string(minimum) + " to " + std::to_string(maximum));
+    return value;
+}
+
+// The [health] section: the thresholds of the health check and where its
+// alerts go, and the staff interface's address for links in e-mails.
+void readHealthSettings(const Poco::Util::AbstractConfiguration& config, daemon::DaemonSettings& settings)
+{
+    auto& health = settings.health;
+    settings.healthInterval = std::chrono::seconds(boundedNumber(config, "health", "interval_seconds", 60, 1, 3600, "seconds"));
+    health.spoolMaxAge = std::chrono::minutes(boundedNumber(config, "health", "spool_max_age_minutes", 30, 1, 7 * 24 * 60, "minutes"));
+    health.minFreeMebibytes = static_cast<std::uint64_t>(
+        boundedNumber(config, "health", "min_free_mib", 1024, 1, std::int64_t{1} << 30, "MiB"));
+    health.certificateWarning = std::chrono::hours(24 * boundedNumber(config, "health", "certificate_warning_days", 21, 1, 365, "days"));
+    health.restartNoticeFor = std::chrono::hours(boundedNumber(config, "health", "restart_notice_hours", 24, 1, 30 * 24, "hours"));
+    for (const auto& file : splitList(config.getString("health.certificates", ""))) {
+        if (!fs::path(file).is_absolute())
+            throw std::invalid_argument("[health] certificates names '" + file
+                + "', which is not an absolute path; write the absolute paths of PEM certificate files, separated by commas");
+        health.certificateFiles.emplace_back(file);
+    }
+    health.timeSyncFile = config.getString("health.time_sync_file", "");
+    if (!health.timeSyncFile.empty() && !health.timeSyncFile.is_absolute())
+        throw std::invalid_argument("[health] time_sync_file '" + health.timeSyncFile.string()
+            + "' is not an absolute path; write one, such as /run/systemd/timesync/synchronized, or leave it out");
+    try {
+        settings.healthAlertEmail = staff::validateNoticeEmail(config.getString("health.alert_email", ""));
+    } catch (const staff::AccountError& error) {
+        throw std::invalid_argument(std::string("[health] alert_email: ") + error.what());
+    }
+    settings.staffUrl = config.getString("staff.url", "");
+    const bool plain = std::none_of(settings.staffUrl.begin(), settings.staffUrl.end(),
+        [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+    if (!settings.staffUrl.empty() && (!settings.staffUrl.starts_with("https://") || !plain || settings.staffUrl.size() > 2048))
+        throw std::invalid_argument("[staff] url '" + settings.staffUrl
+            + "' is not an https:// address; write the address staff open in their browser, such as "
+              "https://staff.example.org/, or leave it out");
 }
 
 int run(int argc, char** argv)
@@ -93,6 +147,7 @@ int run(int argc, char** argv)
     settings.siteLanguages = splitList(config->getString("site.languages", "nl,en,fr,de,es,ru"));
     settings.staff = staffSettings(*config);
     settings.staff.publishFolder = settings.publishFolder;
+    readHealthSettings(*config, settings);
     if (const std::string relay = config->getString("mail.relay_host", ""); !relay.empty()) {
         daemon::MailSettings mail;
         mail.relayHost = relay;

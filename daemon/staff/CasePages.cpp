@@ -7,6 +7,7 @@
 #include "FormData.h"
 #include "Log.h"
 #include "ReportDetails.h"
+#include "Notices.h"
 
 #include <Poco/URI.h>
 
@@ -361,6 +362,7 @@ StaffResponse StaffApp::accountList(Context& context, const std::string& notice,
         item.set("enrolled", account.totpConfirmed);
         item.set("disabled", account.disabled);
         item.set("self", account.id == context.account->id);
+        item.set("notice_email", StaffNotices(database_, deadlines_, settings_.dueSoon).noticeEmail(account.id));
         item.set("csrf", context.session->csrfToken);
         list.push_back(item);
     }

@@ -85,6 +85,7 @@ const std::vector<Route>& routeTable()
         {RouteId::AccountDisable, "POST", "/accounts/{id}/disable", Access::Roles, kAdmin},
         {RouteId::AccountEnable, "POST", "/accounts/{id}/enable", Access::Roles, kAdmin},
         {RouteId::AccountResetSecondFactor, "POST", "/accounts/{id}/reset-second-factor", Access::Roles, kAdmin},
+        {RouteId::AccountNoticeEmail, "POST", "/accounts/{id}/notice-email", Access::Roles, kAdmin},
         {RouteId::AuditPage, "GET", "/audit", Access::Roles, kAuditor},
         {RouteId::AuditExport, "GET", "/audit/export", Access::Roles, kAuditor},
         // Updates are the technician's work, which is the admin role.

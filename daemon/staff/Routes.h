@@ -53,6 +53,7 @@ enum class RouteId {
     AccountDisable,
     AccountEnable,
     AccountResetSecondFactor,
+    AccountNoticeEmail,
     AuditPage,
     AuditExport,
     UpdatesPage,

@@ -288,6 +288,8 @@ StaffResponse StaffApp::dispatch(Context& context)
     case RouteId::AccountEnable:
     case RouteId::AccountResetSecondFactor:
         return accountChange(context);
+    case RouteId::AccountNoticeEmail:
+        return accountNoticeEmail(context);
     case RouteId::AuditPage:
         return auditPage(context);
     case RouteId::AuditExport:
@@ -430,6 +432,7 @@ StaffResponse StaffApp::render(Context& context, const std::string& page, const 
             data.set("referral_alerts", alerts);
         }
         data.set("may_statistics", role == Role::Coordinator || role == Role::Auditor);
+        addNotices(context, data);
     }
     StaffResponse response;
     response.status = status;

@@ -4,6 +4,7 @@
 #include "AuditLog.h"
 #include "CaseQueries.h"
 #include "Clock.h"
+#include "HealthChecks.h"
 #include "LoginLimiter.h"
 #include "Pages.h"
 #include "Routes.h"
@@ -16,6 +17,7 @@
 #include <istream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -68,6 +70,9 @@ struct StaffSettings {
     // Where the public partners file goes after each registry change;
     // empty for none.
     std::filesystem::path publishFolder;
+    // The box's health conditions, shown to admins on every page; null for
+    // none.
+    std::shared_ptr<const HealthBoard> health;
 };
 
 // The staff interface: every route of the staff listener once the
@@ -135,6 +140,8 @@ private:
     StaffResponse intake(Context& context);
     StaffResponse accountList(Context& context, const std::string& notice, int status, const std::string& username);
     StaffResponse accountChange(Context& context);
+    StaffResponse accountNoticeEmail(Context& context);
+    void addNotices(const Context& context, PageData& data);
     StaffResponse auditPage(Context& context);
     StaffResponse caseRefer(Context& context);
     StaffResponse caseRetract(Context& context);

@@ -548,6 +548,23 @@ CREATE TABLE case_protocol_ticks (
     PRIMARY KEY (report_id, step_id)
 ) STRICT;
 )SQL"},
+        {15, "staff notice addresses and sent notices", R"SQL(
+-- Where a staff member gets notices by e-mail (counts and a link, never
+-- case content); NULL for none. An admin sets it on the accounts page.
+ALTER TABLE staff_accounts ADD COLUMN notice_email TEXT;
+
+-- The events each staff member has had a notice e-mail about, so that
+-- each is mailed once: 'arrived' for a report waiting for its
+-- acknowledgement, 'due_soon' for one whose triage deadline nears.
+CREATE TABLE staff_notices_sent (
+    account_id INTEGER NOT NULL REFERENCES staff_accounts (id) ON DELETE CASCADE,
+    report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    event TEXT NOT NULL CHECK (event IN ('arrived', 'due_soon')),
+    sent_at TEXT NOT NULL,
+    PRIMARY KEY (account_id, report_id, event)
+) STRICT;
+CREATE INDEX staff_notices_sent_report ON staff_notices_sent (report_id);
+)SQL"},
     };
     return list;
 }

@@ -13,6 +13,8 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <fstream>
 #include <map>
 #include <regex>
 
@@ -198,6 +200,76 @@ TEST_CASE("Site content reaches the public site", "[staff][appliance]")
     std::string setupCode = readFile(appliance.setupCodeFile());
     setupCode.pop_back();
     Browser admin(appliance);
+namespace {
+
+// Debian's aiosmtpd on loopback with a certificate from the test PKI,
+// storing every message in a Maildir.
+struct MailSink {
+    std::filesystem::path maildir;
+    std::unique_ptr<Process> process;
+
+    MailSink(const Appliance& appliance, unsigned short port)
+        : maildir(appliance.root() / "maildir")
+    {
+        const auto pki = appliance.root() / "pki";
+        process = std::make_unique<Process>(
+            std::vector<std::string>{"/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
+                "127.0.0.1:" + std::to_string(port), "--tlscert", (pki / "server.pem").string(),
+                "--tlskey", (pki / "server.key").string(), "-c", "aiosmtpd.handlers.Mailbox",
+                maildir.string()},
+            Process::Options({}, appliance.root() / "smtp.log"));
+        waitFor([&] { return std::filesystem::exists(maildir / "new"); }, std::chrono::seconds(10));
+    }
+
+    // The messages to `recipient`, oldest first, with quoted-printable
+    // soft line breaks and escapes decoded.
+    std::vector<std::string> messagesTo(const std::string& recipient) const
+    {
+        std::vector<std::pair<std::filesystem::file_time_type, std::string>> found;
+        std::error_code error;
+        for (const auto& item : std::filesystem::directory_iterator(maildir / "new", error)) {
+            const std::string message = decodeQuotedPrintable(readFile(item.path()));
+            if (message.find("To: " + recipient) != std::string::npos)
+                found.emplace_back(item.last_write_time(), message);
+        }
+        std::sort(found.begin(), found.end());
+        std::vector<std::string> messages;
+        for (auto& [time, message] : found)
+            messages.push_back(std::move(message));
+        return messages;
+    }
+
+    static std::string decodeQuotedPrintable(const std::string& text)
+    {
+        std::string decoded;
+        for (std::size_t at = 0; at < text.size(); ++at) {
+            if (text[at] != '=' || at + 2 >= text.size()) {
+                decoded += text[at];
+            } else if (text[at + 1] == '\r' || text[at + 1] == '\n') {
+                at += text[at + 1] == '\r' ? 2 : 1;
+            } else if (std::isxdigit(static_cast<unsigned char>(text[at + 1]))
+                && std::isxdigit(static_cast<unsigned char>(text[at + 2]))) {
+                decoded += static_cast<char>(std::stoi(text.substr(at + 1, 2), nullptr, 16));
+                at += 2;
+            } else {
+                decoded += text[at]; // an encoded word in a header, such as =?utf-8?q?...
+            }
+        }
+        return decoded;
+    }
+};
+
+bool hasAiosmtpd()
+{
+    return std::system("/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1") == 0;
+}
+
+// Creates the first admin with the setup code and logs it in.
+void setUpAdmin(Appliance& appliance, Browser& admin)
+{
+    REQUIRE(waitFor([&] { return std::filesystem::exists(appliance.setupCodeFile()); }, std::chrono::seconds(15)));
+    std::string setupCode = readFile(appliance.setupCodeFile());
+    setupCode.pop_back();
     admin.get("/setup");
     REQUIRE(admin.post("/setup", {{"setup_code", setupCode}, {"username", "root"},
                 {"password", "correct horse battery"}, {"password_again", "correct horse battery"}}).status == 200);
@@ -281,4 +353,160 @@ TEST_CASE("Site content reaches the public site", "[staff][appliance]")
     CHECK_THAT(audit.body, ContainsSubstring("category.created"));
     CHECK_THAT(audit.body, ContainsSubstring("site_text.saved"));
     CHECK(audit.body.find("Veilig melden") == std::string::npos);
+}
+
+} // namespace
+
+TEST_CASE("Report notice mail without content", "[staff][appliance]")
+{
+    if (!hasAiosmtpd())
+        SKIP("python3-aiosmtpd (Debian) is not installed; tools/install-deps installs it");
+    Appliance::Options options;
+    options.mailRelayPort = freeLoopbackPort();
+    Appliance appliance("staff-notice-mail", options);
+    std::ofstream(appliance.root() / "synchronized") << "";
+    appliance.setDaemonExtraConfiguration("[health]\ninterval_seconds = 1\ntime_sync_file = "
+        + (appliance.root() / "synchronized").string() + "\n[staff]\nurl = https://staff.example.org/\n");
+    MailSink sink(appliance, options.mailRelayPort);
+    appliance.startAll();
+
+    Browser admin(appliance);
+    setUpAdmin(appliance, admin);
+    admin.get("/accounts");
+    REQUIRE(admin.post("/accounts", {{"username", "anna"}, {"role", "caseworker"},
+                {"password", "anna's first password"}}).status == 303);
+    REQUIRE(admin.post("/accounts", {{"username", "bert"}, {"role", "caseworker"},
+                {"password", "bert's first password"}}).status == 303);
+    // The admin is account 1, anna 2 and bert 3; only anna has an address.
+    REQUIRE(admin.post("/accounts/2/notice-email", {{"email", "anna@example.org"}}).status == 303);
+
+    auto report = validReport("A glass-bottom boat near the jetty");
+    report = withField(report, "country", "KH");
+    report = withField(report, "place", "Sihanoukville pier");
+    report = withField(report, "category", "online_material");
+    const auto receipt = appliance.publicClient().post("/en/report", formBody(report));
+    REQUIRE(receipt.status == 200);
+    const std::string reference = referenceOnReceipt(receipt.body);
+    REQUIRE_FALSE(reference.empty());
+
+    REQUIRE(waitFor([&] { return !sink.messagesTo("anna@example.org").empty(); }, std::chrono::seconds(30)));
+    const std::string message = sink.messagesTo("anna@example.org").front();
+    // The subject and the body: the headers' ids and boundaries are random
+    // text that may hold a two-letter country code by chance.
+    const auto subjectAt = message.find("Subject: ");
+    REQUIRE(subjectAt != std::string::npos);
+    const auto bodyAt = message.find("\n\n");
+    REQUIRE(bodyAt != std::string::npos);
+    const std::string mail = message.substr(subjectAt, message.find('\n', subjectAt) - subjectAt) + message.substr(bodyAt);
+    CHECK_THAT(mail, ContainsSubstring("1 new report waits"));
+    CHECK_THAT(mail, ContainsSubstring("https://staff.example.org/"));
+    for (const auto& [field, value] : report) {
+        if (field == "form_end" || field == "consent" || field == "contact")
+            continue;
+        CHECK_THAT(mail, !ContainsSubstring(value));
+    }
+    CHECK_THAT(mail, !ContainsSubstring(reference));
+    CHECK_THAT(mail, !ContainsSubstring("Cambodia"));
+    CHECK_THAT(appliance.daemonLog(), !ContainsSubstring("anna@example.org"));
+
+    Browser anna(appliance);
+    logInAndEnrol(anna, "anna", "anna's first password");
+    CHECK_THAT(anna.get("/inbox").body, ContainsSubstring("<span class=\"notice-waiting\">1</span>"));
+
+    // A second report gets a mail of its own, which counts only the new
+    // one: the first report's event was mailed once.
+    REQUIRE(appliance.publicClient().post("/en/report", formBody(validReport("a second report"))).status == 200);
+    REQUIRE(waitFor([&] { return sink.messagesTo("anna@example.org").size() >= 2; }, std::chrono::seconds(30)));
+    const auto mails = sink.messagesTo("anna@example.org");
+    CHECK(mails.size() == 2);
+    CHECK_THAT(mails.back(), ContainsSubstring("1 new report waits"));
+    CHECK(sink.messagesTo("bert").empty());
+    CHECK_THAT(anna.get("/inbox").body, ContainsSubstring("<span class=\"notice-waiting\">2</span>"));
+}
+
+TEST_CASE("Health alert mailed once per onset", "[staff][appliance]")
+{
+    if (!hasAiosmtpd())
+        SKIP("python3-aiosmtpd (Debian) is not installed; tools/install-deps installs it");
+    Appliance::Options options;
+    options.mailRelayPort = freeLoopbackPort();
+    Appliance appliance("staff-health-mail", options);
+    // The clock counts as synchronised while this file exists, as
+    // systemd-timesyncd's marker does; it is missing at the start.
+    const auto synchronised = appliance.root() / "synchronized";
+    appliance.setDaemonExtraConfiguration("[health]\ninterval_seconds = 1\nalert_email = tech@example.org\n"
+                                          "time_sync_file = " + synchronised.string() + "\n");
+    MailSink sink(appliance, options.mailRelayPort);
+    appliance.startAll();
+    const std::string clockTitle = "The clock is not synchronised";
+    const std::string uncleanTitle = "meldpuntd did not stop cleanly";
+
+    REQUIRE(waitFor([&] { return !sink.messagesTo("tech@example.org").empty(); }, std::chrono::seconds(30)));
+    CHECK_THAT(sink.messagesTo("tech@example.org").front(), ContainsSubstring(clockTitle));
+
+    Browser admin(appliance);
+    setUpAdmin(appliance, admin);
+    CHECK_THAT(admin.get("/accounts").body, ContainsSubstring(clockTitle));
+    REQUIRE(admin.post("/accounts", {{"username", "anna"}, {"role", "caseworker"},
+                {"password", "anna's first password"}}).status == 303);
+    Browser anna(appliance);
+    logInAndEnrol(anna, "anna", "anna's first password");
+    CHECK_THAT(anna.get("/inbox").body, !ContainsSubstring(clockTitle));
+
+    // A kill leaves the running marker, a new condition; the clock, still
+    // unsynchronised, is not mailed again after the restart.
+    appliance.killDaemon();
+    appliance.startDaemon();
+    REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 2; }, std::chrono::seconds(30)));
+    const std::string second = sink.messagesTo("tech@example.org").back();
+    CHECK_THAT(second, ContainsSubstring(uncleanTitle));
+    CHECK_THAT(second, !ContainsSubstring(clockTitle));
+
+    // Cleared and back: mailed again, and only the clock.
+    std::ofstream(synchronised) << "";
+    REQUIRE(waitFor([&] { return appliance.daemonLog().find("'clock_unsynchronised' has cleared") != std::string::npos; },
+        std::chrono::seconds(30)));
+    std::filesystem::remove(synchronised);
+    REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 3; }, std::chrono::seconds(30)));
+    auto mails = sink.messagesTo("tech@example.org");
+    CHECK(mails.size() == 3);
+    CHECK_THAT(mails.back(), ContainsSubstring(clockTitle));
+    CHECK_THAT(mails.back(), !ContainsSubstring(uncleanTitle));
+
+    // While locked the database is closed, and the alert still goes out.
+    appliance.stopDaemon();
+    appliance.setDaemonTcti("swtpm:host=127.0.0.1,port=" + std::to_string(freeLoopbackPort(2)));
+    appliance.startDaemon();
+    REQUIRE(appliance.waitForNotification("STATUS=Locked: TPM not reachable"));
+    REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 4; }, std::chrono::seconds(30)));
+    mails = sink.messagesTo("tech@example.org");
+    CHECK(mails.size() == 4);
+    CHECK_THAT(mails.back(), ContainsSubstring("The database is locked"));
+    CHECK_THAT(mails.back(), ContainsSubstring("TPM not reachable"));
+    CHECK_THAT(mails.back(), !ContainsSubstring(clockTitle));
+}
+
+TEST_CASE("Failed backup raises health alert", "[staff][appliance]")
+{
+    if (!hasAiosmtpd())
+        SKIP("python3-aiosmtpd (Debian) is not installed; tools/install-deps installs it");
+    Appliance::Options options;
+    options.mailRelayPort = freeLoopbackPort();
+    options.scheduledBackups = true;
+    Appliance appliance("staff-backup-alert", options);
+    // A file where the backup folder should be makes the first scheduled
+    // backup, written when the database opens, fail.
+    std::filesystem::remove_all(appliance.backupFolder());
+    std::ofstream(appliance.backupFolder()) << "not a folder";
+    std::ofstream(appliance.root() / "synchronized") << "";
+    appliance.setDaemonExtraConfiguration("[health]\ninterval_seconds = 1\nalert_email = tech@example.org\n"
+                                          "time_sync_file = " + (appliance.root() / "synchronized").string() + "\n");
+    MailSink sink(appliance, options.mailRelayPort);
+    appliance.startAll();
+
+    REQUIRE(waitFor([&] { return !sink.messagesTo("tech@example.org").empty(); }, std::chrono::seconds(30)));
+    CHECK_THAT(sink.messagesTo("tech@example.org").front(), ContainsSubstring("The scheduled backup failed"));
+    Browser admin(appliance);
+    setUpAdmin(appliance, admin);
+    CHECK_THAT(admin.get("/accounts").body, ContainsSubstring("The scheduled backup failed"));
 }

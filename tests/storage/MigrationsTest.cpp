@@ -103,7 +103,8 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
             "report_search_content", "report_search_data", "report_search_docsize",
             "report_search_idx", "partners", "referrals", "referral_files", "referral_receipts",
             "referral_outcomes", "referral_alerts", "statistics_reports", "statistics_annual_texts", "site_settings",
-            "site_texts", "site_categories", "site_category_labels", "protocol_steps", "case_protocol_ticks"};
+            "site_texts", "site_categories", "site_category_labels", "protocol_steps", "case_protocol_ticks",
+            "staff_notices_sent"};
         CHECK(tableNames(database) == expected);
     }
 
