@@ -154,11 +154,35 @@ bool hasForbiddenControl(std::string_view text)
     return false;
 }
 
+namespace {
+
+// White space of any script, zero-width characters, direction marks and
+// other format characters, and the fillers that draw nothing.
+bool drawsNothing(char32_t c)
+{
+    return c == ' ' || (c >= 0x09 && c <= 0x0d) || c == 0xa0 || c == 0xad || c == 0x034f || c == 0x061c
+        || c == 0x115f || c == 0x1160 || c == 0x1680 || c == 0x180e || (c >= 0x2000 && c <= 0x200f)
+        || (c >= 0x2028 && c <= 0x202f) || (c >= 0x205f && c <= 0x206f) || c == 0x3000 || c == 0x3164
+        || c == 0xfeff || c == 0xffa0;
+}
+
+} // namespace
+
 bool hasVisibleText(std::string_view text)
 {
-    for (char c : text) {
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const unsigned char lead = bytes[i];
+        const std::size_t length = lead < 0x80 ? 1 : (lead & 0xe0) == 0xc0 ? 2 : (lead & 0xf0) == 0xe0 ? 3 : 4;
+        if (i + length > text.size())
             return true;
+        char32_t codePoint = length == 1 ? lead : lead & (0x7f >> length);
+        for (std::size_t k = 1; k < length; ++k)
+            codePoint = codePoint << 6 | (bytes[i + k] & 0x3f);
+        if (!drawsNothing(codePoint))
+            return true;
+        i += length;
     }
     return false;
 }

@@ -50,7 +50,8 @@ bool isValidUtf8(std::string_view text);
 // tab, line feed and carriage return (C0, DEL and C1 controls).
 bool hasForbiddenControl(std::string_view text);
 
-// Returns true when `text` has something other than white space.
+// Returns true when `text` has something other than white space,
+// zero-width or direction marks and other characters that draw nothing.
 bool hasVisibleText(std::string_view text);
 
 // Returns true when `text` is shaped like an e-mail address: one '@' with

@@ -11,6 +11,7 @@
 
 #include <Poco/String.h>
 
+#include <algorithm>
 #include <istream>
 
 namespace meldpunt::daemon {
@@ -27,6 +28,24 @@ constexpr std::size_t kMaxOutcomeBody = 4096;
 constexpr std::size_t kMaxStaffBody = 64 * 1024;
 
 enum class Body { Read, Stream };
+
+// Reads a body up to one byte past `limit`, so that the caller can tell a
+// body over the limit, and reads and drops whatever follows. Answering
+// with the rest unread would close the socket with data in it, and the
+// reset can destroy the answer before the edge has passed it on, which
+// then shows its own error page instead. The edge bounds the body.
+std::string readBoundedBody(std::istream& in, std::size_t limit)
+{
+    std::string body;
+    char buffer[4096];
+    while (in && body.size() <= limit) {
+        in.read(buffer, static_cast<std::streamsize>(std::min(sizeof buffer, limit + 1 - body.size())));
+        body.append(buffer, static_cast<std::size_t>(in.gcount()));
+    }
+    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    }
+    return body;
+}
 
 // Converts the request. With Body::Stream the body stays unread in
 // request.stream(), for the bundle upload.
@@ -47,14 +66,8 @@ staff::StaffRequest staffRequest(HTTPServerRequest& request, Body body = Body::R
             item->second += (lower == "cookie" ? "; " : ", ") + value;
     }
     converted.address = request.get("X-Real-IP", "");
-    if (converted.method == "POST" && body == Body::Read) {
-        std::istream& in = request.stream();
-        char buffer[4096];
-        while (in && converted.body.size() <= kMaxStaffBody) {
-            in.read(buffer, sizeof buffer);
-            converted.body.append(buffer, static_cast<std::size_t>(in.gcount()));
-        }
-    }
+    if (converted.method == "POST" && body == Body::Read)
+        converted.body = readBoundedBody(request.stream(), kMaxStaffBody);
     return converted;
 }
 
@@ -162,13 +175,7 @@ private:
 
     void handlePartnerOutcome(HTTPServerRequest& request, HTTPServerResponse& response)
     {
-        std::string body;
-        std::istream& in = request.stream();
-        char buffer[1024];
-        while (in && body.size() <= kMaxOutcomeBody) {
-            in.read(buffer, sizeof buffer);
-            body.append(buffer, static_cast<std::size_t>(in.gcount()));
-        }
+        const std::string body = readBoundedBody(request.stream(), kMaxOutcomeBody);
         const auto result = referral::handleOutcomePost(daemon_.referrals(),
             request.get(referral::kPartnerCertificateHeader, ""), body, referral::formatUtc(referral::Clock::now()));
         response.setStatus(static_cast<HTTPResponse::HTTPStatus>(result.status));
@@ -186,13 +193,7 @@ private:
         if (isCrossSite(request))
             return send(response, HTTPResponse::HTTP_FORBIDDEN,
                 statusBody(daemon_.status(), "This form can only be sent from this page."));
-        std::string body;
-        std::istream& in = request.stream();
-        char buffer[1024];
-        while (in && body.size() <= kMaxRecoveryBody) {
-            in.read(buffer, sizeof buffer);
-            body.append(buffer, static_cast<std::size_t>(in.gcount()));
-        }
+        const std::string body = readBoundedBody(request.stream(), kMaxRecoveryBody);
         std::string typed;
         try {
             if (body.size() > kMaxRecoveryBody)

@@ -29,15 +29,20 @@ std::string formatUtc(DraftStore::Clock::time_point when)
 
 // The form's fields that a draft keeps: all of them, hidden ones included,
 // except the buttons and the closing field, which the page adds itself.
-FormData draftFields(const FormData& posted)
+// The fields a draft keeps. The held files' token is the one this post
+// used: files chosen in the same post as "Save and continue later" are
+// held under a token the form did not carry yet.
+FormData draftFields(const FormData& posted, const std::string& uploadToken)
 {
     FormData kept;
     for (const auto& [name, value] : posted.fields()) {
         if (name == kSaveDraftField || name == kResumeCodeField || name == "switch_language"
-            || name == "form_end" || name == "website")
+            || name == "form_end" || name == "website" || name == "upload_token")
             continue;
         kept.add(name, value);
     }
+    if (!uploadToken.empty())
+        kept.add("upload_token", uploadToken);
     return kept;
 }
 
@@ -120,7 +125,7 @@ void handleSaveDraft(PublicSite& site, const std::string& language, FormState st
     const ReporterCode code = codeForSave(state.values, sameCode);
     DraftStore::Clock::time_point expires;
     try {
-        expires = site.drafts().save(code, language, draftFields(state.values));
+        expires = site.drafts().save(code, language, draftFields(state.values, state.uploadToken));
     } catch (const std::system_error& error) {
         log::error(std::string("Failed to save a draft: ") + error.what());
         state.notice = "draft_not_saved";

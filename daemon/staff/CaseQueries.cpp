@@ -131,15 +131,19 @@ Conditions conditionsFor(const CaseFilter& filter)
 
 std::string ftsQuery(const std::string& typed)
 {
+    // Spaces and control characters separate words. FTS5 stops reading its
+    // query at a NUL byte, so a NUL inside a word would leave a quoted
+    // string open and fail the search.
+    const auto separates = [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; };
     std::string query;
     std::size_t words = 0;
-    std::size_t position = 0;
-    while (position < typed.size() && words < kMaxSearchWords) {
-        const auto start = typed.find_first_not_of(" \t\r\n", position);
-        if (start == std::string::npos)
+    auto position = typed.begin();
+    while (position != typed.end() && words < kMaxSearchWords) {
+        const auto start = std::find_if_not(position, typed.end(), separates);
+        if (start == typed.end())
             break;
-        const auto end = std::min(typed.find_first_of(" \t\r\n", start), typed.size());
-        std::string word = typed.substr(start, end - start);
+        const auto end = std::find_if(start, typed.end(), separates);
+        const std::string word(start, end);
         std::string quoted = "\"";
         for (char c : word) {
             quoted += c;

@@ -302,4 +302,15 @@ TEST_CASE("Code points and visible text count", "[formdata]")
         CHECK(hasVisibleText("  x  "));
         CHECK(hasVisibleText("\xc3\xa9"));
     }
+
+    SECTION("Characters that draw nothing are not visible text")
+    {
+        CHECK_FALSE(hasVisibleText("\xe2\x80\x8b"));             // zero-width space
+        CHECK_FALSE(hasVisibleText("\xc2\xa0\xe3\x80\x80"));     // no-break and ideographic space
+        CHECK_FALSE(hasVisibleText("\xe2\x80\x8f\xe2\x80\xae")); // right-to-left mark and override
+        CHECK_FALSE(hasVisibleText("\xef\xbb\xbf\xe2\x81\xa0")); // byte order mark and word joiner
+        CHECK(hasVisibleText("\xe2\x80\x8bx"));
+        CHECK(hasVisibleText("\xd7\xa9"));
+        CHECK(hasVisibleText("\xf0\x9f\xa7\x92"));
+    }
 }

@@ -381,6 +381,30 @@ TEST_CASE("Held attachments survive every round trip of the form", "[site]")
         REQUIRE(stored.size() == 1);
         CHECK(stored[0].content == photo);
     }
+    SECTION("files chosen in the same post as the draft save come back with the draft")
+    {
+        const auto saved = client.postMultipart("/en/report",
+            reportParts(withField(validReport("Meteen bewaard"), "save_draft", "1"), {file("bewijs.png", "image/png", photo)}));
+        REQUIRE(saved.status == 200);
+        const std::string marker = "class=\"reference resume-code\"><strong>";
+        const auto at = saved.body.find(marker);
+        REQUIRE(at != std::string::npos);
+        const auto begin = at + marker.size();
+        const std::string code = saved.body.substr(begin, saved.body.find('<', begin) - begin);
+
+        const auto resumed = client.post("/en/resume", formBody({{"code", code}, {"form_end", "1"}}));
+        REQUIRE(resumed.status == 200);
+        CHECK(heldNamesOnPage(resumed.body) == std::vector<std::string>{"bewijs.png"});
+        const std::string token = tokenOnPage(resumed.body);
+        REQUIRE(token.size() == 32);
+
+        const auto sent = client.postMultipart("/en/report", reportParts(validReport("Meteen bewaard"), {}, token));
+        REQUIRE(sent.status == 200);
+        REQUIRE(appliance.waitForEmptySpool());
+        const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+        REQUIRE(stored.size() == 1);
+        CHECK(stored[0].content == photo);
+    }
     SECTION("a form without JavaScript's help can still be sent URL-encoded with its token")
     {
         const auto held = client.postMultipart("/en/report",

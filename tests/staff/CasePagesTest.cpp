@@ -163,6 +163,14 @@ TEST_CASE("Inbox by triage deadline", "[staff]")
         CHECK(client.get("/inbox?q=%22OR%20*%20NEAR(").status == 200);
     }
 
+    SECTION("control characters in a search separate words")
+    {
+        const auto response = client.get("/inbox?q=%00recent%01%00");
+        CHECK(response.status == 200);
+        CHECK(response.body.find("/cases/" + std::to_string(recent) + "\"") != std::string::npos);
+        CHECK(response.body.find("/cases/" + std::to_string(old) + "\"") == std::string::npos);
+    }
+
     SECTION("filters by assignee and date")
     {
         const std::string path = "/cases/" + std::to_string(recent);

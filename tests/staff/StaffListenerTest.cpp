@@ -145,6 +145,18 @@ TEST_CASE("Staff listener through the staff edge", "[staff][appliance]")
         CHECK_THAT(page.header("content-security-policy"), ContainsSubstring("frame-ancestors 'none'"));
     }
 
+    SECTION("a form over the size limit gets the staff answer every time")
+    {
+        // Well over meldpuntd's form limit and under the edge's, so the
+        // daemon answers while the rest of the body is still arriving.
+        const std::string password(600 * 1024, 'p');
+        for (int attempt = 0; attempt < 5; ++attempt) {
+            const auto answer = admin.post("/login", {{"username", "root"}, {"password", password}});
+            CHECK(answer.status == 413);
+            CHECK_THAT(answer.body, ContainsSubstring("The form is too large"));
+        }
+    }
+
     SECTION("a caseworker created by the admin logs in and reads the report")
     {
         admin.get("/accounts");
