@@ -3,6 +3,7 @@
 #include "AttachmentStore.h"
 #include "Database.h"
 #include "IntakeKeys.h"
+#include "ReceiptSecret.h"
 
 #include <Poco/JSON/Array.h>
 
@@ -36,8 +37,10 @@ struct IngestCounts {
 // removes those, because no ingestion runs before it.
 class Ingester {
 public:
+    // `receiptCost` is the Argon2id cost of the receipt secrets that
+    // report entries carry (tests pass a cheap one).
     Ingester(Database& database, std::mutex& databaseMutex, std::filesystem::path spoolFolder,
-        std::filesystem::path quarantineFolder);
+        std::filesystem::path quarantineFolder, ReceiptHashCost receiptCost = {});
 
     IngestCounts runOnce();
 
@@ -61,6 +64,7 @@ private:
     std::filesystem::path spoolFolder_;
     std::filesystem::path quarantineFolder_;
     AttachmentStore attachments_;
+    ReceiptHashCost receiptCost_;
 };
 
 } // namespace meldpunt::storage
