@@ -229,10 +229,15 @@ Ingester::Ingester(Database& database, std::mutex& databaseMutex, fs::path spool
         log::info("Removed " + std::to_string(removed) + " attachment files left by an interrupted ingestion");
 }
 
-IngestCounts Ingester::runOnce()
+IngestCounts Ingester::runOnce(std::chrono::steady_clock::duration budget, const std::function<bool()>& stopRequested)
 {
     IngestCounts counts;
+    const auto started = std::chrono::steady_clock::now();
     for (const auto& entry : spool::listEntries(spoolFolder_)) {
+        if (std::chrono::steady_clock::now() - started >= budget || (stopRequested && stopRequested())) {
+            counts.stoppedEarly = true;
+            break;
+        }
         try {
             switch (ingest(entry)) {
             case Outcome::Ingested: ++counts.ingested; break;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -20,6 +21,7 @@ struct IngestCounts {
     int quarantined = 0;
     int deferred = 0; // valid entries of a kind this version does not store yet
     int failed = 0;   // entries left in the spool after an I/O error
+    bool stoppedEarly = false; // the pass ended at its time budget or a stop request
 };
 
 // Moves spool entries into the database, each exactly once: the entry is
@@ -42,7 +44,14 @@ public:
     Ingester(Database& database, std::mutex& databaseMutex, std::filesystem::path spoolFolder,
         std::filesystem::path quarantineFolder, ReceiptHashCost receiptCost = {});
 
-    IngestCounts runOnce();
+    // Ingests the entries in the spool, oldest first. Stops before the
+    // next entry once `budget` has passed or `stopRequested` returns true,
+    // and then sets stoppedEarly; the remaining entries wait for the next
+    // pass. Each report costs an Argon2id run, so a large backlog takes
+    // minutes, and a bounded pass lets the caller publish receipts and
+    // show that it is alive in between.
+    IngestCounts runOnce(std::chrono::steady_clock::duration budget = std::chrono::steady_clock::duration::max(),
+        const std::function<bool()>& stopRequested = {});
 
 private:
     enum class Outcome { Ingested, Duplicate, Deferred };
