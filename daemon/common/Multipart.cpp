@@ -230,7 +230,10 @@ bool MultipartParser::readHeaders()
     } else {
         end = pending_.find("\r\n\r\n");
         if (end == std::string::npos) {
-            if (pending_.size() > limits_.maxHeaderBytes)
+            // Up to 3 bytes at the end may be the start of the blank line
+            // that ends the block, so only what comes before them counts;
+            // otherwise the verdict would depend on where a read ended.
+            if (pending_.size() > limits_.maxHeaderBytes + 3)
                 throw MalformedMultipartError("a part's header block is too long");
             return false;
         }

@@ -4,7 +4,10 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <array>
+#include <stdexcept>
+#include <string>
 
 namespace meldpunt {
 
@@ -95,6 +98,16 @@ ReporterCode ReporterCode::generate(Kind kind)
 {
     ReporterCode code(kind);
     code.bytes_ = SecretBytes::random(kSize);
+    return code;
+}
+
+ReporterCode ReporterCode::fromBytes(std::span<const std::uint8_t> bytes, Kind kind)
+{
+    if (bytes.size() != kSize)
+        throw std::invalid_argument("a reporter code has " + std::to_string(kSize) + " bytes, not "
+            + std::to_string(bytes.size()));
+    ReporterCode code(kind);
+    std::copy(bytes.begin(), bytes.end(), code.bytes_.data());
     return code;
 }
 

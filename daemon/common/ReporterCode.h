@@ -43,6 +43,12 @@ public:
 
     static ReporterCode generate(Kind kind);
 
+    // Rebuilds a code from its kSize bytes, as the spool carries a receipt
+    // secret to meldpuntd. Any bytes make a valid code, since the check
+    // characters are computed from them. Throws std::invalid_argument when
+    // `bytes` is not kSize long.
+    static ReporterCode fromBytes(std::span<const std::uint8_t> bytes, Kind kind);
+
     // Reads a typed code: lower case, spaces and hyphens anywhere, I and L
     // for 1 and O for 0 are accepted. Reports every problem in the result
     // instead of throwing (the ReporterCode fuzz target runs it on any input).

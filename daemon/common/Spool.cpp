@@ -1,6 +1,7 @@
 #include "Spool.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,7 +55,7 @@ bool isKnownKind(std::uint8_t kind)
 bool isKnownRecordType(std::uint8_t type)
 {
     return (type >= static_cast<std::uint8_t>(RecordType::Fields)
-               && type <= static_cast<std::uint8_t>(RecordType::AttachmentEnd))
+               && type <= static_cast<std::uint8_t>(RecordType::ReceiptSecret))
         || type == static_cast<std::uint8_t>(RecordType::End);
 }
 
@@ -150,6 +151,7 @@ Writer::Writer(const fs::path& spoolFolder, EntryKind kind, const Uuid& uuid,
 
 Writer::~Writer()
 {
+    OPENSSL_cleanse(buffer_.data(), buffer_.size());
     if (!committed_) {
         fd_.reset();
         ::unlink(partialPath_.c_str());
@@ -186,6 +188,7 @@ void Writer::flushChunk(bool final)
     const auto nonce = chunkNonce(counter_++, final);
     const auto sealed = crypto::seal(key_.span(), nonce, header_, buffer_);
     fsutil::writeAll(fd_.get(), sealed, partialPath_);
+    OPENSSL_cleanse(buffer_.data(), buffer_.size());
     buffer_.clear();
 }
 
@@ -230,6 +233,11 @@ Reader::Reader(const fs::path& path, const PrivateKeyLookup& lookup)
     }
 }
 
+Reader::~Reader()
+{
+    OPENSSL_cleanse(plain_.data(), plain_.size());
+}
+
 void Reader::take(std::size_t size, std::vector<std::uint8_t>& into)
 {
     into.resize(size);
@@ -259,9 +267,12 @@ bool Reader::readChunk()
     const bool final = sealed.size() < header_.chunkSize + crypto::kGcmTagSize;
     try {
         auto plain = crypto::open(key_->span(), chunkNonce(counter_, final), headerBytes_, sealed);
+        // Records already returned are wiped before their bytes are dropped.
+        OPENSSL_cleanse(plain_.data(), position_);
         plain_.erase(plain_.begin(), plain_.begin() + static_cast<std::ptrdiff_t>(position_));
         position_ = 0;
         plain_.insert(plain_.end(), plain.begin(), plain.end());
+        OPENSSL_cleanse(plain.data(), plain.size());
     } catch (const crypto::CryptoError&) {
         throw FormatError("chunk " + std::to_string(counter_) + " does not verify");
     }

@@ -42,6 +42,7 @@ enum class RecordType : std::uint8_t {
     AttachmentBegin = 2, // JSON metadata of one attachment
     AttachmentData = 3,  // a piece of the attachment's bytes
     AttachmentEnd = 4,   // JSON with the size and SHA-256 of the attachment
+    ReceiptSecret = 5,   // the 10 bytes of a report's receipt secret
     End = 0x7f,          // marks a complete entry; nothing may follow
 };
 
@@ -77,7 +78,8 @@ public:
 // visible as "<uuid>.entry" only after the file and the folder are synced.
 // Destroying an uncommitted writer removes the partial file. Errors are
 // thrown as std::system_error naming the file, so a full disk (ENOSPC) or
-// a missing permission (EACCES) reaches the caller. Not thread-safe.
+// a missing permission (EACCES) reaches the caller. The plain text it
+// buffers is wiped after each chunk. Not thread-safe.
 class Writer {
 public:
     Writer(const std::filesystem::path& spoolFolder, EntryKind kind, const Uuid& uuid,
@@ -118,10 +120,14 @@ using PrivateKeyLookup = std::function<std::optional<SecretBytes>(const KeyId&)>
 
 // Reads an entry chunk by chunk, verifying every chunk's tag, the order
 // (by the counter nonce) and the final-chunk flag, so truncation,
-// reordering and flipped bytes all raise FormatError.
+// reordering and flipped bytes all raise FormatError. The decrypted bytes
+// it holds are wiped as they are consumed and when it is destroyed.
 class Reader {
 public:
     Reader(const std::filesystem::path& path, const PrivateKeyLookup& lookup);
+    ~Reader();
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
     const Header& header() const { return header_; }
     // Returns the next record, or nullopt after the End record. Throws
     // FormatError when the entry is damaged or ends without an End record.

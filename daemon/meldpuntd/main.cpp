@@ -168,7 +168,9 @@ int run(int argc, char** argv)
     UnixHttpServerOptions serverOptions;
     serverOptions.socketPath = config->getString("paths.socket");
     serverOptions.socketGroup = config->getString("socket.group", "");
-    serverOptions.maxThreads = 8;
+    // The staff edge keeps up to 4 idle connections per nginx worker open
+    // here, each holding a worker, so there are workers to spare for them.
+    serverOptions.maxThreads = 16;
     serverOptions.maxQueued = 32;
     UnixHttpServer server(serverOptions, daemon::makeStaffHandlerFactory(daemon));
     server.start();

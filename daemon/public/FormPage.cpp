@@ -238,8 +238,10 @@ void sendPage(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::
     response.setStatusAndReason(status);
     response.setContentType("text/html; charset=utf-8");
     response.set("Cache-Control", "no-store");
-    response.setContentLength(static_cast<std::streamsize>(html.size()));
-    response.send() << html;
+    // One write for the header and one for the page, without copying the
+    // page through a stream buffer; nothing follows the header of a HEAD
+    // request.
+    response.sendBuffer(html.data(), html.size());
 }
 
 } // namespace meldpunt::site

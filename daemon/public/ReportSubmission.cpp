@@ -8,7 +8,7 @@
 
 #include "Log.h"
 #include "PublishedContent.h"
-#include "ReceiptSecret.h"
+#include "ReporterCode.h"
 #include "Spool.h"
 
 #include <Poco/DateTime.h>
@@ -17,8 +17,6 @@
 #include <Poco/String.h>
 
 #include <algorithm>
-#include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
 
 #include <cerrno>
 #include <set>
@@ -32,10 +30,6 @@ namespace {
 
 using Poco::Net::HTTPResponse;
 
-// How long a report waits for a place at the slow-hash gate before the
-// reporter is asked to try again.
-constexpr std::chrono::milliseconds kSlowHashWait{3000};
-
 void sendReceipt(PublicSite& site, const std::string& language, const std::string& reference,
     const ReporterCode& secret, Poco::Net::HTTPServerResponse& response)
 {
@@ -43,21 +37,6 @@ void sendReceipt(PublicSite& site, const std::string& language, const std::strin
     data.set("reference", reference);
     data.set("receipt_secret", secret.toString());
     sendPage(response, HTTPResponse::HTTP_OK, site.pages().render("receipt", language, data));
-}
-
-// Adds the receipt verifier to a report's JSON: the secret's Argon2id hash
-// and the public key replies are encrypted to, never the secret itself.
-std::string withReceipt(const std::string& json, const ReceiptVerifier& verifier)
-{
-    Poco::JSON::Parser parser;
-    Poco::JSON::Object::Ptr root = parser.parse(json).extract<Poco::JSON::Object::Ptr>();
-    Poco::JSON::Object receipt;
-    receipt.set("hash", verifier.hash);
-    receipt.set("public_key", crypto::toBase64(verifier.publicKey));
-    root->set("receipt", receipt);
-    std::ostringstream out;
-    root->stringify(out);
-    return out.str();
 }
 
 } // namespace
@@ -132,21 +111,14 @@ void handleReportPost(PublicSite& site, const std::string& language,
         return sendPage(response, HTTPResponse::HTTP_TOO_MANY_REQUESTS, renderForm(site, language, state));
     }
 
-    // The receipt secret's Argon2id run is the slow step of a report; the
-    // gate caps how many run at once.
-    auto permit = site.slowHashes().enter(kSlowHashWait);
-    if (!permit) {
-        state.notice = "busy";
-        response.set("Retry-After", "10");
-        return sendPage(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, renderForm(site, language, state));
-    }
+    // The receipt secret travels inside the encrypted entry; meldpuntd
+    // runs Argon2id over it when it ingests the report, so no reporter
+    // waits for that here.
     const ReporterCode secret = ReporterCode::generate(ReporterCode::Kind::Receipt);
-    const ReceiptKeys receipt = deriveReceiptKeys(secret, site.config().receiptCost);
-    permit.reset();
 
     Uuid uuid;
-    const std::string json = withReceipt(ReportForm::toJson(state.values, language, utcNow()), receipt.verifier);
-    switch (writeReportEntry(site, json, state.uploadToken, uuid)) {
+    const std::string json = ReportForm::toJson(state.values, language, utcNow());
+    switch (writeReportEntry(site, json, secret, state.uploadToken, uuid)) {
     case SpoolResult::NoIntakeKey:
         state.notice = "try_again_shortly";
         response.set("Retry-After", "60");

@@ -325,8 +325,8 @@ std::optional<PostedReport> readReportPost(PublicSite& site, const std::string& 
     return readMultipartReport(site, language, *boundary, request, response);
 }
 
-SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const std::string& uploadToken,
-    Uuid& uuid)
+SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const ReporterCode& receiptSecret,
+    const std::string& uploadToken, Uuid& uuid)
 {
     const auto key = site.intakeKeys().current();
     if (!key)
@@ -335,6 +335,7 @@ SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const st
     try {
         spool::Writer writer(site.config().spoolFolder, spool::EntryKind::Report, uuid, *key);
         writer.writeRecord(spool::RecordType::Fields, crypto::asBytes(json));
+        writer.writeRecord(spool::RecordType::ReceiptSecret, receiptSecret.bytes());
         const auto files = uploadToken.empty() ? std::vector<HeldFile>{} : site.heldUploads().list(uploadToken);
         for (const auto& file : files) {
             writer.writeRecord(spool::RecordType::AttachmentBegin, crypto::asBytes(attachmentBeginJson(file)));

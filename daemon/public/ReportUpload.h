@@ -6,6 +6,7 @@
 #include "FormData.h"
 #include "FormRequest.h"
 #include "HeldUploads.h"
+#include "ReporterCode.h"
 #include "Uuid.h"
 
 #include <Poco/Net/HTTPServerRequest.h>
@@ -52,11 +53,12 @@ struct PostedReport {
 std::optional<PostedReport> readReportPost(PublicSite& site, const std::string& language,
     Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
 
-// Writes the report's spool entry: the fields record, then each held file
-// of `uploadToken` as AttachmentBegin, AttachmentData and AttachmentEnd
-// records, and commits it. The held files are removed only after the
-// commit. A failure is logged without content and leaves no entry.
-SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const std::string& uploadToken,
-    Uuid& uuid);
+// Writes the report's spool entry: the fields record, the receipt secret
+// record, then each held file of `uploadToken` as AttachmentBegin,
+// AttachmentData and AttachmentEnd records, and commits it. The held files
+// are removed only after the commit. A failure is logged without content
+// and leaves no entry.
+SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const ReporterCode& receiptSecret,
+    const std::string& uploadToken, Uuid& uuid);
 
 } // namespace meldpunt::site

@@ -166,7 +166,10 @@ int run(int argc, char** argv)
     UnixHttpServerOptions pageOptions;
     pageOptions.socketPath = config->getString("paths.socket");
     pageOptions.socketGroup = config->getString("socket.group", "");
-    pageOptions.maxThreads = 16;
+    // The edge keeps up to 4 idle connections per nginx worker open to
+    // this pool, each holding a worker here, so the pool is large enough
+    // that those never take most of it.
+    pageOptions.maxThreads = 32;
     pageOptions.maxQueued = 1024;
     UnixHttpServerOptions formOptions = pageOptions;
     formOptions.socketPath = config->getString(

@@ -19,6 +19,7 @@
 #include <Poco/JSON/Parser.h>
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -159,6 +160,20 @@ std::optional<std::pair<std::string, crypto::X25519PublicKey>> parseReceipt(cons
     return std::make_pair(hash, publicKey);
 }
 
+// Takes a receipt secret record's bytes into locked memory and wipes the
+// record.
+ReporterCode readReceiptSecret(std::vector<std::uint8_t>& payload)
+{
+    if (payload.size() != ReporterCode::kSize) {
+        OPENSSL_cleanse(payload.data(), payload.size());
+        throw spool::FormatError("report entry has a receipt secret of " + std::to_string(payload.size())
+            + " bytes instead of " + std::to_string(ReporterCode::kSize));
+    }
+    ReporterCode secret = ReporterCode::fromBytes(payload, ReporterCode::Kind::Receipt);
+    OPENSSL_cleanse(payload.data(), payload.size());
+    return secret;
+}
+
 } // namespace
 
 // A report entry as read so far. Attachment files written for it are
@@ -188,18 +203,20 @@ struct Ingester::ReceivedReport {
 
     const AttachmentStore& store;
     std::optional<ReportRecord> fields;
+    std::optional<ReporterCode> receiptSecret;
     std::vector<Attachment> attachments;
     bool committed = false;
 };
 
 Ingester::Ingester(Database& database, std::mutex& databaseMutex, fs::path spoolFolder,
-    fs::path quarantineFolder)
+    fs::path quarantineFolder, ReceiptHashCost receiptCost)
     : database_(database)
     , databaseMutex_(databaseMutex)
     , intakeKeys_(database)
     , spoolFolder_(std::move(spoolFolder))
     , quarantineFolder_(std::move(quarantineFolder))
     , attachments_(database.path().parent_path() / "attachments")
+    , receiptCost_(receiptCost)
 {
     // No ingestion has started, so a file that no row names was written
     // for a transaction that never committed.
@@ -212,10 +229,15 @@ Ingester::Ingester(Database& database, std::mutex& databaseMutex, fs::path spool
         log::info("Removed " + std::to_string(removed) + " attachment files left by an interrupted ingestion");
 }
 
-IngestCounts Ingester::runOnce()
+IngestCounts Ingester::runOnce(std::chrono::steady_clock::duration budget, const std::function<bool()>& stopRequested)
 {
     IngestCounts counts;
+    const auto started = std::chrono::steady_clock::now();
     for (const auto& entry : spool::listEntries(spoolFolder_)) {
+        if (std::chrono::steady_clock::now() - started >= budget || (stopRequested && stopRequested())) {
+            counts.stoppedEarly = true;
+            break;
+        }
         try {
             switch (ingest(entry)) {
             case Outcome::Ingested: ++counts.ingested; break;
@@ -240,7 +262,7 @@ IngestCounts Ingester::runOnce()
 
 Ingester::Outcome Ingester::ingest(const fs::path& entry)
 {
-    std::lock_guard lock(databaseMutex_);
+    std::unique_lock lock(databaseMutex_);
     spool::Reader reader(entry, [this](const spool::KeyId& id) { return intakeKeys_.privateKey(id); });
     const auto& header = reader.header();
     if (entry.filename().string() != header.uuid.toString() + spool::kEntrySuffix)
@@ -270,7 +292,19 @@ Ingester::Outcome Ingester::ingest(const fs::path& entry)
         faultPoint("ingest-after-attachment-files");
     }
 
-    const auto receipt = parseReceipt(*report);
+    auto receipt = parseReceipt(*report);
+    if (received.receiptSecret) {
+        if (receipt)
+            throw spool::FormatError("report entry carries both a receipt secret and a receipt hash");
+        // Argon2id takes tens of milliseconds and needs no database, so
+        // the staff interface is not kept waiting for it. Only this thread
+        // ingests, so the entry cannot be stored meanwhile.
+        lock.unlock();
+        const ReceiptKeys keys = deriveReceiptKeys(*received.receiptSecret, receiptCost_);
+        received.receiptSecret.reset();
+        lock.lock();
+        receipt = std::make_pair(keys.verifier.hash, keys.verifier.publicKey);
+    }
     const auto& fields = *report->fields;
     auto text = [&](const char* name) { return fields.optValue<std::string>(name, ""); };
     const bool anonymous = text("contact") != "contact";
@@ -325,6 +359,9 @@ void Ingester::readReport(spool::Reader& reader, ReceivedReport& report)
     while (auto record = reader.next()) {
         if (record->type == spool::RecordType::Fields && !report.fields)
             report.fields = parseFields(record->payload, true);
+        else if (record->type == spool::RecordType::ReceiptSecret && report.fields && !report.receiptSecret
+            && report.attachments.empty())
+            report.receiptSecret = readReceiptSecret(record->payload);
         else if (record->type == spool::RecordType::AttachmentBegin && report.fields)
             receiveAttachment(reader, record->payload, report);
         else

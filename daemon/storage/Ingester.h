@@ -3,11 +3,13 @@
 #include "AttachmentStore.h"
 #include "Database.h"
 #include "IntakeKeys.h"
+#include "ReceiptSecret.h"
 
 #include <Poco/JSON/Array.h>
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -19,6 +21,7 @@ struct IngestCounts {
     int quarantined = 0;
     int deferred = 0; // valid entries of a kind this version does not store yet
     int failed = 0;   // entries left in the spool after an I/O error
+    bool stoppedEarly = false; // the pass ended at its time budget or a stop request
 };
 
 // Moves spool entries into the database, each exactly once: the entry is
@@ -36,10 +39,19 @@ struct IngestCounts {
 // removes those, because no ingestion runs before it.
 class Ingester {
 public:
+    // `receiptCost` is the Argon2id cost of the receipt secrets that
+    // report entries carry (tests pass a cheap one).
     Ingester(Database& database, std::mutex& databaseMutex, std::filesystem::path spoolFolder,
-        std::filesystem::path quarantineFolder);
+        std::filesystem::path quarantineFolder, ReceiptHashCost receiptCost = {});
 
-    IngestCounts runOnce();
+    // Ingests the entries in the spool, oldest first. Stops before the
+    // next entry once `budget` has passed or `stopRequested` returns true,
+    // and then sets stoppedEarly; the remaining entries wait for the next
+    // pass. Each report costs an Argon2id run, so a large backlog takes
+    // minutes, and a bounded pass lets the caller publish receipts and
+    // show that it is alive in between.
+    IngestCounts runOnce(std::chrono::steady_clock::duration budget = std::chrono::steady_clock::duration::max(),
+        const std::function<bool()>& stopRequested = {});
 
 private:
     enum class Outcome { Ingested, Duplicate, Deferred };
@@ -61,6 +73,7 @@ private:
     std::filesystem::path spoolFolder_;
     std::filesystem::path quarantineFolder_;
     AttachmentStore attachments_;
+    ReceiptHashCost receiptCost_;
 };
 
 } // namespace meldpunt::storage

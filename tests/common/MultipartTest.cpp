@@ -210,6 +210,19 @@ TEST_CASE("Multipart parser rejects broken bodies", "[multipart]")
         CHECK_NOTHROW(parse(body, 9, MultipartLimits{8 * 1024, 5, 64}));
         CHECK_THROWS_AS(parse(body, 9, MultipartLimits{8 * 1024, 4, 64}), MalformedMultipartError);
     }
+    SECTION("a header block at the limit passes in pieces of any size")
+    {
+        std::string headers = "Content-Disposition: form-data; name=\"f\"\r\nX-Padding: ";
+        const std::size_t limit = 128;
+        headers += std::string(limit - headers.size(), 'a');
+        REQUIRE(headers.size() == limit);
+        const std::string body = "--" + kBoundary + "\r\n" + headers + "\r\n\r\nv\r\n" + closing();
+        for (const std::size_t piece : {std::size_t{1}, std::size_t{7}, body.size()}) {
+            CAPTURE(piece);
+            CHECK_NOTHROW(parse(body, piece, MultipartLimits{limit, 5, 64}));
+            CHECK_THROWS_AS(parse(body, piece, MultipartLimits{limit - 1, 5, 64}), MalformedMultipartError);
+        }
+    }
     SECTION("a part without a form-data disposition is rejected")
     {
         const std::string noDisposition = "--" + kBoundary + "\r\nContent-Type: text/plain\r\n\r\nx\r\n" + closing();

@@ -204,6 +204,30 @@ TEST_CASE("Ingester stores valid reports once", "[ingester]")
         CHECK(bench.count("reports") == 5);
         CHECK(fs::is_empty(bench.spoolFolder));
     }
+
+    SECTION("A pass stops at a stop request and leaves the rest")
+    {
+        for (int i = 0; i < 3; ++i)
+            bench.writeReport(reportForm("melding " + std::to_string(i)));
+        int asked = 0;
+        const auto stopped = bench.ingester->runOnce(std::chrono::hours(1), [&] { return ++asked > 1; });
+        CHECK(stopped.stoppedEarly);
+        CHECK(stopped.ingested == 1);
+        CHECK(bench.count("reports") == 1);
+        const auto rest = bench.ingester->runOnce();
+        CHECK_FALSE(rest.stoppedEarly);
+        CHECK(rest.ingested == 2);
+        CHECK(bench.count("reports") == 3);
+    }
+
+    SECTION("A pass with no time left ingests nothing")
+    {
+        bench.writeReport(reportForm("melding"));
+        const auto counts = bench.ingester->runOnce(std::chrono::seconds(0));
+        CHECK(counts.stoppedEarly);
+        CHECK(counts.ingested == 0);
+        CHECK(bench.count("reports") == 0);
+    }
 }
 
 TEST_CASE("Ingester keeps hostile text exactly", "[ingester]")

@@ -53,7 +53,7 @@ struct ReceiptBench {
         database.emplace(scratch.path() / "meldpunt.db", crypto::randomBytes(32), OpenMode::CreateNew);
         storage::migrate(*database);
         intakeKey = storage::IntakeKeys(*database).ensureCurrent("2026-01-01T00:00:00Z");
-        ingester.emplace(*database, databaseMutex, spoolFolder, spoolFolder / "quarantine");
+        ingester.emplace(*database, databaseMutex, spoolFolder, spoolFolder / "quarantine", kTestCost);
     }
 
     void writeEntry(spool::EntryKind kind, const std::string& json)
@@ -83,6 +83,24 @@ struct ReceiptBench {
         const auto uuid = Uuid::parse(path.stem().string());
         REQUIRE(uuid);
         return meldpunt::referenceFromUuid(*uuid);
+    }
+
+    // Writes a report entry as meldpunt-public does: the fields, then the
+    // receipt secret's bytes in their own record. `records` replaces that
+    // order when a test needs a damaged entry.
+    fs::path reportWithSecret(const std::vector<std::pair<spool::RecordType, std::vector<std::uint8_t>>>& records)
+    {
+        spool::Writer writer(spoolFolder, spool::EntryKind::Report, Uuid::generate(), intakeKey);
+        for (const auto& [type, payload] : records)
+            writer.writeRecord(type, payload);
+        return writer.commit();
+    }
+
+    std::int64_t count(const std::string& table)
+    {
+        auto query = database->prepare("SELECT count(*) FROM " + table);
+        REQUIRE(query.step());
+        return query.columnInt(0);
     }
 
     std::string column(const std::string& sql, const std::string& reference)
@@ -116,7 +134,81 @@ std::string reporterEntry(const std::string& reference, const std::string& messa
     return out.str();
 }
 
+std::vector<std::uint8_t> reportFields(const std::string& receiptJson = {})
+{
+    FormData form;
+    form.add("what", "Een man met een kind in het hotel");
+    form.add("country", "NL");
+    form.add("category", "travel_tourism");
+    form.add("contact", "anonymous");
+    form.add("consent", "yes");
+    std::string json = meldpunt::ReportForm::toJson(form, "nl", "2026-07-14T16:30:00Z");
+    if (!receiptJson.empty())
+        json.insert(json.size() - 1, ",\"receipt\":" + receiptJson);
+    return {json.begin(), json.end()};
+}
+
+std::vector<std::uint8_t> secretBytes(const ReporterCode& secret)
+{
+    return {secret.bytes().begin(), secret.bytes().end()};
+}
+
 } // namespace
+
+TEST_CASE("Receipt secrets are hashed at ingestion", "[core]")
+{
+    ReceiptBench bench;
+    const auto secret = ReporterCode::generate(ReporterCode::Kind::Receipt);
+    using Type = spool::RecordType;
+
+    SECTION("the stored hash opens with the secret and gives the stored public key")
+    {
+        const auto path = bench.reportWithSecret({{Type::Fields, reportFields()}, {Type::ReceiptSecret, secretBytes(secret)}});
+        REQUIRE(bench.ingester->runOnce().ingested == 1);
+        const std::string reference = meldpunt::referenceFromUuid(*Uuid::parse(path.stem().string()));
+        const std::string hash = bench.column(
+            "SELECT secret_hash FROM receipts JOIN reports ON id = report_id WHERE reference = ?", reference);
+        CHECK(hash.starts_with("$meldpunt-receipt$argon2id$v=19$m=1024,t=1,p=1$"));
+        const auto opened = meldpunt::openReceipt(secret, hash);
+        REQUIRE(opened);
+        auto key = bench.database->prepare(
+            "SELECT public_key FROM receipts JOIN reports ON id = report_id WHERE reference = ?");
+        key.bind(1, reference);
+        REQUIRE(key.step());
+        const auto stored = key.columnBlob(0);
+        CHECK(std::vector<std::uint8_t>(stored.begin(), stored.end())
+            == std::vector<std::uint8_t>(opened->publicKey.begin(), opened->publicKey.end()));
+        const auto other = ReporterCode::generate(ReporterCode::Kind::Receipt);
+        CHECK_FALSE(meldpunt::openReceipt(other, hash));
+    }
+    SECTION("a report of the earlier format, with the hash in its fields, is still stored")
+    {
+        const auto keys = meldpunt::deriveReceiptKeys(secret, kTestCost);
+        const std::string receipt = "{\"hash\":\"" + keys.verifier.hash + "\",\"public_key\":\""
+            + crypto::toBase64(keys.verifier.publicKey) + "\"}";
+        bench.reportWithSecret({{Type::Fields, reportFields(receipt)}});
+        REQUIRE(bench.ingester->runOnce().ingested == 1);
+        CHECK(bench.count("receipts") == 1);
+    }
+    SECTION("damaged receipt secret records are quarantined")
+    {
+        const auto keys = meldpunt::deriveReceiptKeys(secret, kTestCost);
+        const std::string receipt = "{\"hash\":\"" + keys.verifier.hash + "\",\"public_key\":\""
+            + crypto::toBase64(keys.verifier.publicKey) + "\"}";
+        auto shortSecret = secretBytes(secret);
+        shortSecret.pop_back();
+        bench.reportWithSecret({{Type::Fields, reportFields()}, {Type::ReceiptSecret, shortSecret}});
+        bench.reportWithSecret({{Type::Fields, reportFields(receipt)}, {Type::ReceiptSecret, secretBytes(secret)}});
+        bench.reportWithSecret({{Type::ReceiptSecret, secretBytes(secret)}, {Type::Fields, reportFields()}});
+        bench.reportWithSecret({{Type::Fields, reportFields()}, {Type::ReceiptSecret, secretBytes(secret)},
+            {Type::ReceiptSecret, secretBytes(secret)}});
+        const auto counts = bench.ingester->runOnce();
+        CHECK(counts.quarantined == 4);
+        CHECK(counts.ingested == 0);
+        CHECK(bench.count("reports") == 0);
+        CHECK(bench.count("receipts") == 0);
+    }
+}
 
 TEST_CASE("Receipts are stored and published", "[core]")
 {
