@@ -212,76 +212,6 @@ TEST_CASE("Site content reaches the public site", "[staff][appliance]")
     std::string setupCode = readFile(appliance.setupCodeFile());
     setupCode.pop_back();
     Browser admin(appliance);
-namespace {
-
-// Debian's aiosmtpd on loopback with a certificate from the test PKI,
-// storing every message in a Maildir.
-struct MailSink {
-    std::filesystem::path maildir;
-    std::unique_ptr<Process> process;
-
-    MailSink(const Appliance& appliance, unsigned short port)
-        : maildir(appliance.root() / "maildir")
-    {
-        const auto pki = appliance.root() / "pki";
-        process = std::make_unique<Process>(
-            std::vector<std::string>{"/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
-                "127.0.0.1:" + std::to_string(port), "--tlscert", (pki / "server.pem").string(),
-                "--tlskey", (pki / "server.key").string(), "-c", "aiosmtpd.handlers.Mailbox",
-                maildir.string()},
-            Process::Options({}, appliance.root() / "smtp.log"));
-        waitFor([&] { return std::filesystem::exists(maildir / "new"); }, std::chrono::seconds(10));
-    }
-
-    // The messages to `recipient`, oldest first, with quoted-printable
-    // soft line breaks and escapes decoded.
-    std::vector<std::string> messagesTo(const std::string& recipient) const
-    {
-        std::vector<std::pair<std::filesystem::file_time_type, std::string>> found;
-        std::error_code error;
-        for (const auto& item : std::filesystem::directory_iterator(maildir / "new", error)) {
-            const std::string message = decodeQuotedPrintable(readFile(item.path()));
-            if (message.find("To: " + recipient) != std::string::npos)
-                found.emplace_back(item.last_write_time(), message);
-        }
-        std::sort(found.begin(), found.end());
-        std::vector<std::string> messages;
-        for (auto& [time, message] : found)
-            messages.push_back(std::move(message));
-        return messages;
-    }
-
-    static std::string decodeQuotedPrintable(const std::string& text)
-    {
-        std::string decoded;
-        for (std::size_t at = 0; at < text.size(); ++at) {
-            if (text[at] != '=' || at + 2 >= text.size()) {
-                decoded += text[at];
-            } else if (text[at + 1] == '\r' || text[at + 1] == '\n') {
-                at += text[at + 1] == '\r' ? 2 : 1;
-            } else if (std::isxdigit(static_cast<unsigned char>(text[at + 1]))
-                && std::isxdigit(static_cast<unsigned char>(text[at + 2]))) {
-                decoded += static_cast<char>(std::stoi(text.substr(at + 1, 2), nullptr, 16));
-                at += 2;
-            } else {
-                decoded += text[at]; // an encoded word in a header, such as =?utf-8?q?...
-            }
-        }
-        return decoded;
-    }
-};
-
-bool hasAiosmtpd()
-{
-    return std::system("/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1") == 0;
-}
-
-// Creates the first admin with the setup code and logs it in.
-void setUpAdmin(Appliance& appliance, Browser& admin)
-{
-    REQUIRE(waitFor([&] { return std::filesystem::exists(appliance.setupCodeFile()); }, std::chrono::seconds(15)));
-    std::string setupCode = readFile(appliance.setupCodeFile());
-    setupCode.pop_back();
     admin.get("/setup");
     REQUIRE(admin.post("/setup", {{"setup_code", setupCode}, {"username", "root"},
                 {"password", "correct horse battery"}, {"password_again", "correct horse battery"}}).status == 200);
@@ -365,6 +295,82 @@ void setUpAdmin(Appliance& appliance, Browser& admin)
     CHECK_THAT(audit.body, ContainsSubstring("category.created"));
     CHECK_THAT(audit.body, ContainsSubstring("site_text.saved"));
     CHECK(audit.body.find("Veilig melden") == std::string::npos);
+}
+
+namespace {
+
+// Debian's aiosmtpd on loopback with a certificate from the test PKI,
+// storing every message in a Maildir.
+struct MailSink {
+    std::filesystem::path maildir;
+    std::unique_ptr<Process> process;
+
+    MailSink(const Appliance& appliance, unsigned short port)
+        : maildir(appliance.root() / "maildir")
+    {
+        const auto pki = appliance.root() / "pki";
+        process = std::make_unique<Process>(
+            std::vector<std::string>{"/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l",
+                "127.0.0.1:" + std::to_string(port), "--tlscert", (pki / "server.pem").string(),
+                "--tlskey", (pki / "server.key").string(), "-c", "aiosmtpd.handlers.Mailbox",
+                maildir.string()},
+            Process::Options({}, appliance.root() / "smtp.log"));
+        waitFor([&] { return std::filesystem::exists(maildir / "new"); }, std::chrono::seconds(10));
+    }
+
+    // The messages to `recipient`, oldest first, with quoted-printable
+    // soft line breaks and escapes decoded.
+    std::vector<std::string> messagesTo(const std::string& recipient) const
+    {
+        std::vector<std::pair<std::filesystem::file_time_type, std::string>> found;
+        std::error_code error;
+        for (const auto& item : std::filesystem::directory_iterator(maildir / "new", error)) {
+            const std::string message = decodeQuotedPrintable(readFile(item.path()));
+            if (message.find("To: " + recipient) != std::string::npos)
+                found.emplace_back(item.last_write_time(), message);
+        }
+        std::sort(found.begin(), found.end());
+        std::vector<std::string> messages;
+        for (auto& [time, message] : found)
+            messages.push_back(std::move(message));
+        return messages;
+    }
+
+    static std::string decodeQuotedPrintable(const std::string& text)
+    {
+        std::string decoded;
+        for (std::size_t at = 0; at < text.size(); ++at) {
+            if (text[at] != '=' || at + 2 >= text.size()) {
+                decoded += text[at];
+            } else if (text[at + 1] == '\r' || text[at + 1] == '\n') {
+                at += text[at + 1] == '\r' ? 2 : 1;
+            } else if (std::isxdigit(static_cast<unsigned char>(text[at + 1]))
+                && std::isxdigit(static_cast<unsigned char>(text[at + 2]))) {
+                decoded += static_cast<char>(std::stoi(text.substr(at + 1, 2), nullptr, 16));
+                at += 2;
+            } else {
+                decoded += text[at]; // an encoded word in a header, such as =?utf-8?q?...
+            }
+        }
+        return decoded;
+    }
+};
+
+bool hasAiosmtpd()
+{
+    return std::system("/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1") == 0;
+}
+
+// Creates the first admin with the setup code and logs it in.
+void setUpAdmin(Appliance& appliance, Browser& admin)
+{
+    REQUIRE(waitFor([&] { return std::filesystem::exists(appliance.setupCodeFile()); }, std::chrono::seconds(15)));
+    std::string setupCode = readFile(appliance.setupCodeFile());
+    setupCode.pop_back();
+    admin.get("/setup");
+    REQUIRE(admin.post("/setup", {{"setup_code", setupCode}, {"username", "root"},
+                {"password", "correct horse battery"}, {"password_again", "correct horse battery"}}).status == 200);
+    logInAndEnrol(admin, "root", "correct horse battery");
 }
 
 } // namespace
