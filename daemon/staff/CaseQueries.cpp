@@ -121,6 +121,8 @@ Conditions conditionsFor(const CaseFilter& filter)
             throw CaseError("The date '" + date + "' is invalid. Use the form YYYY-MM-DD.");
         conditions.add(condition, date);
     }
+    if (!filter.includeMerged)
+        conditions.sql += " AND r.id NOT IN (SELECT duplicate_id FROM case_merges)";
     if (const std::string query = ftsQuery(filter.search); !query.empty())
         conditions.add("r.id IN (SELECT rowid FROM report_search WHERE report_search MATCH ?)", query);
     return conditions;

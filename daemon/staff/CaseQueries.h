@@ -67,6 +67,7 @@ struct CaseFilter {
     std::string receivedFrom; // YYYY-MM-DD, UTC
     std::string receivedTo;   // YYYY-MM-DD, UTC, inclusive
     std::string search;       // words, all of which must occur
+    bool includeMerged = false; // duplicates merged into another report are left out unless set
 };
 
 inline const std::vector<std::string>& caseStatuses()

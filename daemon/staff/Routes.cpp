@@ -91,6 +91,9 @@ const std::vector<Route>& routeTable()
         {RouteId::StatisticsText, "POST", "/statistics/text", Access::Roles, kCoordinator},
         {RouteId::AnnualReportPdf, "GET", "/statistics/annual-report.pdf", Access::Roles, kStatisticsReaders},
         {RouteId::AnnualReportCsv, "GET", "/statistics/annual-report.csv", Access::Roles, kStatisticsReaders},
+        {RouteId::CaseLink, "POST", "/cases/{id}/links", Access::Roles, kCaseRoles},
+        {RouteId::CaseUnlink, "POST", "/cases/{id}/unlink", Access::Roles, kCaseRoles},
+        {RouteId::CaseMerge, "POST", "/cases/{id}/merge", Access::Roles, kCaseRoles},
     };
     return table;
 }

@@ -63,6 +63,9 @@ enum class RouteId {
     StatisticsText,
     AnnualReportPdf,
     AnnualReportCsv,
+    CaseLink,
+    CaseUnlink,
+    CaseMerge,
 };
 
 struct Route {

@@ -307,6 +307,10 @@ StaffResponse StaffApp::dispatch(Context& context)
     case RouteId::AnnualReportPdf:
     case RouteId::AnnualReportCsv:
         return annualReportDownload(context);
+    case RouteId::CaseLink:
+    case RouteId::CaseUnlink:
+    case RouteId::CaseMerge:
+        return caseRelationChange(context);
     }
     return message(context, 404, "Page not found", "This page does not exist.");
 }

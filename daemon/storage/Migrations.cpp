@@ -482,6 +482,30 @@ CREATE INDEX attachments_report ON attachments (report_id);
 CREATE INDEX email_outbox_report ON email_outbox (report_id);
 CREATE INDEX referral_outcomes_referral ON referral_outcomes (referral_id);
 )SQL"},
+        {13, "links between related reports and merged duplicates", R"SQL(
+-- Two reports a caseworker linked as related, one row per pair with the
+-- lower id first.
+CREATE TABLE report_links (
+    report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    linked_report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    linked_at TEXT NOT NULL,
+    PRIMARY KEY (report_id, linked_report_id),
+    CHECK (report_id < linked_report_id)
+) STRICT;
+CREATE INDEX report_links_linked ON report_links (linked_report_id);
+
+-- A duplicate report merged into its primary. The duplicate is closed
+-- with the outcome "duplicate" and keeps its notes, messages,
+-- attachments and audit entries; a duplicate has one primary, and a
+-- primary is never itself merged.
+CREATE TABLE case_merges (
+    duplicate_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+    primary_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    merged_at TEXT NOT NULL,
+    CHECK (duplicate_id <> primary_id)
+) STRICT;
+CREATE INDEX case_merges_primary ON case_merges (primary_id);
+)SQL"},
     };
     return list;
 }

@@ -102,7 +102,8 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
             "audit_checkpoints", "case_notes", "case_state", "report_search", "report_search_config",
             "report_search_content", "report_search_data", "report_search_docsize",
             "report_search_idx", "partners", "referrals", "referral_files", "referral_receipts",
-            "referral_outcomes", "referral_alerts", "statistics_reports", "statistics_annual_texts"};
+            "referral_outcomes", "referral_alerts", "statistics_reports", "statistics_annual_texts",
+            "report_links", "case_merges"};
         CHECK(tableNames(database) == expected);
     }
 
