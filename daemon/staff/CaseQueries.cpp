@@ -123,19 +123,24 @@ Conditions conditionsFor(const CaseFilter& filter)
     }
     if (!filter.includeMerged)
         conditions.sql += " AND r.id NOT IN (SELECT duplicate_id FROM case_merges)";
-    if (const std::string query = ftsQuery(filter.search); !query.empty())
-        conditions.add("r.id IN (SELECT rowid FROM report_search WHERE report_search MATCH ?)", query);
+    // Each word must occur in the report's text or in one of its notes.
+    for (const std::string& word : ftsWords(filter.search)) {
+        conditions.sql += " AND (r.id IN (SELECT rowid FROM report_search WHERE report_search MATCH ?) "
+                          "OR r.id IN (SELECT report_id FROM case_notes WHERE id IN "
+                          "(SELECT rowid FROM note_search WHERE note_search MATCH ?)))";
+        conditions.values.push_back(word);
+        conditions.values.push_back(word);
+    }
     return conditions;
 }
 
 } // namespace
 
-std::string ftsQuery(const std::string& typed)
+std::vector<std::string> ftsWords(const std::string& typed)
 {
-    std::string query;
-    std::size_t words = 0;
+    std::vector<std::string> words;
     std::size_t position = 0;
-    while (position < typed.size() && words < kMaxSearchWords) {
+    while (position < typed.size() && words.size() < kMaxSearchWords) {
         const auto start = typed.find_first_not_of(" \t\r\n", position);
         if (start == std::string::npos)
             break;
@@ -147,11 +152,10 @@ std::string ftsQuery(const std::string& typed)
             if (c == '"')
                 quoted += '"';
         }
-        query += (query.empty() ? "" : " ") + quoted + "\"";
-        ++words;
+        words.push_back(quoted + "\"");
         position = end;
     }
-    return query;
+    return words;
 }
 
 CaseQueries::CaseQueries(storage::Database& database, Clock clock)

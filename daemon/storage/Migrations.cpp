@@ -506,6 +506,27 @@ CREATE TABLE case_merges (
 ) STRICT;
 CREATE INDEX case_merges_primary ON case_merges (primary_id);
 )SQL"},
+        {14, "full-text search over case notes", R"SQL(
+-- The staff's notes are searched with the report text. One index row per
+-- note, whose rowid is the note's id. secure-delete makes a deleted
+-- note's words leave the index's pages too, as for report_search.
+CREATE VIRTUAL TABLE note_search USING fts5(text);
+INSERT INTO note_search (note_search, rank) VALUES ('secure-delete', 1);
+INSERT INTO note_search (rowid, text) SELECT id, text FROM case_notes;
+CREATE TRIGGER note_search_insert AFTER INSERT ON case_notes
+BEGIN
+    INSERT INTO note_search (rowid, text) VALUES (NEW.id, NEW.text);
+END;
+CREATE TRIGGER note_search_delete AFTER DELETE ON case_notes
+BEGIN
+    DELETE FROM note_search WHERE rowid = OLD.id;
+END;
+CREATE TRIGGER note_search_update AFTER UPDATE OF text ON case_notes
+BEGIN
+    DELETE FROM note_search WHERE rowid = OLD.id;
+    INSERT INTO note_search (rowid, text) VALUES (NEW.id, NEW.text);
+END;
+)SQL"},
     };
     return list;
 }

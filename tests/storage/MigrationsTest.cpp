@@ -103,7 +103,8 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
             "report_search_content", "report_search_data", "report_search_docsize",
             "report_search_idx", "partners", "referrals", "referral_files", "referral_receipts",
             "referral_outcomes", "referral_alerts", "statistics_reports", "statistics_annual_texts",
-            "report_links", "case_merges"};
+            "report_links", "case_merges", "note_search", "note_search_config", "note_search_content",
+            "note_search_data", "note_search_docsize", "note_search_idx"};
         CHECK(tableNames(database) == expected);
     }
 
