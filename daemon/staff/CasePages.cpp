@@ -1,6 +1,7 @@
 // The staff pages for cases, accounts and the audit log: the handlers of
 // StaffApp that the route table gives to roles.
 
+#include "CaseRelations.h"
 #include "StaffApp.h"
 #include "StaffContext.h"
 
@@ -19,13 +20,6 @@ namespace meldpunt::staff {
 namespace {
 
 constexpr std::size_t kAuditPageSize = 100;
-
-const std::map<std::string, std::string>& statusLabels()
-{
-    static const std::map<std::string, std::string> labels = {{"new", "New"}, {"acknowledged", "Acknowledged"},
-        {"in_progress", "In progress"}, {"referred", "Referred"}, {"closed", "Closed"}};
-    return labels;
-}
 
 const std::map<std::string, std::string>& outcomeLabels()
 {
@@ -98,7 +92,7 @@ StaffResponse StaffApp::inbox(Context& context)
 {
     const FormData query = queryParameters(context.request.query);
     CaseFilter filter{query.get("status"), query.get("category"), query.get("channel"), query.get("country"),
-        query.get("assignee"), query.get("from"), query.get("to"), query.get("q")};
+        query.get("assignee"), query.get("from"), query.get("to"), query.get("q"), query.get("merged") == "show"};
     std::vector<CaseSummary> cases;
     std::string notice;
     try {
@@ -157,6 +151,7 @@ StaffResponse StaffApp::inbox(Context& context)
     data.set("filter_to", filter.receivedTo);
     data.set("status_all", filter.status == "all");
     data.set("assignee_none", filter.assignee == "none");
+    data.set("show_merged", filter.includeMerged);
     PageData statuses{PageData::type::list};
     for (const auto& status : caseStatuses()) {
         PageData item;
@@ -263,6 +258,11 @@ StaffResponse StaffApp::casePage(Context& context, bool revealed, const std::str
     }
     data.set("referral", referralData(context, id, detail->summary.category));
     data.set("protocol", protocolData(context, id, detail->summary.category));
+    data.set("relations", relationData(id));
+    if (context.request.method == "POST") {
+        data.set("link_reference", context.form.get("reference"));
+        data.set("primary_reference", context.form.get("primary"));
+    }
     return render(context, "case", "Case " + detail->summary.reference, std::move(data), notice, status);
 }
 
@@ -280,6 +280,11 @@ StaffResponse StaffApp::caseChange(Context& context)
             audit(context, "case.reveal_contact", "case", idText);
             return casePage(context, true, {}, 200);
         case RouteId::CaseStatus: {
+            // A merged duplicate stays closed, or it would leave the inbox
+            // while open.
+            if (const auto primary = CaseRelations(database_, clock_).of(id).mergedInto)
+                throw CaseError("This report is merged into " + primary->reference
+                    + " as a duplicate, so its status stays closed. Work on " + primary->reference + " instead.");
             const std::string status = context.form.get("status");
             cases_.setStatus(id, status, context.form.get("outcome"),
                 deadlines_.deadlineFor(current->summary.receivedAt));

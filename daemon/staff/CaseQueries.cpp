@@ -122,23 +122,30 @@ Conditions conditionsFor(const CaseFilter& filter)
             throw CaseError("The date '" + date + "' is invalid. Use the form YYYY-MM-DD.");
         conditions.add(condition, date);
     }
-    if (const std::string query = ftsQuery(filter.search); !query.empty())
-        conditions.add("r.id IN (SELECT rowid FROM report_search WHERE report_search MATCH ?)", query);
+    if (!filter.includeMerged)
+        conditions.sql += " AND r.id NOT IN (SELECT duplicate_id FROM case_merges)";
+    // Each word must occur in the report's text or in one of its notes.
+    for (const std::string& word : ftsWords(filter.search)) {
+        conditions.sql += " AND (r.id IN (SELECT rowid FROM report_search WHERE report_search MATCH ?) "
+                          "OR r.id IN (SELECT report_id FROM case_notes WHERE id IN "
+                          "(SELECT rowid FROM note_search WHERE note_search MATCH ?)))";
+        conditions.values.push_back(word);
+        conditions.values.push_back(word);
+    }
     return conditions;
 }
 
 } // namespace
 
-std::string ftsQuery(const std::string& typed)
+std::vector<std::string> ftsWords(const std::string& typed)
 {
     // Spaces and control characters separate words. FTS5 stops reading its
     // query at a NUL byte, so a NUL inside a word would leave a quoted
     // string open and fail the search.
     const auto separates = [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; };
-    std::string query;
-    std::size_t words = 0;
+    std::vector<std::string> words;
     auto position = typed.begin();
-    while (position != typed.end() && words < kMaxSearchWords) {
+    while (position != typed.end() && words.size() < kMaxSearchWords) {
         const auto start = std::find_if_not(position, typed.end(), separates);
         if (start == typed.end())
             break;
@@ -150,11 +157,10 @@ std::string ftsQuery(const std::string& typed)
             if (c == '"')
                 quoted += '"';
         }
-        query += (query.empty() ? "" : " ") + quoted + "\"";
-        ++words;
+        words.push_back(quoted + "\"");
         position = end;
     }
-    return query;
+    return words;
 }
 
 CaseQueries::CaseQueries(storage::Database& database, Clock clock)

@@ -68,6 +68,7 @@ struct CaseFilter {
     std::string receivedFrom; // YYYY-MM-DD, UTC
     std::string receivedTo;   // YYYY-MM-DD, UTC, inclusive
     std::string search;       // words, all of which must occur
+    bool includeMerged = false; // duplicates merged into another report are left out unless set
 };
 
 inline const std::vector<std::string>& caseStatuses()
@@ -152,9 +153,9 @@ private:
     Clock clock_;
 };
 
-// Turns typed words into an FTS5 query that matches reports holding all
-// of them, with every word quoted, so that FTS5 operators in the input
-// are searched for as text.
-std::string ftsQuery(const std::string& typed);
+// Splits typed text at white space into at most 16 FTS5 queries of one
+// quoted word each, so that FTS5 operators in the input are searched for
+// as text.
+std::vector<std::string> ftsWords(const std::string& typed);
 
 } // namespace meldpunt::staff

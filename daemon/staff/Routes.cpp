@@ -116,6 +116,9 @@ const std::vector<Route>& routeTable()
         {RouteId::ProtocolStepAdd, "POST", "/categories/{id}/steps", Access::Roles, kCoordinator},
         {RouteId::ProtocolStepRemove, "POST", "/categories/{id}/steps/remove", Access::Roles, kCoordinator},
         {RouteId::CaseProtocol, "POST", "/cases/{id}/protocol", Access::Roles, kCaseRoles},
+        {RouteId::CaseLink, "POST", "/cases/{id}/links", Access::Roles, kCaseRoles},
+        {RouteId::CaseUnlink, "POST", "/cases/{id}/unlink", Access::Roles, kCaseRoles},
+        {RouteId::CaseMerge, "POST", "/cases/{id}/merge", Access::Roles, kCaseRoles},
     };
     return table;
 }

@@ -83,6 +83,9 @@ enum class RouteId {
     ProtocolStepAdd,
     ProtocolStepRemove,
     CaseProtocol,
+    CaseLink,
+    CaseUnlink,
+    CaseMerge,
 };
 
 struct Route {

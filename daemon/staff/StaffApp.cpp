@@ -352,6 +352,10 @@ StaffResponse StaffApp::dispatch(Context& context)
     case RouteId::ProtocolStepRemove:
     case RouteId::CaseProtocol:
         return siteContentRoute(context);
+    case RouteId::CaseLink:
+    case RouteId::CaseUnlink:
+    case RouteId::CaseMerge:
+        return caseRelationChange(context);
     }
     return message(context, 404, "Page not found", "This page does not exist.");
 }

@@ -136,6 +136,8 @@ private:
     StaffResponse casePage(Context& context, bool revealed, const std::string& notice, int status,
         const std::string& note = {});
     StaffResponse caseChange(Context& context);
+    StaffResponse caseRelationChange(Context& context);
+    PageData relationData(std::int64_t caseId);
     StaffResponse intakePage(Context& context, const std::string& notice, int status);
     StaffResponse intake(Context& context);
     StaffResponse accountList(Context& context, const std::string& notice, int status, const std::string& username);

@@ -37,6 +37,14 @@ inline StaffResponse redirect(const std::string& location)
     return response;
 }
 
+// The English labels of the case statuses, translated when shown.
+inline const std::map<std::string, std::string>& statusLabels()
+{
+    static const std::map<std::string, std::string> labels = {{"new", "New"}, {"acknowledged", "Acknowledged"},
+        {"in_progress", "In progress"}, {"referred", "Referred"}, {"closed", "Closed"}};
+    return labels;
+}
+
 // Compares a CSRF token in constant time; an empty expected token never
 // matches.
 inline bool sameToken(const std::string& expected, const std::string& received)

@@ -565,6 +565,51 @@ CREATE TABLE staff_notices_sent (
 ) STRICT;
 CREATE INDEX staff_notices_sent_report ON staff_notices_sent (report_id);
 )SQL"},
+        {16, "links between related reports and merged duplicates", R"SQL(
+-- Two reports a caseworker linked as related, one row per pair with the
+-- lower id first.
+CREATE TABLE report_links (
+    report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    linked_report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    linked_at TEXT NOT NULL,
+    PRIMARY KEY (report_id, linked_report_id),
+    CHECK (report_id < linked_report_id)
+) STRICT;
+CREATE INDEX report_links_linked ON report_links (linked_report_id);
+
+-- A duplicate report merged into its primary. The duplicate is closed
+-- with the outcome "duplicate" and keeps its notes, messages,
+-- attachments and audit entries; a duplicate has one primary, and a
+-- primary is never itself merged.
+CREATE TABLE case_merges (
+    duplicate_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+    primary_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+    merged_at TEXT NOT NULL,
+    CHECK (duplicate_id <> primary_id)
+) STRICT;
+CREATE INDEX case_merges_primary ON case_merges (primary_id);
+)SQL"},
+        {17, "full-text search over case notes", R"SQL(
+-- The staff's notes are searched with the report text. One index row per
+-- note, whose rowid is the note's id. secure-delete makes a deleted
+-- note's words leave the index's pages too, as for report_search.
+CREATE VIRTUAL TABLE note_search USING fts5(text);
+INSERT INTO note_search (note_search, rank) VALUES ('secure-delete', 1);
+INSERT INTO note_search (rowid, text) SELECT id, text FROM case_notes;
+CREATE TRIGGER note_search_insert AFTER INSERT ON case_notes
+BEGIN
+    INSERT INTO note_search (rowid, text) VALUES (NEW.id, NEW.text);
+END;
+CREATE TRIGGER note_search_delete AFTER DELETE ON case_notes
+BEGIN
+    DELETE FROM note_search WHERE rowid = OLD.id;
+END;
+CREATE TRIGGER note_search_update AFTER UPDATE OF text ON case_notes
+BEGIN
+    DELETE FROM note_search WHERE rowid = OLD.id;
+    INSERT INTO note_search (rowid, text) VALUES (NEW.id, NEW.text);
+END;
+)SQL"},
     };
     return list;
 }

@@ -104,7 +104,8 @@ TEST_CASE("Migrations build the newest schema", "[migrations]")
             "report_search_idx", "partners", "referrals", "referral_files", "referral_receipts",
             "referral_outcomes", "referral_alerts", "statistics_reports", "statistics_annual_texts", "site_settings",
             "site_texts", "site_categories", "site_category_labels", "protocol_steps", "case_protocol_ticks",
-            "staff_notices_sent"};
+            "staff_notices_sent", "report_links", "case_merges", "note_search", "note_search_config",
+            "note_search_content", "note_search_data", "note_search_docsize", "note_search_idx"};
         CHECK(tableNames(database) == expected);
     }
 
