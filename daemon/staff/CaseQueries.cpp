@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <regex>
 
 namespace meldpunt::staff {
@@ -51,10 +52,17 @@ const std::vector<ReportColumn>& contactFields()
     return list;
 }
 
+// A calendar date in the form YYYY-MM-DD; 2026-13-45 has the form but is
+// no date.
 bool isDate(const std::string& text)
 {
     static const std::regex pattern("[0-9]{4}-[0-9]{2}-[0-9]{2}");
-    return std::regex_match(text, pattern);
+    if (!std::regex_match(text, pattern))
+        return false;
+    const int year = std::stoi(text.substr(0, 4));
+    const unsigned month = static_cast<unsigned>(std::stoi(text.substr(5, 2)));
+    const unsigned day = static_cast<unsigned>(std::stoi(text.substr(8, 2)));
+    return std::chrono::year_month_day {std::chrono::year {year}, std::chrono::month {month}, std::chrono::day {day}}.ok();
 }
 
 constexpr const char* kSummaryColumns =
@@ -204,7 +212,10 @@ std::optional<CaseDetail> CaseQueries::find(std::int64_t id)
             value.bind(1, id);
             value.step();
             auto& target = fields == &reportFields() ? detail.fields : detail.contact;
-            target.push_back({column.name, column.label, value.columnText(0)});
+            std::string text = value.columnText(0);
+            if (std::string_view(column.name) == "consent")
+                text = text == "1" ? "Yes" : "No";
+            target.push_back({column.name, column.label, text});
         }
     }
     auto notes = database_.prepare("SELECT n.id, n.at, coalesce(a.username, ''), n.text FROM case_notes n "

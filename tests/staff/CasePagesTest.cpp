@@ -183,6 +183,9 @@ TEST_CASE("Inbox by triage deadline", "[staff]")
         CHECK(response.body.find(path + "\"") != std::string::npos);
         CHECK(response.body.find("/cases/" + std::to_string(old) + "\"") == std::string::npos);
         CHECK(client.get("/inbox?from=yesterday").status == 400);
+        CHECK(client.get("/inbox?from=2026-13-45").status == 400);
+        CHECK(client.get("/inbox?to=2026-02-29").status == 400);
+        CHECK(client.get("/inbox?to=2028-02-29").status == 200);
     }
 }
 
@@ -389,6 +392,7 @@ TEST_CASE("Manual intake of phone and e-mail reports", "[staff]")
         const auto page = client.get(path);
         CHECK_THAT(page.body, ContainsSubstring("A caller saw a girl at a hostel"));
         CHECK_THAT(page.body, ContainsSubstring("<dd class=\"field-channel\">phone</dd>"));
+        CHECK_THAT(page.body, ContainsSubstring("<dd class=\"field-consent\">Yes</dd>"));
         CHECK_THAT(page.body, ContainsSubstring("/reveal"));
         CHECK(audited(fixture, "case.created.phone", path.substr(path.rfind('/') + 1)));
         const auto inbox = client.get("/inbox?channel=phone");
