@@ -331,6 +331,21 @@ TEST_CASE("meldpuntd reaches TPM through DeviceAllow", "[rootfs]")
         [](const std::string& line) { return line.starts_with("PrivateDevices="); }));
 }
 
+TEST_CASE("slot units can read kernel command line", "[rootfs]")
+{
+    // The updater and the boot health check learn the booted slot from
+    // /proc/cmdline, which ProcSubset=pid hides.
+    InstalledRoot installed;
+    for (const char* name : {"meldpunt-updated.service", "meldpunt-mark-good.service"}) {
+        INFO(name);
+        std::istringstream in(readFile(installed.root() / "usr/lib/systemd/system" / name));
+        bool hidesProc = false;
+        for (std::string line; std::getline(in, line);)
+            hidesProc = hidesProc || line.starts_with("ProcSubset=pid");
+        CHECK_FALSE(hidesProc);
+    }
+}
+
 TEST_CASE("presets enable Meldpunt and disable SSH", "[rootfs]")
 {
     InstalledRoot installed;
