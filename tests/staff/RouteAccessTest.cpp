@@ -5,10 +5,14 @@
 // and, for a POST, that session's CSRF token, so an allowed POST reaches
 // its handler and the test checks the handler's own response.
 
+#include "AttachmentStore.h"
+#include "Crypto.h"
 #include "PartnerRegistry.h"
 #include "ReferralFixture.h"
 #include "Referrals.h"
 #include "Routes.h"
+#include "SecretBytes.h"
+#include "SiteContent.h"
 #include "StaffAppFixture.h"
 
 #include <catch2/catch_test_macros.hpp>
@@ -58,8 +62,9 @@ struct Expectation {
     // The route's pattern as routeTable() spells it, or empty for a path
     // that is no route.
     std::string pattern;
-    // The path requested: {case}, {account} and {partner} are replaced by
-    // the ids of the objects that the test creates.
+    // The path requested: {case}, {account}, {partner}, {attachment} and
+    // {category} are replaced by the ids of the objects that the test
+    // creates or that the database starts with.
     std::string target;
     Fields fields;
     std::array<Outcome, kColumns> expected; // in the order of Column
@@ -69,7 +74,7 @@ struct Expectation {
 std::vector<Expectation> expectedTable()
 {
     const Outcome loginPage = expect(200, "<h1>Log in</h1>");
-    const Outcome setupPage = expect(200, "<h1>Create an admin account</h1>");
+    const Outcome setupPage = expect(200, "<h1>Set up this box</h1>");
     const Outcome ownAccount = expect(200, "<h1>My account</h1>");
     const Outcome recoveryCodes = expect(200, "<h1>Your recovery codes</h1>");
     const Outcome inbox = expect(200, "<h1>Inbox</h1>");
@@ -87,6 +92,14 @@ std::vector<Expectation> expectedTable()
     const Outcome figures = expect(200, "year,section,title,label,column,count");
     const Outcome audit = expect(200, "<h1>Audit log</h1>");
     const Outcome auditCsv = expect(200, "id,at,account_id,username,address,action,object_type,object_id");
+    const Outcome photo = expect(200, "pixels of the route test photo");
+    const Outcome revealedPhoto
+        = expect(200, "<img src=\"/attachments/{attachment}/image\" alt=\"photo.png\" class=\"attachment-image\">");
+    const Outcome emptyReply = expect(400, "The reply is empty. Write the reply, then send it.");
+    const Outcome unknownStep = expect(400, "A step you ticked is not on this");
+    const Outcome certificates = expect(200, "<h1>TLS certificates</h1>");
+    const Outcome siteTexts = expect(200, "<h1>Texts of the public site</h1>");
+    const Outcome backToCategories = expect(303, "/categories");
     const Outcome rejected = kRoleRejected;
     const Outcome login = kToLogin;
     const Outcome noSession = kPostWithoutSession;
@@ -151,6 +164,15 @@ std::vector<Expectation> expectedTable()
         {"POST", "/cases/{id}/merge", "/cases/{case}/merge", {{"primary", ""}},
             {rejected, expect(400, "Tick the box to confirm"), expect(400, "Tick the box to confirm"), rejected,
                 noSession}},
+        {"POST", "/cases/{id}/replies", "/cases/{case}/replies", {{"reply", ""}},
+            {rejected, emptyReply, emptyReply, rejected, noSession}},
+        {"POST", "/cases/{id}/protocol", "/cases/{case}/protocol", {{"step", "999999"}},
+            {rejected, unknownStep, unknownStep, rejected, noSession}},
+        {"POST", "/cases/{id}/attachments/reveal", "/cases/{case}/attachments/reveal",
+            {{"attachment", "{attachment}"}}, {rejected, revealedPhoto, revealedPhoto, rejected, noSession}},
+        {"GET", "/attachments/{id}", "/attachments/{attachment}", {}, {rejected, photo, photo, rejected, login}},
+        {"GET", "/attachments/{id}/image", "/attachments/{attachment}/image", {},
+            {rejected, photo, photo, rejected, login}},
         // The legal hold is the coordinator's alone.
         {"POST", "/cases/{id}/legal-hold", "/cases/{case}/legal-hold", {{"hold", "set"}},
             {rejected, backToCase, rejected, rejected, noSession}},
@@ -169,6 +191,32 @@ std::vector<Expectation> expectedTable()
         {"POST", "/partners/{id}/enable", "/partners/{partner}/enable", {},
             {rejected, backToPartners, rejected, rejected, noSession}},
 
+        // The public site's texts, the form's categories and their
+        // checklists: coordinators.
+        {"GET", "/site", "/site", {}, {rejected, siteTexts, rejected, rejected, login}},
+        {"GET", "/site/text", "/site/text?page=home&language=en", {},
+            {rejected, expect(200, "<h1>Text of <code>home</code> (English)</h1>"), rejected, rejected, login}},
+        {"POST", "/site/text", "/site/text", {{"page", "home"}, {"language", "en"}, {"markdown", ""}},
+            {rejected, expect(400, "The text is empty."), rejected, rejected, noSession}},
+        {"POST", "/site/text/restore", "/site/text/restore", {{"page", "home"}, {"language", "en"}},
+            {rejected, expect(303, "/site/text?page=home&language=en"), rejected, rejected, noSession}},
+        {"GET", "/categories", "/categories", {},
+            {rejected, expect(200, "<h1>Report categories</h1>"), rejected, rejected, login}},
+        {"POST", "/categories", "/categories", {{"code", ""}, {"label_en", "Grooming online"}},
+            {rejected, expect(400, "The code must have 2 to 32 characters"), rejected, rejected, noSession}},
+        {"GET", "/categories/{id}", "/categories/{category}", {},
+            {rejected, expect(200, "<h1>Category <code>online_material</code></h1>"), rejected, rejected, login}},
+        {"POST", "/categories/{id}", "/categories/{category}", {{"label_en", "Material found online"}},
+            {rejected, expect(303, "/categories/{category}"), rejected, rejected, noSession}},
+        {"POST", "/categories/{id}/disable", "/categories/{category}/disable", {},
+            {rejected, backToCategories, rejected, rejected, noSession}},
+        {"POST", "/categories/{id}/enable", "/categories/{category}/enable", {},
+            {rejected, backToCategories, rejected, rejected, noSession}},
+        {"POST", "/categories/{id}/steps", "/categories/{category}/steps", {{"text", "Ask where the file was seen."}},
+            {rejected, expect(303, "/categories/{category}#protocol"), rejected, rejected, noSession}},
+        {"POST", "/categories/{id}/steps/remove", "/categories/{category}/steps/remove", {{"step", "999999"}},
+            {rejected, expect(400, "This checklist has no such step."), rejected, rejected, noSession}},
+
         // Staff accounts: admins.
         {"GET", "/accounts", "/accounts", {}, {accounts, rejected, rejected, rejected, login}},
         {"POST", "/accounts", "/accounts", {{"username", "newcomer"}, {"role", "janitor"}},
@@ -179,6 +227,8 @@ std::vector<Expectation> expectedTable()
             {backToAccounts, rejected, rejected, rejected, noSession}},
         {"POST", "/accounts/{id}/reset-second-factor", "/accounts/{account}/reset-second-factor", {},
             {backToAccounts, rejected, rejected, rejected, noSession}},
+        {"POST", "/accounts/{id}/notice-email", "/accounts/{account}/notice-email", {{"email", "target.example.org"}},
+            {expect(400, "The e-mail address needs exactly one @"), rejected, rejected, rejected, noSession}},
 
         // The audit log: auditors.
         {"GET", "/audit", "/audit", {}, {rejected, rejected, rejected, audit, login}},
@@ -191,6 +241,13 @@ std::vector<Expectation> expectedTable()
         {"POST", "/updates/install", "/updates/install", {},
             {expect(409, "There is no uploaded bundle to install."), rejected, rejected, rejected, noSession}},
         {"POST", "/updates/discard", "/updates/discard", {}, {expect(303, "/updates"), rejected, rejected, rejected, noSession}},
+
+        // TLS certificates: admins. The handler rejects an empty form
+        // before it calls the updater.
+        {"GET", "/certificates", "/certificates", {}, {certificates, rejected, rejected, rejected, login}},
+        {"POST", "/certificates", "/certificates", {{"edge", ""}, {"certificate", ""}, {"key", ""}},
+            {expect(400, "Choose whether the certificate is for the public site or the staff site."), rejected,
+                rejected, rejected, noSession}},
 
         // Statistics: coordinators and auditors read, coordinators write.
         {"GET", "/statistics", "/statistics?year=2026", {}, {rejected, statistics, rejected, statistics, login}},
@@ -211,6 +268,11 @@ std::vector<Expectation> expectedTable()
             {rejected, expect(404, "No partner has this number."), rejected, rejected, login}},
         {"POST", "/accounts/{id}/disable", "/accounts/999999/disable", {},
             {expect(404, "No staff account has this number."), rejected, rejected, rejected, noSession}},
+        {"GET", "/attachments/{id}", "/attachments/999999", {},
+            {rejected, expect(404, "No attachment has this number."), expect(404, "No attachment has this number."),
+                rejected, login}},
+        {"GET", "/categories/{id}", "/categories/999999", {},
+            {rejected, expect(404, "No category has this number."), rejected, rejected, login}},
     };
 }
 
@@ -221,10 +283,11 @@ std::string replaceAll(std::string text, const std::string& from, const std::str
     return text;
 }
 
-// A StaffApp with a member of each role, a report, a partner and a target
-// account for the account routes. The update pages get a bundle folder
-// and the referral form a signing identity, so that neither responds
-// that it is not set up.
+// A StaffApp with a member of each role, a report with an image
+// attachment, a partner and a target account for the account routes. The
+// update pages get a bundle folder and the referral form a signing
+// identity, so that neither responds that it is not set up. The category
+// routes use a built-in category, which every database starts with.
 struct RouteWorld {
     RouteWorld()
         : updates("staff-route-updates")
@@ -251,8 +314,43 @@ struct RouteWorld {
         stored.receiptCertificatePem = test::pkiText("partner-receipt.pem");
         stored.outcomeCertificateSha256 = std::string(64, 'a');
         const auto partner = referral::savePartner(*fixture.db.database, stored, "2026-12-01T09:00:00Z");
+        const auto attachment = addImage(report);
+        const auto category = storage::findCategoryByCode(*fixture.db.database, "online_material");
+        REQUIRE(category);
         objects = {{"{case}", std::to_string(report)}, {"{account}", std::to_string(target.id)},
-            {"{partner}", std::to_string(partner)}};
+            {"{partner}", std::to_string(partner)}, {"{attachment}", std::to_string(attachment)},
+            {"{category}", std::to_string(category->id)}};
+    }
+
+    // Stores a PNG for the report as the ingester does: encrypted in the
+    // attachment store under its own key, which the report's key wraps.
+    // The caller holds the fixture's mutex.
+    std::int64_t addImage(std::int64_t reportId)
+    {
+        const std::string content = std::string("\x89PNG\r\n\x1a\n", 8) + "pixels of the route test photo";
+        storage::AttachmentStore store(attachments.path());
+        auto writer = store.create();
+        writer->write(crypto::asBytes(content));
+        writer->finish();
+        store.syncFolder();
+        const auto sha = writer->sha256();
+        const SecretBytes reportKey = SecretBytes::random(32);
+        auto& database = *fixture.db.database;
+        database.prepare("INSERT INTO report_keys (report_id, key) VALUES (?, ?)")
+            .bind(1, reportId)
+            .bind(2, reportKey.span())
+            .run();
+        database
+            .prepare("INSERT INTO attachments (report_id, position, file_id, name, media_type, size, sha256, "
+                     "wrapped_key, uploaded_at) VALUES (?, 0, ?, 'photo.png', 'image/png', ?, ?, ?, "
+                     "'2026-12-01T09:00:00Z')")
+            .bind(1, reportId)
+            .bind(2, writer->fileId())
+            .bind(3, static_cast<std::int64_t>(content.size()))
+            .bind(4, std::span<const std::uint8_t>(sha))
+            .bind(5, storage::wrapFileKey(reportKey.span(), writer->fileKey().span(), writer->fileId()))
+            .run();
+        return database.lastInsertId();
     }
 
     static StaffSettings settingsFor(const std::filesystem::path& updateFolder)
@@ -267,6 +365,13 @@ struct RouteWorld {
         for (const auto& [placeholder, id] : objects)
             text = replaceAll(text, placeholder, id);
         return text;
+    }
+
+    Fields resolve(Fields fields) const
+    {
+        for (auto& field : fields)
+            field.second = resolve(field.second);
+        return fields;
     }
 
     // A new full session of the column's member.
@@ -329,9 +434,9 @@ TEST_CASE("Each route for each role", "[staff][routes]")
                 // The forms before a login carry the token of their page's
                 // cookie.
                 client.get(row.pattern);
-                response = client.post(target, row.fields);
+                response = client.post(target, world.resolve(row.fields));
             } else {
-                Fields fields = row.fields;
+                Fields fields = world.resolve(row.fields);
                 fields.emplace_back("csrf", session.csrfToken);
                 response = client.post(target, fields);
             }
@@ -369,7 +474,7 @@ TEST_CASE("Forged CSRF token rejected everywhere", "[staff][routes]")
         const Session other = world.sessionFor(column);
         StaffClient client(*world.fixture.app);
         client.setCookie(StaffApp::kSessionCookie, session.cookieValue);
-        Fields fields = row.fields;
+        Fields fields = world.resolve(row.fields);
         fields.emplace_back("csrf", other.csrfToken);
         const auto response = client.post(world.resolve(row.target), fields);
         INFO(row.method << " " << row.target << " as " << kColumnNames[column]);
