@@ -10,13 +10,15 @@ namespace meldpunt::storage {
 namespace {
 
 // Refuses text that is empty, too long or has control characters; `what`
-// names the text in the message ("The text", "The label").
-void checkText(const std::string& text, std::size_t maxCharacters, const std::string& what)
+// names the text in the message ("The text", "The label"), and `whenEmpty`
+// says what to do about an empty one.
+void checkText(const std::string& text, std::size_t maxCharacters, const std::string& what,
+    const std::string& whenEmpty = "Type it.")
 {
     if (!isValidUtf8(text) || hasForbiddenControl(text))
         throw SiteContentError(what + " contains invisible control characters. Type it again without them.");
     if (!hasVisibleText(text))
-        throw SiteContentError(what + " is empty. Type it, or use the built-in text instead.");
+        throw SiteContentError(what + " is empty. " + whenEmpty);
     const std::size_t length = countCodePoints(text);
     if (length > maxCharacters)
         throw SiteContentError(what + " has " + std::to_string(length) + " characters; at most "
@@ -87,7 +89,7 @@ void saveSiteText(Database& database, const std::string& page, const std::string
 {
     if (!isEditablePage(page))
         throw SiteContentError("This page's text cannot be edited. Choose a page from the list.");
-    checkText(markdown, kMaxTextCharacters, "The text");
+    checkText(markdown, kMaxTextCharacters, "The text", "Type it, or restore the built-in text instead.");
     const auto refused = markdown::refusedLinks(markdown);
     if (!refused.empty())
         throw SiteContentError("The link target '" + refused.front()

@@ -238,6 +238,9 @@ TEST_CASE("Caseworkers tick the protocol checklist", "[staff]")
     REQUIRE(coordinator.post("/categories/1/steps", {{"text", "Look up the <hotel> & its chain"}}).status == 303);
     coordinator.get("/categories/2");
     REQUIRE(coordinator.post("/categories/2/steps", {{"text", "Another category's step"}}).status == 303);
+    const auto emptyStep = coordinator.post("/categories/1/steps", {{"text", " "}});
+    CHECK(emptyStep.status == 400);
+    CHECK_THAT(emptyStep.body, ContainsSubstring("The step is empty. Type it."));
     CHECK(audited(fixture, "protocol_step.added", "1"));
     CHECK_FALSE(auditHolds(fixture, "hotel"));
     CHECK(coordinator.post("/categories/1/steps", {{"text", ""}}).status == 400);
