@@ -58,10 +58,10 @@ void sealToFile(const KeySettings& settings, const SecretBytes& key, const std::
     file.writeAtomically(sealedKeyPath(settings.stateFolder));
 }
 
-// Stores a new recovery key's public half and its wrap of the data key.
-RecoveryKey writeRecoveryFiles(const KeySettings& settings, const SecretBytes& dataKey, const std::string& databaseId)
+// Stores a recovery key's public half and its wrap of the data key.
+void writeRecoveryFiles(const KeySettings& settings, const SecretBytes& dataKey, const std::string& databaseId,
+    const RecoveryKey& recoveryKey)
 {
-    RecoveryKey recoveryKey = RecoveryKey::generate();
     const RecoveryPublicKey publicKey = RecoveryPublicKey::create(recoveryKey);
     const RecoveryWrap wrap = RecoveryWrap::wrap(dataKey.span(), publicKey, databaseId);
     // NOTE: two files, each replaced atomically but not together: a crash
@@ -70,6 +70,13 @@ RecoveryKey writeRecoveryFiles(const KeySettings& settings, const SecretBytes& d
     // file would close that window.
     writeText(recoveryWrapPath(settings.stateFolder), wrap.toJson());
     writeText(recoveryPublicPath(settings.stateFolder), publicKey.toJson());
+}
+
+// Stores a new recovery key's files and returns the key.
+RecoveryKey writeRecoveryFiles(const KeySettings& settings, const SecretBytes& dataKey, const std::string& databaseId)
+{
+    RecoveryKey recoveryKey = RecoveryKey::generate();
+    writeRecoveryFiles(settings, dataKey, databaseId, recoveryKey);
     return recoveryKey;
 }
 
@@ -340,6 +347,24 @@ RecoveryKey replaceRecoveryKey(const KeySettings& settings, storage::Database& d
     RecoveryKey recoveryKey = writeRecoveryFiles(settings, dataKey, databaseId);
     recordKeyEvent(database, "recovery_key_replaced");
     return recoveryKey;
+}
+
+void storeRecoveryKey(const KeySettings& settings, storage::Database& database, const SecretBytes& dataKey,
+    const std::string& databaseId, const RecoveryKey& recoveryKey)
+{
+    // A failed write rolls the event back, so key_events never names a key
+    // that was not stored.
+    database.transaction([&] {
+        recordKeyEvent(database, "recovery_key_replaced", "made on the setup page");
+        writeRecoveryFiles(settings, dataKey, databaseId, recoveryKey);
+    });
+}
+
+void storeRecoveryKeyWithTpm(const KeySettings& settings, storage::Database& database, const RecoveryKey& recoveryKey)
+{
+    std::string databaseId;
+    const SecretBytes dataKey = unsealDataKey(settings, databaseId);
+    storeRecoveryKey(settings, database, dataKey, databaseId, recoveryKey);
 }
 
 SecretBytes unsealDataKey(const KeySettings& settings, std::string& databaseId)

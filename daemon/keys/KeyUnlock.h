@@ -67,6 +67,16 @@ UnlockOutcome recoverWithKey(const KeySettings& settings, const RecoveryKey& rec
 RecoveryKey replaceRecoveryKey(const KeySettings& settings, storage::Database& database,
     const SecretBytes& dataKey, const std::string& databaseId);
 
+// Stores the public half of `recoveryKey` and its wrap of the data key,
+// replacing any stored recovery files, and records the event. The caller
+// made the key with RecoveryKey::generate and had it confirmed by the
+// person who keeps it (the setup page).
+void storeRecoveryKey(const KeySettings& settings, storage::Database& database, const SecretBytes& dataKey,
+    const std::string& databaseId, const RecoveryKey& recoveryKey);
+// Same, with the data key unsealed again from the TPM (meldpuntd, which
+// does not keep the data key after opening the database).
+void storeRecoveryKeyWithTpm(const KeySettings& settings, storage::Database& database, const RecoveryKey& recoveryKey);
+
 // Unseals the data key with the TPM (for tools that work on a stopped box).
 SecretBytes unsealDataKey(const KeySettings& settings, std::string& databaseId);
 

@@ -145,7 +145,8 @@ void Daemon::start()
         if (outcome.newRecoveryKey)
             showOnTerminal(*outcome.newRecoveryKey);
         else if (!std::filesystem::exists(keys::recoveryWrapPath(settings_.keys.stateFolder)))
-            log::warning("No recovery key is set up for this box; run 'meldpunt-keys new-recovery-key' on its console");
+            log::warning("No recovery key is set up for this box; make it on the staff setup page, or run "
+                         "'meldpunt-keys new-recovery-key' on its console");
         open(std::move(outcome));
         healthThread_ = std::thread([this] { healthLoop(); });
         return;
@@ -180,7 +181,20 @@ void Daemon::open(keys::UnlockOutcome outcome)
 
     std::unique_ptr<staff::StaffApp> staffApp;
     if (staffPages_) {
-        staffApp = std::make_unique<staff::StaffApp>(database, databaseMutex_, *staffPages_, settings_.staff,
+        // The first admin makes the recovery key on the setup page when
+        // no console made one. The store runs under databaseMutex_, which
+        // StaffApp holds while it handles a request.
+        staff::StaffSettings staffSettings = settings_.staff;
+        const keys::KeySettings keySettings = settings_.keys;
+        if (staffSettings.recoveryKeyOnSetupPage) {
+            staffSettings.recoveryKeyExists = [keySettings] {
+                return std::filesystem::exists(keys::recoveryWrapPath(keySettings.stateFolder));
+            };
+            staffSettings.storeRecoveryKey = [keySettings, &database](const keys::RecoveryKey& key) {
+                keys::storeRecoveryKeyWithTpm(keySettings, database, key);
+            };
+        }
+        staffApp = std::make_unique<staff::StaffApp>(database, databaseMutex_, *staffPages_, std::move(staffSettings),
             settings_.clock);
         announceSetupCode(staffApp->prepareFirstSetup());
     }

@@ -286,6 +286,14 @@ bool Accounts::hasSetupCode()
     return query.step() && query.columnInt(0) > 0;
 }
 
+bool Accounts::isSetupCode(const std::string& code)
+{
+    const auto hash = sha256(normaliseCode(code));
+    auto query = database_.prepare("SELECT count(*) FROM staff_setup_codes WHERE code_hash = ?");
+    query.bind(1, std::span<const std::uint8_t>(hash));
+    return query.step() && query.columnInt(0) == 1;
+}
+
 bool Accounts::useSetupCode(const std::string& code)
 {
     const auto hash = sha256(normaliseCode(code));

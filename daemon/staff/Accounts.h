@@ -78,6 +78,8 @@ public:
     // admin, and returns it, to be shown once.
     std::string newSetupCode();
     bool hasSetupCode();
+    // Returns true when the code is valid, and keeps it.
+    bool isSetupCode(const std::string& code);
     // Returns true and removes the code when it is valid.
     bool useSetupCode(const std::string& code);
 

@@ -527,7 +527,14 @@ StaffResponse StaffApp::setupForm(Context& context, const std::string& notice, i
     // Once an admin exists, the page serves only to make another admin
     // with a code from meldpunt-keys new-admin-code. It then neither shows
     // the stored details to whoever opens it nor changes them.
-    data.set("first_setup", accounts_.list().empty());
+    const bool firstSetup = accounts_.list().empty();
+    data.set("first_setup", firstSetup);
+    // The recovery key comes before the admin, so that no box takes
+    // reports without one. A key made on the console skips the step.
+    const bool recoveryStep = recoveryStepNeeded();
+    data.set("recovery_step", recoveryStep);
+    data.set("recovery_key_exists", firstSetup && !recoveryStep && settings_.recoveryKeyExists
+        && settings_.storeRecoveryKey && settings_.recoveryKeyExists());
     data.set("organisation", site.organisationName);
     data.set("contact_email", site.contactEmail);
     data.set("time_zone", site.calendar.timeZone);
@@ -560,9 +567,15 @@ StaffResponse StaffApp::setupForm(Context& context, const std::string& notice, i
 
 StaffResponse StaffApp::setup(Context& context)
 {
+    const std::string step = context.form.get("step");
+    if (step == "recovery_key" || step == "recovery_confirm")
+        return recoveryKeyStep(context);
     const std::string username = context.form.get("username");
     const std::string password = context.form.get("password");
     const std::string address = context.request.address;
+    if (recoveryStepNeeded())
+        return setupPage(context, "Make the recovery key first: type the setup code and choose Make the recovery key.",
+            409, {});
     if (const auto wait = limiter_.waitFor("setup", address)) {
         context.extraHeaders.emplace_back("Retry-After", std::to_string(wait->count()));
         return setupPage(context, "Too many wrong setup codes. Try again in " + std::to_string(wait->count()) + " seconds.",
@@ -618,6 +631,153 @@ StaffResponse StaffApp::setup(Context& context)
     log::securityEvent(kAccountChangedMessageId, "Created admin account " + std::to_string(id) + " with a setup code");
     context.account.reset();
     return loginPage(context, "The admin account exists. Log in to set up its second factor.", 200, username);
+}
+
+bool StaffApp::recoveryStepNeeded()
+{
+    return settings_.recoveryKeyExists && settings_.storeRecoveryKey && accounts_.list().empty()
+        && !settings_.recoveryKeyExists();
+}
+
+namespace {
+
+// A group as typed back: upper case, without spaces and hyphens, with I
+// and L read as 1 and O as 0, as RecoveryKey::parse reads them.
+std::string normaliseGroup(const std::string& typed)
+{
+    std::string group;
+    for (const unsigned char c : typed) {
+        if (c == ' ' || c == '-' || c == '\t')
+            continue;
+        char upper = static_cast<char>(std::toupper(c));
+        if (upper == 'I' || upper == 'L')
+            upper = '1';
+        else if (upper == 'O')
+            upper = '0';
+        group += upper;
+    }
+    return group;
+}
+
+std::string keyGroup(const std::string& key, int group)
+{
+    return key.substr(static_cast<std::size_t>(group) * 6, 5);
+}
+
+} // namespace
+
+// The recovery key step of the first setup. The setup code (checked, and
+// kept for the admin form) starts it: a new key is made and shown, and
+// kept only in this process's memory. It is stored, and so put to use,
+// only when two of its groups are typed back correctly, so that the box
+// never depends on a key nobody wrote down. A restart before that
+// forgets it, and the step starts again with a new key.
+StaffResponse StaffApp::recoveryKeyStep(Context& context)
+{
+    if (!recoveryStepNeeded()) {
+        pendingRecoveryKey_.reset();
+        return setupPage(context, "This box has a recovery key already, so that step is skipped. Fill in the form below.",
+            409, {});
+    }
+    const std::string address = context.request.address;
+    if (const auto wait = limiter_.waitFor("setup", address)) {
+        context.extraHeaders.emplace_back("Retry-After", std::to_string(wait->count()));
+        return setupPage(context, "Too many wrong setup codes. Try again in " + std::to_string(wait->count()) + " seconds.",
+            429, {});
+    }
+    const SiteDetails site = loadSiteDetails(database_, SiteDetails{{}, {}, settings_.calendar});
+    if (context.form.get("step") == "recovery_key") {
+        const std::string code = context.form.get("setup_code");
+        if (code.find_first_not_of(" \t-") == std::string::npos) {
+            const std::string missing = "Type the setup code shown on the console of this box.";
+            return setupForm(context, missing, 400, {}, site, {{"setup_code", missing}});
+        }
+        if (!accounts_.isSetupCode(code)) {
+            limiter_.recordFailure("setup", address);
+            audit(context, "setup.failed", "setup_code", "");
+            const std::string wrongCode = "The setup code is wrong or was used already. Type it again, or make a new "
+                                          "one with meldpunt-keys new-admin-code on the console.";
+            return setupForm(context, wrongCode, 403, {}, site, {{"setup_code", wrongCode}});
+        }
+        const auto random = crypto::randomBytes(2);
+        const int first = random[0] % 8;
+        const int second = (first + 1 + random[1] % 7) % 8;
+        pendingRecoveryKey_.emplace(PendingRecoveryKey{keys::RecoveryKey::generate(), randomToken(),
+            std::min(first, second), std::max(first, second)});
+        return recoveryKeyPage(context, {}, 200, {});
+    }
+
+    if (!pendingRecoveryKey_ || !sameToken(pendingRecoveryKey_->token, context.form.get("recovery_token")))
+        return setupPage(context,
+            "This recovery key is no longer waiting for confirmation: meldpuntd restarted, or the step was started "
+            "again elsewhere. Nothing was stored. Discard what you wrote down, type the setup code and make a new key.",
+            409, {});
+    const std::string key = pendingRecoveryKey_->key.toString();
+    std::vector<SetupFieldError> errors;
+    const std::pair<const char*, int> fields[] = {
+        {"first_group", pendingRecoveryKey_->firstGroup}, {"second_group", pendingRecoveryKey_->secondGroup}};
+    for (const auto& [field, group] : fields) {
+        const std::string typed = normaliseGroup(context.form.get(field));
+        const std::string number = std::to_string(group + 1);
+        if (typed.empty())
+            errors.push_back({field, "Type group " + number + " of the recovery key as you wrote it down."});
+        else if (typed.size() != 5)
+            errors.push_back({field, "Group " + number + " has 5 characters, and you typed " + std::to_string(typed.size())
+                    + ". Type the five characters of that group only."});
+        else if (CRYPTO_memcmp(typed.data(), keyGroup(key, group).data(), 5) != 0)
+            errors.push_back({field, "Group " + number + " does not match the recovery key above. Compare what you "
+                    "wrote down with the key, character by character, correct it and type the group again."});
+    }
+    if (!errors.empty())
+        return recoveryKeyPage(context,
+            "The recovery key is not stored yet: the groups you typed back do not match it. The key above is the "
+            "same; check what you wrote down and type the groups again.",
+            400, errors);
+    try {
+        settings_.storeRecoveryKey(pendingRecoveryKey_->key);
+    } catch (const std::exception& error) {
+        pendingRecoveryKey_.reset();
+        log::error(std::string("Failed to store the recovery key made on the setup page: ") + error.what());
+        return setupPage(context,
+            "The recovery key could not be stored, so it is not in use; the journal names the cause. Discard what you "
+            "wrote down and make a new key. If it fails again, run meldpunt-keys new-recovery-key on the console.",
+            500, {});
+    }
+    pendingRecoveryKey_.reset();
+    audit(context, "recovery_key.created", "recovery_key", "");
+    log::securityEvent(kRecoveryKeyCreatedMessageId, "Created a recovery key on the setup page");
+    return setupPage(context,
+        "The recovery key is stored. Keep what you wrote down away from the box. Now set up the organisation and "
+        "the first admin; the setup code works once more for that.",
+        200, {});
+}
+
+// Shows the pending recovery key and asks for two of its groups.
+StaffResponse StaffApp::recoveryKeyPage(Context& context, const std::string& notice, int status,
+    const std::vector<SetupFieldError>& errors)
+{
+    const std::string token = randomToken();
+    context.extraHeaders.emplace_back("Set-Cookie",
+        std::string(kLoginCookie) + "=" + token + "; Path=/; Secure; HttpOnly; SameSite=Strict");
+    PageData data;
+    data.set("csrf", token);
+    data.set("recovery_token", pendingRecoveryKey_->token);
+    data.set("recovery_key", pendingRecoveryKey_->key.toString());
+    data.set("first_group", std::to_string(pendingRecoveryKey_->firstGroup + 1));
+    data.set("second_group", std::to_string(pendingRecoveryKey_->secondGroup + 1));
+    PageData list {PageData::type::list};
+    for (const auto& error : errors) {
+        data.set(error.field + "_error", pages_.catalog().translate("en", error.message));
+        PageData item;
+        item.set("field", error.field);
+        item.set("message", pages_.catalog().translate("en", error.message));
+        list.push_back(item);
+    }
+    data.set("has_errors", !errors.empty());
+    data.set("errors", list);
+    context.session.reset();
+    context.account.reset();
+    return render(context, "setup-recovery", "Recovery key", std::move(data), notice, status);
 }
 
 StaffResponse StaffApp::secondFactorPage(Context& context, const std::string& notice, int status)

@@ -7,6 +7,7 @@
 #include "HealthChecks.h"
 #include "LoginLimiter.h"
 #include "Pages.h"
+#include "RecoveryKey.h"
 #include "Routes.h"
 #include "Sessions.h"
 #include "SiteSetup.h"
@@ -73,6 +74,13 @@ struct StaffSettings {
     // The box's health conditions, shown to admins on every page; null for
     // none.
     std::shared_ptr<const HealthBoard> health;
+    // The recovery key step of the first setup: whether the box has a
+    // recovery key, and how a confirmed new one is stored (its public half
+    // and its wrap of the data key). Either empty turns the step off, as
+    // does staff.recovery_key_on_setup_page = false in meldpuntd.ini.
+    std::function<bool()> recoveryKeyExists;
+    std::function<void(const keys::RecoveryKey&)> storeRecoveryKey;
+    bool recoveryKeyOnSetupPage = true;
 };
 
 // The staff interface: every route of the staff listener once the
@@ -123,6 +131,10 @@ private:
     StaffResponse setup(Context& context);
     StaffResponse setupForm(Context& context, const std::string& notice, int status, const std::string& username,
         const SiteDetails& site, const std::vector<SetupFieldError>& errors);
+    bool recoveryStepNeeded();
+    StaffResponse recoveryKeyStep(Context& context);
+    StaffResponse recoveryKeyPage(Context& context, const std::string& notice, int status,
+        const std::vector<SetupFieldError>& errors);
     StaffResponse secondFactorPage(Context& context, const std::string& notice, int status);
     StaffResponse secondFactor(Context& context);
     StaffResponse enrolPage(Context& context, const std::string& notice, int status);
@@ -218,12 +230,23 @@ private:
     std::optional<PendingBundle> pendingBundle_;
     std::string installingSha256_;
     referral::Referrals* referrals_ = nullptr;
+    // A recovery key made on the setup page and shown, but not yet
+    // confirmed and so not stored; the token ties it to the page that
+    // shows it. Under databaseMutex_.
+    struct PendingRecoveryKey {
+        keys::RecoveryKey key;
+        std::string token;
+        int firstGroup = 0; // 0-based, the two groups typed back
+        int secondGroup = 0;
+    };
+    std::optional<PendingRecoveryKey> pendingRecoveryKey_;
     std::filesystem::path attachmentFolder_;
 };
 
 // Security event ids in the journal; stable across releases.
 inline constexpr const char* kLoginFailedMessageId = "c4e2a8f61b3d4c7e9a5f0b2d4e6a8c1f";
 inline constexpr const char* kAccountChangedMessageId = "7b9d1f3a5c7e4a2b8d0f2a4c6e8b0d3a";
+inline constexpr const char* kRecoveryKeyCreatedMessageId = "5d7f9b1c3e5a4d6f8b0c2e4a6d8f0b47";
 inline constexpr const char* kPartnerChangedMessageId = "3e5a7c9b1d2f4e6a8c0b2d4f6a8e1c35";
 
 } // namespace meldpunt::staff

@@ -7,7 +7,8 @@ namespace meldpunt::test {
 
 StaffDatabase::StaffDatabase(const std::string& name)
     : scratch(name)
-    , database(std::make_unique<storage::Database>(scratch.path() / "meldpunt.db", crypto::randomBytes(32),
+    , key(crypto::randomBytes(32))
+    , database(std::make_unique<storage::Database>(scratch.path() / "meldpunt.db", key,
           storage::OpenMode::CreateNew))
     , now(staff::parseUtc("2026-12-02T10:00:00Z"))
 {

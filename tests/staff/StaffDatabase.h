@@ -7,6 +7,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace meldpunt::test {
 
@@ -27,6 +28,7 @@ struct StaffDatabase {
         const std::string& country = "NL");
 
     ScratchFolder scratch;
+    std::vector<std::uint8_t> key; // the database's data key
     std::unique_ptr<storage::Database> database;
     staff::TimePoint now;
 };

@@ -528,3 +528,60 @@ TEST_CASE("Failed backup raises health alert", "[staff][appliance]")
     setUpAdmin(appliance, admin);
     CHECK_THAT(admin.get("/accounts").body, ContainsSubstring("The scheduled backup failed"));
 }
+
+TEST_CASE("Setup page makes the recovery key", "[staff][keys][appliance]")
+{
+    // As on the appliance: meldpuntd runs without a terminal, and no
+    // console made a recovery key.
+    Appliance::Options options;
+    options.recoveryKeyOnSetupPage = true;
+    Appliance appliance("setup-recovery-key", options);
+    appliance.startAll();
+    REQUIRE(std::filesystem::exists(appliance.setupCodeFile()));
+    std::string setupCode = readFile(appliance.setupCodeFile());
+    setupCode.pop_back();
+    const auto wrapFile = appliance.stateFolder() / "recovery-wrap.json";
+    CHECK_FALSE(std::filesystem::exists(wrapFile));
+
+    Browser admin(appliance);
+    CHECK_THAT(admin.get("/setup").body, ContainsSubstring("First: the recovery key"));
+    const auto shown = admin.post("/setup", {{"step", "recovery_key"}, {"setup_code", setupCode}});
+    REQUIRE(shown.status == 200);
+    std::smatch match;
+    REQUIRE(std::regex_search(shown.body, match, std::regex(R"re(id="recovery-key">([0-9A-Z-]{47})<)re")));
+    const std::string key = match[1];
+    REQUIRE(std::regex_search(shown.body, match, std::regex(R"re(name="recovery_token" value="([^"]+)")re")));
+    const std::string token = match[1];
+    REQUIRE(std::regex_search(shown.body, match, std::regex(R"re(for="first_group">Group ([1-8])<)re")));
+    const int first = std::stoi(match[1]);
+    REQUIRE(std::regex_search(shown.body, match, std::regex(R"re(for="second_group">Group ([1-8])<)re")));
+    const int second = std::stoi(match[1]);
+    const auto group = [&](int number) { return key.substr(static_cast<std::size_t>(number - 1) * 6, 5); };
+
+    const auto wrong = admin.post("/setup", {{"step", "recovery_confirm"}, {"recovery_token", token},
+        {"first_group", group(second)}, {"second_group", group(first)}});
+    CHECK(wrong.status == 400);
+    CHECK_THAT(wrong.body, ContainsSubstring(key));
+    CHECK_FALSE(std::filesystem::exists(wrapFile));
+
+    const auto stored = admin.post("/setup", {{"step", "recovery_confirm"}, {"recovery_token", token},
+        {"first_group", group(first)}, {"second_group", group(second)}});
+    CHECK(stored.status == 200);
+    CHECK_THAT(stored.body, ContainsSubstring("The recovery key is stored"));
+    CHECK(std::filesystem::exists(wrapFile));
+
+    // The key shown unlocks the data key on the console, as after a TPM
+    // change.
+    const auto recovered = appliance.runKeysTool("recover", key + "\n");
+    INFO(recovered.output);
+    CHECK(recovered.exitStatus == 0);
+    CHECK(appliance.runKeysTool("recover", "APH90-DPHWF-5THER-1DP9A-0YXNT-KBT63-HFQ0V-GR0NW\n").exitStatus != 0);
+
+    const auto created = admin.post("/setup", {{"setup_code", setupCode}, {"username", "root"},
+        {"password", "correct horse battery"}, {"password_again", "correct horse battery"}});
+    CHECK(created.status == 200);
+    const std::string log = appliance.daemonLog();
+    CHECK_THAT(log, ContainsSubstring("Created a recovery key on the setup page"));
+    for (int number = 1; number <= 8; ++number)
+        CHECK_THAT(log, !ContainsSubstring(group(number)));
+}

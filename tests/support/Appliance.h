@@ -27,6 +27,9 @@ public:
         std::size_t maxReportBytes = 1024 * 1024;
         int ingestIntervalMs = 200;
         bool scheduledBackups = false; // meldpuntd writes backups into backupFolder()
+        // The setup page makes the recovery key before the first admin. Off
+        // by default, so that tests create their admin with the form alone.
+        bool recoveryKeyOnSetupPage = false;
         // Reports one address may send at once; tests send many from one.
         unsigned reportBurst = 10000;
         // The site's languages, and the web files (templates, catalogs);
