@@ -41,8 +41,8 @@ struct UpdaterConfig {
     std::filesystem::path publicSocket;
     unsigned healthTimeoutSeconds = 120;
 
-    // Where the edges' TLS certificates and keys are installed, and the
-    // commands that restart each edge so that it loads a new pair.
+    // The folder that receives the edges' TLS certificates and keys, and
+    // the commands that restart each edge so that it loads a new pair.
     std::filesystem::path tlsFolder;
     std::vector<std::string> publicEdgeRestartCommand;
     std::vector<std::string> staffEdgeRestartCommand;

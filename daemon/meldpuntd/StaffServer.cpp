@@ -30,10 +30,10 @@ constexpr std::size_t kMaxStaffBody = 64 * 1024;
 enum class Body { Read, Stream };
 
 // Reads a body up to one byte past `limit`, so that the caller can tell a
-// body over the limit, and reads and drops whatever follows. Answering
-// with the rest unread would close the socket with data in it, and the
-// reset can destroy the answer before the edge has passed it on, which
-// then shows its own error page instead. The edge bounds the body.
+// body over the limit, and reads and drops whatever follows. A response
+// sent with the rest unread closes the socket with data in it. The reset
+// can then destroy the response before the edge has passed it on, and the
+// edge shows its own error page instead. The edge bounds the body.
 std::string readBoundedBody(std::istream& in, std::size_t limit)
 {
     std::string body;

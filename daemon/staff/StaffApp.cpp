@@ -508,6 +508,23 @@ StaffResponse StaffApp::login(Context& context)
     return redirect(stage == SessionStage::Enrol ? "/enrol" : "/second-factor");
 }
 
+// Puts each field's message beside its field as <field>_error, and the
+// list of all of them, which links to the fields, at the top of the page.
+void StaffApp::setFieldErrors(PageData& data, const std::vector<SetupFieldError>& errors)
+{
+    PageData list {PageData::type::list};
+    for (const auto& error : errors) {
+        const std::string message = pages_.catalog().translate("en", error.message);
+        data.set(error.field + "_error", message);
+        PageData item;
+        item.set("field", error.field);
+        item.set("message", message);
+        list.push_back(item);
+    }
+    data.set("has_errors", !errors.empty());
+    data.set("errors", list);
+}
+
 StaffResponse StaffApp::setupPage(Context& context, const std::string& notice, int status, const std::string& username)
 {
     return setupForm(context, notice, status, username, loadSiteDetails(database_, SiteDetails{{}, {}, settings_.calendar}), {});
@@ -548,18 +565,7 @@ StaffResponse StaffApp::setupForm(Context& context, const std::string& notice, i
         days.push_back(item);
     }
     data.set("days", days);
-    // Each field's message goes beside it as <field>_error, and the list
-    // at the top links to the fields.
-    PageData list {PageData::type::list};
-    for (const auto& error : errors) {
-        data.set(error.field + "_error", pages_.catalog().translate("en", error.message));
-        PageData item;
-        item.set("field", error.field);
-        item.set("message", pages_.catalog().translate("en", error.message));
-        list.push_back(item);
-    }
-    data.set("has_errors", !errors.empty());
-    data.set("errors", list);
+    setFieldErrors(data, errors);
     context.session.reset();
     context.account.reset();
     return render(context, "setup", "Set up this box", std::move(data), notice, status);
@@ -765,16 +771,7 @@ StaffResponse StaffApp::recoveryKeyPage(Context& context, const std::string& not
     data.set("recovery_key", pendingRecoveryKey_->key.toString());
     data.set("first_group", std::to_string(pendingRecoveryKey_->firstGroup + 1));
     data.set("second_group", std::to_string(pendingRecoveryKey_->secondGroup + 1));
-    PageData list {PageData::type::list};
-    for (const auto& error : errors) {
-        data.set(error.field + "_error", pages_.catalog().translate("en", error.message));
-        PageData item;
-        item.set("field", error.field);
-        item.set("message", pages_.catalog().translate("en", error.message));
-        list.push_back(item);
-    }
-    data.set("has_errors", !errors.empty());
-    data.set("errors", list);
+    setFieldErrors(data, errors);
     context.session.reset();
     context.account.reset();
     return render(context, "setup-recovery", "Recovery key", std::move(data), notice, status);

@@ -131,6 +131,7 @@ private:
     StaffResponse setup(Context& context);
     StaffResponse setupForm(Context& context, const std::string& notice, int status, const std::string& username,
         const SiteDetails& site, const std::vector<SetupFieldError>& errors);
+    void setFieldErrors(PageData& data, const std::vector<SetupFieldError>& errors);
     bool recoveryStepNeeded();
     StaffResponse recoveryKeyStep(Context& context);
     StaffResponse recoveryKeyPage(Context& context, const std::string& notice, int status,
