@@ -7,6 +7,7 @@
 #include "Log.h"
 #include "Pages.h"
 #include "PublicSite.h"
+#include "RunMarker.h"
 #include "Service.h"
 #include "Spool.h"
 #include "UnixHttpServer.h"
@@ -150,6 +151,18 @@ int run(int argc, char** argv)
 
     const site::PublicSiteConfig siteConfig = readSiteConfig(*config, origin);
     removePartialEntries(siteConfig.spoolFolder);
+    // The marker sits in the spool, where meldpuntd's health check finds
+    // the record of an unclean stop and tells the admins.
+    service::RunMarker runMarker(siteConfig.spoolFolder, service::kPublicRunName);
+    try {
+        if (runMarker.start(std::chrono::system_clock::now()))
+            log::warning("The previous run of meldpunt-public did not stop cleanly (a watchdog restart, a crash, a "
+                         "kill or a power loss); the staff interface shows this to admins");
+    } catch (const std::exception& error) {
+        // Only the unclean-stop check depends on the marker, so the site
+        // starts without it.
+        log::error(std::string("Failed to write the running marker in the spool: ") + error.what());
+    }
     site::PublicSite site(siteConfig, pages);
     // No upload runs yet, so every unfinished held file is a remnant.
     site.heldUploads().removeUnfinished();
@@ -206,6 +219,7 @@ int run(int argc, char** argv)
     formServer.stop();
     tasks.stop();
     site.flushVisitCounts();
+    runMarker.stop();
     return 0;
 }
 

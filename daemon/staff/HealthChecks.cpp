@@ -3,6 +3,7 @@
 #include "Crypto.h"
 #include "FileSystem.h"
 #include "Log.h"
+#include "RunMarker.h"
 #include "Spool.h"
 
 #include <openssl/asn1.h>
@@ -116,20 +117,12 @@ HealthMonitor::HealthMonitor(HealthSettings settings, Clock clock, HealthProbes 
 
 bool HealthMonitor::markStarted()
 {
-    const fs::path marker = settings_.stateFolder / kRunningMarkerFile;
-    std::error_code error;
-    const bool unclean = fs::exists(marker, error);
-    if (unclean)
-        uncleanStopFoundAt_ = clock_();
-    const std::string text = formatUtc(clock_()) + "\n";
-    fsutil::writeFileAtomically(marker, crypto::asBytes(text), 0600);
-    return unclean;
+    return service::RunMarker(settings_.stateFolder, service::kDaemonRunName).start(clock_());
 }
 
 void HealthMonitor::markStopped()
 {
-    std::error_code error;
-    fs::remove(settings_.stateFolder / kRunningMarkerFile, error);
+    service::RunMarker(settings_.stateFolder, service::kDaemonRunName).stop();
 }
 
 std::vector<HealthCondition> HealthMonitor::check(bool locked, const std::string& lockedReason)
@@ -145,12 +138,7 @@ std::vector<HealthCondition> HealthMonitor::check(bool locked, const std::string
     checkDisk(found);
     checkCertificates(found, now);
     checkBackup(found);
-    if (uncleanStopFoundAt_ && now - *uncleanStopFoundAt_ < settings_.restartNoticeFor) {
-        found.push_back({HealthKind::UncleanStop, "unclean_stop", "meldpuntd did not stop cleanly",
-            "restarted at " + formatUtc(*uncleanStopFoundAt_),
-            "The watchdog restarted it, or it crashed, was killed or lost power. Read the journal of "
-            "meldpuntd.service before that time for the cause."});
-    }
+    checkUncleanStops(found, now);
     if (probes_.clockSynchronised) {
         const auto synchronised = probes_.clockSynchronised();
         if (synchronised && !*synchronised) {
@@ -188,6 +176,29 @@ void HealthMonitor::checkSpool(std::vector<HealthCondition>& found, TimePoint no
         std::to_string(entries.size()) + " entries, the oldest " + std::to_string(minutes) + " minutes old",
         "meldpuntd is not storing reports: check that the database is open and read the journal of "
         "meldpuntd.service for ingestion errors."});
+}
+
+void HealthMonitor::checkUncleanStops(std::vector<HealthCondition>& found, TimePoint now)
+{
+    // meldpunt-public keeps its marker in the spool, the only folder it
+    // shares with meldpuntd.
+    const struct {
+        const char* daemon;
+        const fs::path& folder;
+        const char* id;
+        const char* title;
+    } daemons[] = {
+        {service::kDaemonRunName, settings_.stateFolder, "unclean_stop", "meldpuntd did not stop cleanly"},
+        {service::kPublicRunName, settings_.spoolFolder, "unclean_stop_public", "meldpunt-public did not stop cleanly"},
+    };
+    for (const auto& daemon : daemons) {
+        const auto startedAt = service::lastUncleanStart(daemon.folder, daemon.daemon);
+        if (!startedAt || now - *startedAt >= settings_.restartNoticeFor)
+            continue;
+        found.push_back({HealthKind::UncleanStop, daemon.id, daemon.title, "restarted at " + formatUtc(*startedAt),
+            std::string("The watchdog restarted it, or it crashed, was killed or lost power. Read the journal of ")
+                + daemon.daemon + ".service before that time for the cause."});
+    }
 }
 
 void HealthMonitor::checkDisk(std::vector<HealthCondition>& found)

@@ -96,6 +96,7 @@ public:
     // Records this start in the state folder and returns whether the
     // previous run of meldpuntd ended without a clean stop (its marker was
     // still there): a watchdog restart, a crash, a kill or a power loss.
+    // Throws std::system_error when the marker cannot be written.
     bool markStarted();
     // Removes the marker; called on a clean stop.
     void markStopped();
@@ -107,6 +108,7 @@ public:
 
 private:
     void checkSpool(std::vector<HealthCondition>& found, TimePoint now);
+    void checkUncleanStops(std::vector<HealthCondition>& found, TimePoint now);
     void checkDisk(std::vector<HealthCondition>& found);
     void checkCertificates(std::vector<HealthCondition>& found, TimePoint now);
     void checkBackup(std::vector<HealthCondition>& found);
@@ -114,7 +116,6 @@ private:
     HealthSettings settings_;
     Clock clock_;
     HealthProbes probes_;
-    std::optional<TimePoint> uncleanStopFoundAt_;
 };
 
 // Records the outcome of a scheduled backup in the state folder, where the
@@ -142,10 +143,10 @@ private:
     std::filesystem::path file_;
 };
 
-// Name of the ledger file, of the backup outcome file and of the marker
-// of a running meldpuntd, all in the state folder.
+// Name of the ledger file and of the backup outcome file, both in the
+// state folder.
 inline constexpr const char* kAlertLedgerFile = "health-alerts-sent";
 inline constexpr const char* kBackupOutcomeFile = "backup-outcome";
-inline constexpr const char* kRunningMarkerFile = "meldpuntd-running";
+
 
 } // namespace meldpunt::staff

@@ -4,6 +4,7 @@
 
 #include "HealthChecks.h"
 #include "Notices.h"
+#include "RunMarker.h"
 #include "StaffApp.h"
 #include "StaffAppFixture.h"
 
@@ -286,6 +287,24 @@ TEST_CASE("Health banner for admins", "[staff]")
         CHECK_FALSE(hasKind(second.check(false, {}), HealthKind::UncleanStop));
         second.markStopped();
         CHECK_FALSE(HealthMonitor(settings, fixture.db.clock(), probes).markStarted());
+    }
+
+    SECTION("an unclean stop of meldpunt-public")
+    {
+        // meldpunt-public keeps its marker in the spool; two starts without
+        // a stop between them are a restart after a kill or a crash.
+        meldpunt::service::RunMarker marker(settings.spoolFolder, "meldpunt-public");
+        CHECK_FALSE(marker.start(fixture.db.now));
+        CHECK(check(settings).empty());
+        CHECK(marker.start(fixture.db.now));
+        const auto found = check(settings);
+        REQUIRE(found.size() == 1);
+        CHECK(found.front().kind == HealthKind::UncleanStop);
+        CHECK(found.front().id == "unclean_stop_public");
+        board->publish(found);
+        CHECK_THAT(adminPage(), ContainsSubstring("meldpunt-public did not stop cleanly"));
+        fixture.db.advance(std::chrono::hours(25));
+        CHECK(check(settings).empty());
     }
 
     SECTION("other roles see no health banner")

@@ -480,14 +480,23 @@ TEST_CASE("Health alert mailed once per onset", "[staff][appliance]")
     CHECK_THAT(second, ContainsSubstring(uncleanTitle));
     CHECK_THAT(second, !ContainsSubstring(clockTitle));
 
+    // meldpunt-public killed and started again: its own alert, once.
+    appliance.killPublic();
+    appliance.startPublic();
+    REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 3; }, std::chrono::seconds(30)));
+    const std::string third = sink.messagesTo("tech@example.org").back();
+    CHECK_THAT(third, ContainsSubstring("meldpunt-public did not stop cleanly"));
+    CHECK_THAT(third, !ContainsSubstring(uncleanTitle));
+    CHECK_THAT(admin.get("/accounts").body, ContainsSubstring("meldpunt-public did not stop cleanly"));
+
     // Cleared and back: mailed again, and only the clock.
     std::ofstream(synchronised) << "";
     REQUIRE(waitFor([&] { return appliance.daemonLog().find("'clock_unsynchronised' has cleared") != std::string::npos; },
         std::chrono::seconds(30)));
     std::filesystem::remove(synchronised);
-    REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 3; }, std::chrono::seconds(30)));
+    REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 4; }, std::chrono::seconds(30)));
     auto mails = sink.messagesTo("tech@example.org");
-    CHECK(mails.size() == 3);
+    CHECK(mails.size() == 4);
     CHECK_THAT(mails.back(), ContainsSubstring(clockTitle));
     CHECK_THAT(mails.back(), !ContainsSubstring(uncleanTitle));
 
@@ -496,9 +505,9 @@ TEST_CASE("Health alert mailed once per onset", "[staff][appliance]")
     appliance.setDaemonTcti("swtpm:host=127.0.0.1,port=" + std::to_string(freeLoopbackPort(2)));
     appliance.startDaemon();
     REQUIRE(appliance.waitForNotification("STATUS=Locked: TPM not reachable"));
-    REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 4; }, std::chrono::seconds(30)));
+    REQUIRE(waitFor([&] { return sink.messagesTo("tech@example.org").size() >= 5; }, std::chrono::seconds(30)));
     mails = sink.messagesTo("tech@example.org");
-    CHECK(mails.size() == 4);
+    CHECK(mails.size() == 5);
     CHECK_THAT(mails.back(), ContainsSubstring("The database is locked"));
     CHECK_THAT(mails.back(), ContainsSubstring("TPM not reachable"));
     CHECK_THAT(mails.back(), !ContainsSubstring(clockTitle));
