@@ -2,6 +2,7 @@
 
 #include "IntakeKeys.h"
 #include "KeySealer.h"
+#include "FaultPoint.h"
 #include "Log.h"
 #include "PartnerRegistry.h"
 #include "Publisher.h"
@@ -163,12 +164,15 @@ void Daemon::start()
 
 void Daemon::open(keys::UnlockOutcome outcome)
 {
+    // The retry thread and a recovery may both unlock; the first opens
+    // the database, and the second, waiting here, finds it open.
+    std::lock_guard opening(openMutex_);
     {
-        // The retry thread and a recovery may both succeed; the first wins.
         std::lock_guard lock(mutex_);
         if (!status_.locked)
             return;
     }
+    pausePoint("open-after-locked-check");
     auto& database = *outcome.database;
     log::info("Opened the database with SQLCipher " + database.cipherVersion());
     // The intake key's age counts on the clock the sweep rotates it by.

@@ -165,6 +165,9 @@ private:
         std::chrono::steady_clock::time_point nextAllowed{};
     };
     std::mutex recoveryMutex_;
+    // Held for the whole of open(), so that a recovery and the retry
+    // thread that both unlock open the database once.
+    std::mutex openMutex_;
     std::map<std::string, RecoveryLimit> recoveryLimits_;
     std::chrono::steady_clock::time_point lastRecoveryAttempt_{};
 

@@ -195,6 +195,33 @@ TEST_CASE("Wrong recovery keys are rate limited", "[keys]")
     CHECK(appliance.daemonLog().find(otherKey) == std::string::npos);
 }
 
+TEST_CASE("Concurrent unlocks open the database once", "[keys]")
+{
+    Appliance appliance("recovery-race");
+    const std::string recoveryKey = setUpWithOneReport(appliance);
+    meldpunt::tpm::Tpm(appliance.tpm().tcti()).extendPcr(7, "a changed boot");
+    // The pause keeps the recovery inside its open. Meanwhile the retry
+    // thread (every second in tests) unseals the key that the recovery
+    // sealed again, and tries to open the database too.
+    appliance.startDaemon({"MELDPUNT_PAUSE_POINT=open-after-locked-check", "MELDPUNT_PAUSE_MILLISECONDS=2500"});
+    REQUIRE(appliance.waitForNotification("STATUS=Locked: PCR mismatch"));
+
+    const auto unlocked = postRecoveryKey(appliance, recoveryKey);
+    CHECK(unlocked.status == 303);
+    REQUIRE(appliance.waitForNotification("STATUS=Database open"));
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    CHECK(appliance.daemonRunning());
+    const std::string log = appliance.daemonLog();
+    const std::string unlockedLine = "Unlocked the database with the recovery key";
+    REQUIRE(log.find(unlockedLine) != std::string::npos);
+    std::size_t opens = 0;
+    for (auto at = log.find("Opened the database", log.find(unlockedLine)); at != std::string::npos;
+         at = log.find("Opened the database", at + 1))
+        ++opens;
+    CHECK(opens == 1);
+    CHECK(appliance.staffClient().get("/").status == 200);
+}
+
 TEST_CASE("Unclean stops never lock out the TPM", "[keys]")
 {
     Appliance appliance("unclean-stops");
