@@ -1066,6 +1066,9 @@ TEST_CASE("no temporary file appears during a large upload or a large download",
     for (const auto& folder : temporaryFolders)
         CHECK(fs::is_directory(prefix / folder));
 
+    // The master forks its workers after it is ready, so on a busy
+    // machine the first look may find the master alone.
+    REQUIRE(waitFor([&] { return nginxProcesses(fixture.edge().pid()).size() >= 2; }, 10s));
     TemporaryFileWatch watch(fixture.edge());
     CHECK(watch.processes() >= 2);
 
