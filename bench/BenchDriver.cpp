@@ -41,6 +41,10 @@ struct Settings {
     int repetitions = 3;   // runs per figure; the median is reported
     int startups = 5;      // daemon restarts for the start-up figure
     fs::path out = fs::path(MELDPUNT_BINARY_DIR) / "bench-results";
+    // "form" measures only the form page against the static file and
+    // prints the runs, which is quick enough to compare two edge
+    // configurations. Empty runs everything and writes the results.
+    std::string only;
 };
 
 // One measured quantity: every run's value and the command that produced
@@ -690,6 +694,13 @@ int Bench::run()
     for (const char* id : {"public_rss_idle", "daemon_rss_idle"})
         find(id)->command = "VmRSS from /proc/PID/status of the driver's own child, 2 s after start";
 
+    if (settings_.only == "form") {
+        measureFormPage(appliance);
+        for (const char* id : {"form_cpu_public_c50", "form_cpu_edge_c50", "static_cpu_edge_c50", "form_cpu_public_c500",
+                 "form_cpu_edge_c500", "static_cpu_edge_c500"})
+            std::cerr << id << ": " << number(median(find(id)->runs), 4) << " ms\n";
+        return 0;
+    }
     measureStartup(appliance);
     measureFormPage(appliance);
     measureReports(appliance);
@@ -815,7 +826,7 @@ void Bench::writeResults(const std::vector<Row>& rows)
 
 int usage()
 {
-    std::cerr << "usage: meldpunt-bench [--seconds S] [--repetitions N] [--startups N] [--out DIR]\n";
+    std::cerr << "usage: meldpunt-bench [--seconds S] [--repetitions N] [--startups N] [--out DIR] [--only form]\n";
     return 2;
 }
 
@@ -837,6 +848,8 @@ int main(int argc, char** argv)
             settings.startups = std::stoi(value);
         else if (name == "--out")
             settings.out = value;
+        else if (name == "--only" && value == "form")
+            settings.only = value;
         else
             return usage();
     }

@@ -1,5 +1,8 @@
 #include "UnixHttpServer.h"
 
+#include <algorithm>
+#include <thread>
+
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -129,6 +132,12 @@ int probeUnixSocket(const std::filesystem::path& socketPath, const std::string& 
     } catch (const std::exception&) {
         return -1;
     }
+}
+
+int pagePoolSize(int spare)
+{
+    const int processors = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    return kEdgeIdleConnectionsPerWorker * processors + spare;
 }
 
 } // namespace meldpunt

@@ -37,6 +37,16 @@ private:
     std::unique_ptr<Poco::Net::HTTPServer> server_;
 };
 
+// Idle connections that each nginx worker of an edge keeps open to its
+// daemon's page socket (`keepalive` in the edge template). Each occupies one
+// of the daemon's workers while it waits, because Poco serves a
+// connection on one thread until it closes.
+inline constexpr int kEdgeIdleConnectionsPerWorker = 16;
+
+// Returns a page pool size that leaves `spare` workers free when every
+// nginx worker (one per CPU) keeps all its idle connections open.
+int pagePoolSize(int spare);
+
 // Sends "GET path" over the Unix socket and returns the HTTP status, or
 // -1 when the socket does not answer within the timeout.
 int probeUnixSocket(const std::filesystem::path& socketPath, const std::string& path,

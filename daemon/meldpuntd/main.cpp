@@ -169,9 +169,9 @@ int run(int argc, char** argv)
     UnixHttpServerOptions serverOptions;
     serverOptions.socketPath = config->getString("paths.socket");
     serverOptions.socketGroup = config->getString("socket.group", "");
-    // The staff edge keeps up to 4 idle connections per nginx worker open
-    // here, each holding a worker, so there are workers to spare for them.
-    serverOptions.maxThreads = 16;
+    // The staff edge's idle connections each hold a worker here, so the
+    // pool has 16 workers more than those can ever take.
+    serverOptions.maxThreads = pagePoolSize(16);
     serverOptions.maxQueued = 32;
     UnixHttpServer server(serverOptions, daemon::makeStaffHandlerFactory(daemon));
     server.start();

@@ -179,10 +179,9 @@ int run(int argc, char** argv)
     UnixHttpServerOptions pageOptions;
     pageOptions.socketPath = config->getString("paths.socket");
     pageOptions.socketGroup = config->getString("socket.group", "");
-    // The edge keeps up to 4 idle connections per nginx worker open to
-    // this pool, each holding a worker here, so the pool is large enough
-    // that those never take most of it.
-    pageOptions.maxThreads = 32;
+    // The edge's idle connections each hold a worker here, so the pool
+    // has 32 workers more than those can ever take.
+    pageOptions.maxThreads = pagePoolSize(32);
     pageOptions.maxQueued = 1024;
     UnixHttpServerOptions formOptions = pageOptions;
     formOptions.socketPath = config->getString(

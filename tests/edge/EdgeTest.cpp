@@ -11,6 +11,7 @@
 
 #include "Edge.h"
 #include "Process.h"
+#include "UnixHttpServer.h"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
@@ -1576,4 +1577,19 @@ TEST_CASE("TLS below 1.2 and CBC ciphers and session tickets are refused", "[edg
         REQUIRE(connection.write(get("/nl/report")));
         CHECK(connection.readResponse().status == 200);
     }
+}
+
+TEST_CASE("page pools outnumber the edge's idle connections", "[edge]")
+{
+    // The daemons size their page pools from this constant; the template
+    // must keep exactly that many idle connections per nginx worker.
+    const std::string text = readFile(templatePath);
+    const auto upstream = text.find("upstream meldpunt_pages {");
+    REQUIRE(upstream != std::string::npos);
+    const auto keepalive = text.find("keepalive ", upstream);
+    REQUIRE(keepalive != std::string::npos);
+    const int value = std::stoi(text.substr(keepalive + std::string("keepalive ").size()));
+    CHECK(value == meldpunt::kEdgeIdleConnectionsPerWorker);
+    const int processors = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+    CHECK(meldpunt::pagePoolSize(16) == value * processors + 16);
 }
