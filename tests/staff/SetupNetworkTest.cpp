@@ -77,8 +77,8 @@ bool audited(StaffAppFixture& fixture, const std::string& action)
     return std::any_of(entries.begin(), entries.end(), [&](const AuditEntry& entry) { return entry.action == action; });
 }
 
-// The image makes a self-signed pair for each edge at the first boot;
-// this stands in for it. Returns the staff certificate's fingerprint as
+// Writes a self-signed pair for each edge, as the image makes at the
+// first boot. Returns the staff certificate's fingerprint as
 // browsers show it, and its end date as the page shows it.
 std::pair<std::string, std::string> writeGeneratedCertificates(const fs::path& folder)
 {
@@ -119,7 +119,7 @@ std::pair<std::string, std::string> writeGeneratedCertificates(const fs::path& f
 
 } // namespace
 
-TEST_CASE("Setup network step stores and applies the settings through the updater", "[staff][setup][network]")
+TEST_CASE("Setup network step applies settings", "[staff][setup][network]")
 {
     ScratchFolder scratch("setup-network-files");
     UpdaterOnPrivateBus updater(scratch.path());
@@ -175,10 +175,10 @@ TEST_CASE("Setup network step stores and applies the settings through the update
 
         SECTION("keeping the certificate leads to the admin form, which sets up the box")
         {
-            const auto kept = client.post("/setup", {{"setup_code", code}, {"step", "certificate_keep"}});
-            INFO(kept.body);
-            CHECK(kept.status == 200);
-            CHECK_THAT(kept.body, ContainsSubstring("name=\"password_again\""));
+            const auto keptPage = client.post("/setup", {{"setup_code", code}, {"step", "certificate_keep"}});
+            INFO(keptPage.body);
+            CHECK(keptPage.status == 200);
+            CHECK_THAT(keptPage.body, ContainsSubstring("name=\"password_again\""));
             CHECK(audited(fixture, "setup.certificate_kept"));
             const auto admin = client.post("/setup", {{"setup_code", code}, {"username", "root"},
                                                          {"password", "correct horse battery"},
@@ -341,7 +341,7 @@ TEST_CASE("Setup network step names each invalid field", "[staff][setup][network
     }
 }
 
-TEST_CASE("Setup steps without the updater say so and can be skipped", "[staff][setup][network]")
+TEST_CASE("Setup steps without updater stay skippable", "[staff][setup][network]")
 {
     ScratchFolder scratch("setup-network-no-updater");
     StaffAppFixture fixture("setup-network-no-updater",
@@ -359,14 +359,44 @@ TEST_CASE("Setup steps without the updater say so and can be skipped", "[staff][
     const auto skipped = client.post("/setup", {{"setup_code", code}, {"step", "network_skip"}});
     CHECK(skipped.status == 200);
     CHECK_THAT(skipped.body, ContainsSubstring("The installed certificates could not be read"));
-    const auto kept = client.post("/setup", {{"setup_code", code}, {"step", "certificate_keep"}});
-    CHECK(kept.status == 200);
-    CHECK_THAT(kept.body, ContainsSubstring("name=\"password_again\""));
+    const auto keptPage = client.post("/setup", {{"setup_code", code}, {"step", "certificate_keep"}});
+    CHECK(keptPage.status == 200);
+    CHECK_THAT(keptPage.body, ContainsSubstring("name=\"password_again\""));
 }
 
-TEST_CASE("The box's own addresses are found without netlink", "[staff][setup][network]")
+TEST_CASE("Box addresses found without netlink", "[staff][setup][network]")
 {
     CHECK(meldpunt::network::addressIsOnThisBox("127.0.0.1"));
     CHECK_FALSE(meldpunt::network::addressIsOnThisBox("192.0.2.77"));
     CHECK_FALSE(meldpunt::network::addressIsOnThisBox("not an address"));
+}
+
+TEST_CASE("Setup certificate step rejects hostile input", "[staff][setup][network]")
+{
+    ScratchFolder scratch("setup-certificate-hostile");
+    UpdaterOnPrivateBus updater(scratch.path());
+    const auto generated = writeGeneratedCertificates(updater.tlsFolder());
+    const std::string before = fileText(updater.tlsFolder() / "staff.pem");
+    StaffAppFixture fixture("setup-certificate-hostile", stepSettings(updater.address()));
+    const std::string code = fixture.app->prepareFirstSetup();
+    StaffClient client(*fixture.app);
+    client.get("/setup");
+    REQUIRE(client.post("/setup", {{"setup_code", code}, {"step", "network_skip"}}).status == 200);
+
+    for (const auto& hostile : hostileInputs()) {
+        for (const char* field : {"certificate", "key", "edge"}) {
+            INFO(field << " = " << hostile);
+            Fields fields = {{"setup_code", code}, {"step", "certificate"}, {"edge", "staff"},
+                {"certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}, {"key", "key"}};
+            const auto response = client.post("/setup", with(fields, field, hostile));
+            CHECK((response.status == 400 || response.status == 422));
+            CHECK_THAT(response.body, ContainsSubstring("aria-invalid=\"true\""));
+            CHECK(response.body.find("<script>alert(1)") == std::string::npos);
+            CHECK(response.body.find("<img src=x") == std::string::npos);
+            // The certificate in use is shown still.
+            CHECK_THAT(response.body, ContainsSubstring(generated.first));
+        }
+    }
+    CHECK(fileText(updater.tlsFolder() / "staff.pem") == before);
+    CHECK_FALSE(audited(fixture, "tls.installed"));
 }
