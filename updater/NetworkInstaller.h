@@ -16,17 +16,17 @@ public:
 };
 
 // The settings were stored, but applying them failed. They apply at the
-// next boot; the message says so and what to check.
+// next boot, and the message states this and what to check.
 class NetworkApplyError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
 
-// Checks `form` as meldpuntd does (without the check that the staff
-// address is on the box, which the updater's private network cannot
-// see), writes the settings to config.networkSettingsFile in one rename,
-// and runs config.networkApplyCommand, which renders them for
-// systemd-networkd, the staff edge and the firewall and reloads those.
+// Checks `form` as meldpuntd does, except that the staff address is on
+// the box: the updater's private network namespace has no such address.
+// Then writes the settings to config.networkSettingsFile in one rename and
+// runs config.networkApplyCommand, which renders them for systemd-networkd,
+// the staff edge and the firewall and reloads those.
 // Throws NetworkRejectedError, NetworkApplyError or UpdateError (the
 // file could not be written; the previous settings stay).
 network::NetworkSettings applyNetworkSettings(const UpdaterConfig& config, const network::NetworkForm& form);

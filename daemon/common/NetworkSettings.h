@@ -38,8 +38,8 @@ struct NetworkFieldError {
     std::string message;
 };
 
-// Whether an address is one of this box's now. The updater, which sees no
-// network, passes none, and the check is left out.
+// Returns whether an address is one of this box's now. The updater runs
+// in a network namespace of its own, so it passes none and skips the check.
 using LocalAddressCheck = std::function<bool(const std::string& address)>;
 
 // Checks every field and returns every problem, in form order; `settings`

@@ -41,8 +41,8 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-// The network settings were stored, but applying them failed; they apply
-// at the next boot. what() says so.
+// The network settings were stored, but applying them failed. They apply
+// at the next boot, as what() states.
 class NetworkApplyFailedError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;

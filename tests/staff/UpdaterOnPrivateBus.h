@@ -11,7 +11,7 @@ namespace meldpunt::test {
 // A private bus that lets everyone own and call everything, and the real
 // meldpunt-updated on it. The updater's own bus policy has its tests in
 // tests/updater; here only the staff pages' side is under test. The
-// updater installs certificates into tlsFolder(); the public edge's
+// updater installs certificates into tlsFolder(). The public edge's
 // restart is a script that records which certificate it would load, and
 // the staff edge's is /bin/true. The network settings go under
 // networkRoot(), and apply-network renders them there (--root), as it

@@ -247,8 +247,8 @@ int main(int argc, char** argv)
         options.networkAndCertificateSteps = setupSteps;
         Appliance appliance("updater-harness-appliance", options);
         appliance.startAll();
-        // The edges' certificate stands in for the one the image makes at
-        // the first boot, so the setup page shows what the browser gets.
+        // The edges' certificate replaces the one the image makes at the
+        // first boot, so the setup page shows what the browser gets.
         if (setupSteps) {
             fs::create_directories(box.tlsFolder());
             for (const char* edge : {"staff.pem", "public.pem"})
