@@ -307,4 +307,30 @@ CertificateSummary installCertificate(const UpdaterConfig& config, const std::st
     return summary;
 }
 
+CertificateSummary describeInstalledCertificate(const UpdaterConfig& config, const std::string& edge)
+{
+    if (edge != "public" && edge != "staff")
+        reject("The edge '" + edge + "' is unknown. Name the public or the staff edge.");
+    const fs::path file = config.tlsFolder / (edge + ".pem");
+    std::string text;
+    try {
+        text = fsutil::readSmallFile(file, kMaxCertificatePemBytes);
+    } catch (const std::exception& error) {
+        throw UpdateError("The " + edge + " edge has no readable certificate in " + file.string() + ": " + error.what()
+            + ".");
+    }
+    BioPtr bio = memoryBio(text);
+    X509Ptr leaf(PEM_read_bio_X509(bio.get(), nullptr, noPassphrase, nullptr));
+    if (!leaf) {
+        ERR_clear_error();
+        throw UpdateError("The " + edge + " edge's certificate " + file.string() + " is not PEM.");
+    }
+    CertificateSummary summary;
+    summary.subject = printedSubject(leaf.get());
+    summary.names = alternativeNames(leaf.get());
+    summary.notAfter = formatTime(X509_get0_notAfter(leaf.get()));
+    summary.sha256 = fingerprint(leaf.get());
+    return summary;
+}
+
 } // namespace meldpunt::updater

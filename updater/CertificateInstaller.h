@@ -54,4 +54,11 @@ CertificateSummary checkCertificate(const std::string& certificatePem, const std
 CertificateSummary installCertificate(const UpdaterConfig& config, const std::string& edge,
     const std::string& certificatePem, const std::string& keyPem, std::time_t now);
 
+// The certificate that `edge` ("public" or "staff") uses now: the first
+// certificate in config.tlsFolder/<edge>.pem, whatever made it (the
+// image's self-signed one or an upload). Nothing else is checked. Throws
+// CertificateRejectedError for an unknown edge, UpdateError when the file
+// is missing or not PEM.
+CertificateSummary describeInstalledCertificate(const UpdaterConfig& config, const std::string& edge);
+
 } // namespace meldpunt::updater

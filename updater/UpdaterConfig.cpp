@@ -79,6 +79,10 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
             ini->getString("tls.public_restart_command", "systemctl restart meldpunt-edge-public.service"));
         config.staffEdgeRestartCommand = splitWords(
             ini->getString("tls.staff_restart_command", "systemctl --no-block restart meldpunt-edge-staff.service"));
+        config.networkSettingsFile
+            = ini->getString("network.settings_file", "/var/lib/meldpunt/network/network.ini");
+        config.networkApplyCommand = splitWords(ini->getString("network.apply_command",
+            "/usr/libexec/meldpunt/apply-network --reload /var/lib/meldpunt/network/network.ini"));
     } catch (const Poco::Exception& error) {
         throw UpdateError("The updater configuration '" + file.string() +
             "' is invalid: " + error.displayText() + ".");
@@ -92,6 +96,11 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
         throw UpdateError("The key 'slots.reboot_command' is empty.");
     if (config.publicEdgeRestartCommand.empty() || config.staffEdgeRestartCommand.empty())
         throw UpdateError("The keys 'tls.public_restart_command' and 'tls.staff_restart_command' may not be empty.");
+    if (config.networkApplyCommand.empty())
+        throw UpdateError("The key 'network.apply_command' may not be empty.");
+    if (config.networkSettingsFile.empty() || !config.networkSettingsFile.is_absolute())
+        throw UpdateError("The key 'network.settings_file' must be an absolute path, such as "
+                          "/var/lib/meldpunt/network/network.ini.");
     if (config.tlsFolder.empty() || !config.tlsFolder.is_absolute())
         throw UpdateError("The key 'tls.folder' must be an absolute path, such as /etc/meldpunt/tls.");
     return config;

@@ -46,6 +46,12 @@ struct UpdaterConfig {
     std::filesystem::path tlsFolder;
     std::vector<std::string> publicEdgeRestartCommand;
     std::vector<std::string> staffEdgeRestartCommand;
+
+    // Where the setup page's network settings are kept (on the data
+    // partition, so they outlive the read-only root and updates), and the
+    // command that renders and applies them.
+    std::filesystem::path networkSettingsFile;
+    std::vector<std::string> networkApplyCommand;
 };
 
 // Reads the INI file. Throws UpdateError naming a missing or invalid key.

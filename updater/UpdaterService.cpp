@@ -3,6 +3,7 @@
 #include "BundleVerifier.h"
 #include "CertificateInstaller.h"
 #include "Installer.h"
+#include "NetworkInstaller.h"
 #include "SecurityEpoch.h"
 #include "UpdateError.h"
 
@@ -352,6 +353,60 @@ int onInstallCertificate(sd_bus_message* message, void* userdata, sd_bus_error* 
     }
 }
 
+// DescribeCertificate(edge): the certificate the edge uses now, so that
+// the setup page can show its fingerprint before anything is replaced.
+int onDescribeCertificate(sd_bus_message* message, void* userdata, sd_bus_error* error)
+{
+    const char* edge = nullptr;
+    if (sd_bus_message_read(message, "s", &edge) < 0 || !edge)
+        return replyError(error, "org.meldpunt.Updater1.CertificateRejected", "The call must pass the edge as a string.");
+    try {
+        const CertificateSummary summary = describeInstalledCertificate(serviceOf(userdata).config(), edge);
+        return sd_bus_reply_method_return(message, "ssss", summary.subject.c_str(), summary.names.c_str(),
+            summary.notAfter.c_str(), summary.sha256.c_str());
+    } catch (const CertificateRejectedError& failure) {
+        return replyError(error, "org.meldpunt.Updater1.CertificateRejected", failure.what());
+    } catch (const std::exception& failure) {
+        log::error(failure.what());
+        return replyError(error, SD_BUS_ERROR_FAILED, failure.what());
+    }
+}
+
+// ApplyNetwork(addressing, address, prefixLength, gateway, dns,
+// staffAddress, staffLan): checks the setup page's network settings
+// again, stores them on the data partition and applies them.
+int onApplyNetwork(sd_bus_message* message, void* userdata, sd_bus_error* error)
+{
+    const char* fields[7] = {};
+    if (sd_bus_message_read(message, "sssssss", &fields[0], &fields[1], &fields[2], &fields[3], &fields[4], &fields[5],
+            &fields[6])
+        < 0)
+        return replyError(error, "org.meldpunt.Updater1.NetworkRejected",
+            "The call must pass the seven network fields as strings.");
+    for (const char* field : fields)
+        if (!field)
+            return replyError(error, "org.meldpunt.Updater1.NetworkRejected",
+                "The call must pass the seven network fields as strings.");
+    const network::NetworkForm form {fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6]};
+    try {
+        const network::NetworkSettings settings = applyNetworkSettings(serviceOf(userdata).config(), form);
+        log::notice(std::string("Stored and applied the network settings: ")
+            + (settings.staticAddressing ? "fixed address " + settings.address + "/" + std::to_string(settings.prefixLength)
+                                         : std::string("DHCP"))
+            + ", staff address " + settings.staffAddress + ".");
+        return sd_bus_reply_method_return(message, "");
+    } catch (const NetworkRejectedError& failure) {
+        log::notice(std::string("Rejected network settings: ") + failure.what());
+        return replyError(error, "org.meldpunt.Updater1.NetworkRejected", failure.what());
+    } catch (const NetworkApplyError& failure) {
+        log::error(failure.what());
+        return replyError(error, "org.meldpunt.Updater1.NetworkApplyFailed", failure.what());
+    } catch (const std::exception& failure) {
+        log::error(failure.what());
+        return replyError(error, SD_BUS_ERROR_FAILED, failure.what());
+    }
+}
+
 int onCancel(sd_bus_message* message, void* userdata, sd_bus_error*)
 {
     serviceOf(userdata).cancel();
@@ -420,6 +475,13 @@ const sd_bus_vtable kVtable[] = {
         SD_BUS_PARAM(edge) SD_BUS_PARAM(certificate) SD_BUS_PARAM(key), "ssss",
         SD_BUS_PARAM(subject) SD_BUS_PARAM(names) SD_BUS_PARAM(notAfter) SD_BUS_PARAM(sha256),
         onInstallCertificate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("DescribeCertificate", "s", SD_BUS_PARAM(edge), "ssss",
+        SD_BUS_PARAM(subject) SD_BUS_PARAM(names) SD_BUS_PARAM(notAfter) SD_BUS_PARAM(sha256),
+        onDescribeCertificate, SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_METHOD_WITH_NAMES("ApplyNetwork", "sssssss",
+        SD_BUS_PARAM(addressing) SD_BUS_PARAM(address) SD_BUS_PARAM(prefixLength) SD_BUS_PARAM(gateway)
+            SD_BUS_PARAM(dns) SD_BUS_PARAM(staffAddress) SD_BUS_PARAM(staffLan), "", ,
+        onApplyNetwork, SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_PROPERTY("Operation", "s", getOperation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("Progress", "u", getProgress, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_PROPERTY("LastError", "s", getLastError, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -41,6 +41,7 @@ staff::StaffSettings staffSettings(const Poco::Util::AbstractConfiguration& conf
     settings.dueSoon = std::chrono::hours(config.getInt("staff.due_soon_hours", 8));
     settings.setupCodeFile = config.getString("staff.setup_code_file", "");
     settings.recoveryKeyOnSetupPage = config.getBool("staff.recovery_key_on_setup_page", true);
+    settings.networkAndCertificateSteps = config.getBool("staff.network_and_certificate_on_setup_page", true);
     settings.updateFolder = config.getString("updates.folder", "");
     settings.updaterBusAddress = config.getString("updates.bus_address", "");
     settings.maxBundleBytes = config.getUInt64("updates.max_bundle_bytes", settings.maxBundleBytes);

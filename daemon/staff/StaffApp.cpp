@@ -527,6 +527,12 @@ void StaffApp::setFieldErrors(PageData& data, const std::vector<SetupFieldError>
 
 StaffResponse StaffApp::setupPage(Context& context, const std::string& notice, int status, const std::string& username)
 {
+    // The network and certificate steps come after the recovery key and
+    // before the admin, each on a page of its own.
+    if (const std::string step = pendingSetupStep(); step == "network")
+        return networkStepPage(context, notice, status, {"dhcp", {}, {}, {}, {}, {}, {}}, {}, {});
+    else if (step == "certificate")
+        return certificateStepPage(context, notice, status, {}, {}, "staff", {});
     return setupForm(context, notice, status, username, loadSiteDetails(database_, SiteDetails{{}, {}, settings_.calendar}), {});
 }
 
@@ -576,12 +582,16 @@ StaffResponse StaffApp::setup(Context& context)
     const std::string step = context.form.get("step");
     if (step == "recovery_key" || step == "recovery_confirm")
         return recoveryKeyStep(context);
+    if (step == "network" || step == "network_skip" || step == "certificate" || step == "certificate_keep")
+        return setupStep(context);
     const std::string username = context.form.get("username");
     const std::string password = context.form.get("password");
     const std::string address = context.request.address;
     if (recoveryStepNeeded())
         return setupPage(context, "Make the recovery key first: type the setup code and choose Make the recovery key.",
             409, {});
+    if (!pendingSetupStep().empty())
+        return setupPage(context, "Finish the step on this page first; the first admin comes after it.", 409, {});
     if (const auto wait = limiter_.waitFor("setup", address)) {
         context.extraHeaders.emplace_back("Retry-After", std::to_string(wait->count()));
         return setupPage(context, "Too many wrong setup codes. Try again in " + std::to_string(wait->count()) + " seconds.",
@@ -752,6 +762,11 @@ StaffResponse StaffApp::recoveryKeyStep(Context& context)
     pendingRecoveryKey_.reset();
     audit(context, "recovery_key.created", "recovery_key", "");
     log::securityEvent(kRecoveryKeyCreatedMessageId, "Created a recovery key on the setup page");
+    if (!pendingSetupStep().empty())
+        return setupPage(context,
+            "The recovery key is stored. Keep what you wrote down away from the box. Now set up the network; the "
+            "setup code works for each step until the first admin exists.",
+            200, {});
     return setupPage(context,
         "The recovery key is stored. Keep what you wrote down away from the box. Now set up the organisation and "
         "the first admin; the setup code works once more for that.",

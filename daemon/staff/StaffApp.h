@@ -6,6 +6,7 @@
 #include "Clock.h"
 #include "HealthChecks.h"
 #include "LoginLimiter.h"
+#include "NetworkSettings.h"
 #include "Pages.h"
 #include "RecoveryKey.h"
 #include "Routes.h"
@@ -81,6 +82,13 @@ struct StaffSettings {
     std::function<bool()> recoveryKeyExists;
     std::function<void(const keys::RecoveryKey&)> storeRecoveryKey;
     bool recoveryKeyOnSetupPage = true;
+    // The network and TLS certificate steps of the first setup, which go
+    // through meldpunt-updated (updaterBusAddress). meldpuntd.ini's
+    // staff.network_and_certificate_on_setup_page turns them on (the
+    // default there); off, the setup page goes straight to the admin.
+    bool networkAndCertificateSteps = false;
+    // Whether the box has an address now, for the staff address.
+    network::LocalAddressCheck isLocalAddress = network::addressIsOnThisBox;
 };
 
 // The staff interface: every route of the staff listener once the
@@ -242,6 +250,20 @@ private:
     };
     std::optional<PendingRecoveryKey> pendingRecoveryKey_;
     std::filesystem::path attachmentFolder_;
+
+    // The network and certificate steps of the first setup (SetupSteps.cpp).
+    std::string pendingSetupStep();
+    void markSetupStep(const std::string& step, const std::string& outcome);
+    std::optional<StaffResponse> refuseSetupCode(Context& context,
+        const std::function<StaffResponse(const std::string&, int, const std::vector<SetupFieldError>&)>& page);
+    StaffResponse setupStep(Context& context);
+    StaffResponse networkStepPage(Context& context, const std::string& notice, int status,
+        const network::NetworkForm& form, const std::vector<SetupFieldError>& errors, const std::string& setupCode);
+    StaffResponse networkStep(Context& context);
+    StaffResponse certificateStepPage(Context& context, const std::string& notice, int status,
+        const std::vector<SetupFieldError>& errors, const std::string& setupCode, const std::string& edge,
+        const std::string& certificate);
+    StaffResponse certificateStep(Context& context);
 };
 
 // Security event ids in the journal; stable across releases.

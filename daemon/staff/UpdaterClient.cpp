@@ -15,6 +15,8 @@ constexpr const char* kInterface = "org.meldpunt.Updater1";
 constexpr const char* kRejectedError = "org.meldpunt.Updater1.BundleRejected";
 constexpr const char* kCertificateRejectedError = "org.meldpunt.Updater1.CertificateRejected";
 constexpr const char* kEdgeRestartFailedError = "org.meldpunt.Updater1.EdgeRestartFailed";
+constexpr const char* kNetworkRejectedError = "org.meldpunt.Updater1.NetworkRejected";
+constexpr const char* kNetworkApplyFailedError = "org.meldpunt.Updater1.NetworkApplyFailed";
 // Reading a manifest checks the signature only, and Install returns once
 // the install has started, so a minute is generous for either.
 constexpr std::uint64_t kCallTimeoutUsec = 60'000'000;
@@ -84,6 +86,11 @@ MessagePtr send(sd_bus* bus, sd_bus_message* call, const char* method)
     if (sd_bus_error_has_name(&error.error, kEdgeRestartFailedError))
         throw EdgeRestartFailedError(
             error.error.message ? error.error.message : "The certificate is installed, but the edge did not restart.");
+    if (sd_bus_error_has_name(&error.error, kNetworkRejectedError))
+        throw NetworkRejectedError(error.error.message ? error.error.message : "The network settings were rejected.");
+    if (sd_bus_error_has_name(&error.error, kNetworkApplyFailedError))
+        throw NetworkApplyFailedError(error.error.message ? error.error.message
+                                                          : "The network settings are stored but were not applied.");
     throw UpdaterUnavailableError(std::string("The updater call ") + method
         + " failed: " + (error.error.message ? error.error.message : std::strerror(-rc))
         + ". Check that meldpunt-updated is running.");
@@ -184,6 +191,35 @@ UpdaterState UpdaterClient::state() const
     state.bootedSlot = text("BootedSlot");
     state.securityEpoch = number("SecurityEpoch");
     return state;
+}
+
+InstalledCertificate UpdaterClient::describeCertificate(const std::string& edge) const
+{
+    BusPtr bus = connect(busAddress_);
+    MessagePtr call = newCall(bus.get(), "DescribeCertificate");
+    const int rc = sd_bus_message_append(call.get(), "s", edge.c_str());
+    if (rc < 0)
+        unavailable("ask the updater for the certificate", rc);
+    MessagePtr reply = send(bus.get(), call.get(), "DescribeCertificate");
+    const char* subject = nullptr;
+    const char* names = nullptr;
+    const char* notAfter = nullptr;
+    const char* sha256 = nullptr;
+    if (sd_bus_message_read(reply.get(), "ssss", &subject, &names, &notAfter, &sha256) < 0)
+        throw UpdaterUnavailableError("The updater's reply to DescribeCertificate is invalid.");
+    return InstalledCertificate {subject, names, notAfter, sha256};
+}
+
+void UpdaterClient::applyNetwork(const network::NetworkForm& form) const
+{
+    BusPtr bus = connect(busAddress_);
+    MessagePtr call = newCall(bus.get(), "ApplyNetwork");
+    const int rc = sd_bus_message_append(call.get(), "sssssss", form.addressing.c_str(), form.address.c_str(),
+        form.prefixLength.c_str(), form.gateway.c_str(), form.dnsServers.c_str(), form.staffAddress.c_str(),
+        form.staffLan.c_str());
+    if (rc < 0)
+        unavailable("pass the network settings to the updater", rc);
+    send(bus.get(), call.get(), "ApplyNetwork");
 }
 
 } // namespace meldpunt::staff

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "NetworkSettings.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -28,6 +30,20 @@ public:
 // The certificate was installed but its edge did not restart. what()
 // says what to do on the console.
 class EdgeRestartFailedError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// meldpunt-updated rejected the setup page's network settings; nothing
+// was stored. what() names each problem and what to do.
+class NetworkRejectedError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The network settings were stored, but applying them failed. They apply
+// at the next boot, as what() states.
+class NetworkApplyFailedError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
@@ -85,6 +101,14 @@ public:
     // UpdaterUnavailableError.
     InstalledCertificate installCertificate(
         const std::string& edge, const std::string& certificatePem, const std::string& keyPem) const;
+
+    // The certificate that `edge` uses now (the image's own or an upload).
+    InstalledCertificate describeCertificate(const std::string& edge) const;
+
+    // Hands the setup page's network settings to the updater, which checks
+    // them again, stores them and applies them. Throws NetworkRejectedError,
+    // NetworkApplyFailedError or UpdaterUnavailableError.
+    void applyNetwork(const network::NetworkForm& form) const;
 
 private:
     std::string busAddress_;

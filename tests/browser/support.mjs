@@ -46,8 +46,8 @@ export function launchChromium(chromium) {
 // (the test PKI's folder holds it), a function that sends
 // one command and returns the line it prints in reply, and a function that stops
 // the appliance.
-export async function startHarness(harnessPath) {
-    const harness = spawn(harnessPath, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function startHarness(harnessPath, args = []) {
+    const harness = spawn(harnessPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: harness.stdout })[Symbol.asyncIterator]();
     async function nextLine() {
         const { value, done } = await lines.next();

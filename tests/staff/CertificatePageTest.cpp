@@ -4,15 +4,12 @@
 
 #include "StaffAppFixture.h"
 #include "TestCertificates.h"
+#include "UpdaterOnPrivateBus.h"
 
 #include "Process.h"
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
-
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -24,75 +21,6 @@ using namespace meldpunt::test;
 using Catch::Matchers::ContainsSubstring;
 
 namespace {
-
-bool acceptsConnections(const fs::path& socketPath)
-{
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", socketPath.c_str());
-    const bool connected = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
-    ::close(fd);
-    return connected;
-}
-
-// A private bus that lets everyone own and call everything, and
-// meldpunt-updated on it. The updater's own bus policy has its tests in
-// tests/updater; here only the staff page's side is under test.
-class UpdaterOnPrivateBus {
-public:
-    explicit UpdaterOnPrivateBus(const fs::path& root)
-        : root_(root)
-    {
-        const fs::path socket = root / "bus.sock";
-        std::ofstream(root / "bus.conf")
-            << "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" "
-               "\"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-               "<busconfig><listen>unix:path="
-            << socket.string()
-            << "</listen><auth>EXTERNAL</auth><policy context=\"default\"><allow user=\"*\"/>"
-               "<allow own=\"*\"/><allow send_destination=\"*\"/><allow receive_sender=\"*\"/></policy></busconfig>\n";
-        bus_ = std::make_unique<Process>(
-            std::vector<std::string>{"dbus-daemon", "--nofork", "--nopidfile", "--config-file=" + (root / "bus.conf").string()},
-            Process::Options({}, root / "dbus-daemon.log"));
-        REQUIRE(waitFor([&] { return acceptsConnections(socket); }, std::chrono::seconds(10)));
-        address_ = "unix:path=" + socket.string();
-
-        // The restart command records which certificate the public edge
-        // would load at its start.
-        std::ofstream(root / "restart-public") << "#!/bin/sh\nset -e\nopenssl x509 -in '" << (tlsFolder() / "public.pem").string()
-                                               << "' -noout -subject >'" << restartMarker().string() << "'\n";
-        fs::permissions(root / "restart-public", fs::perms(0755));
-        const fs::path missing = root / "missing";
-        std::ofstream(root / "updater.ini")
-            << "[image]\nproduct = meldpunt\nhardware_id = meldpunt-box-test\nbuild_time = 2026-01-01T00:00:00Z\n"
-            << "[trust]\nca_file = " << missing.string() << "\ncrl_file = " << missing.string()
-            << "\ndowngrade_ca_file = " << missing.string() << "\ndowngrade_crl_file = " << missing.string() << "\n"
-            << "[slots]\na = " << missing.string() << "\nb = " << missing.string() << "\nesp = " << missing.string()
-            << "\nstate_folder = " << (root / "state").string() << "\n"
-            << "[tpm]\ntcti = swtpm:path=" << missing.string() << "\nepoch_nv_index = 0x01800100\n"
-            << "[tls]\nfolder = " << tlsFolder().string() << "\npublic_restart_command = " << (root / "restart-public").string()
-            << "\nstaff_restart_command = /bin/true\n";
-        updater_ = std::make_unique<Process>(
-            std::vector<std::string>{(fs::path(MELDPUNT_BINARY_DIR) / "updater/meldpunt-updated").string(), "--config",
-                (root / "updater.ini").string(), "--bus-address", address_},
-            Process::Options({}, root / "updated.log"));
-        REQUIRE(waitFor([&] { return updater_->log().find("Serving org.meldpunt.Updater1") != std::string::npos; },
-            std::chrono::seconds(15)));
-    }
-
-    const std::string& address() const { return address_; }
-    fs::path tlsFolder() const { return root_ / "tls"; }
-    fs::path restartMarker() const { return root_ / "public-restarted"; }
-
-private:
-    fs::path root_;
-    std::string address_;
-    std::unique_ptr<Process> bus_;
-    std::unique_ptr<Process> updater_;
-};
 
 StaffSettings settingsFor(const std::string& busAddress)
 {

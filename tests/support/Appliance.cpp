@@ -182,6 +182,8 @@ void Appliance::writeConfigurations()
                  << "[backup]\nfolder = " << (options_.scheduledBackups ? backupFolder().string() : "") << "\n"
                  << "[staff]\nsetup_code_file = " << setupCodeFile().string() << "\n"
                  << "recovery_key_on_setup_page = " << (options_.recoveryKeyOnSetupPage ? "true" : "false") << "\n"
+                 << "network_and_certificate_on_setup_page = "
+                 << (options_.networkAndCertificateSteps ? "true" : "false") << "\n"
                  << options_.extraDaemonConfig;
     if (options_.mailRelayPort != 0)
         daemonConfig << "[mail]\nrelay_host = 127.0.0.1\nrelay_port = " << options_.mailRelayPort

@@ -30,6 +30,9 @@ public:
         // The setup page makes the recovery key before the first admin. Off
         // by default, so that tests create their admin with the form alone.
         bool recoveryKeyOnSetupPage = false;
+        // The setup page's network and certificate steps, which need
+        // meldpunt-updated on [updates] bus_address. Off by default, too.
+        bool networkAndCertificateSteps = false;
         // Reports one address may send at once; tests send many from one.
         unsigned reportBurst = 10000;
         // The site's languages, and the web files (templates, catalogs);

@@ -39,6 +39,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 namespace fs = std::filesystem;
 using namespace meldpunt::test;
@@ -205,12 +206,26 @@ std::string auditedUpdates(Appliance& appliance)
 
 } // namespace
 
-int main()
+int main(int argc, char** argv)
 {
+    // --setup-steps: the setup page's network and certificate steps are on,
+    // and the updater renders network settings into a scratch root.
+    const bool setupSteps = argc > 1 && std::string(argv[1]) == "--setup-steps";
     try {
         UpdaterBox box("updater-harness");
         box.writeConfig("security_epoch = 1\n");
         slowReboot(box);
+        const fs::path networkRoot = box.root() / "box";
+        if (setupSteps) {
+            fs::create_directories(networkRoot / "etc/meldpunt");
+            fs::copy_file(fs::path(MELDPUNT_SOURCE_DIR) / "rootfs/etc/meldpunt/edge-staff.ini",
+                networkRoot / "etc/meldpunt/edge-staff.ini");
+            const fs::path settings = networkRoot / "var/lib/meldpunt/network/network.ini";
+            std::ofstream(box.configFile(), std::ios::app)
+                << "\n[network]\nsettings_file = " << settings.string() << "\napply_command = "
+                << (fs::path(MELDPUNT_SOURCE_DIR) / "tools/apply-network").string() << " --root "
+                << networkRoot.string() << " " << settings.string() << "\n";
+        }
         fs::permissions(box.root(), fs::perms(0755));
         const fs::path socket = box.root() / "bus.sock";
         const std::string busAddress = "unix:path=" + socket.string();
@@ -229,8 +244,17 @@ int main()
         options.languages = "en";
         options.extraDaemonConfig = "[updates]\nfolder = " + uploads.string() +
             "\nbus_address = " + busAddress + "\nmax_bundle_bytes = 33554432\n";
+        options.networkAndCertificateSteps = setupSteps;
         Appliance appliance("updater-harness-appliance", options);
         appliance.startAll();
+        // The edges' certificate replaces the one the image makes at the
+        // first boot, so the setup page shows what the browser gets.
+        if (setupSteps) {
+            fs::create_directories(box.tlsFolder());
+            for (const char* edge : {"staff.pem", "public.pem"})
+                fs::copy_file(appliance.root() / "pki/server.pem", box.tlsFolder() / edge,
+                    fs::copy_options::overwrite_existing);
+        }
         std::cout << appliance.publicPort() << ' ' << appliance.caFile().string() << std::endl;
 
         std::map<std::string, fs::path> bundles;
@@ -258,6 +282,17 @@ int main()
                 std::cout << (match ? "match" : "differs") << std::endl;
             } else if (command == "reboot") {
                 std::cout << (fs::exists(box.rebootMarker()) ? "yes" : "no") << std::endl;
+            } else if (command == "network") {
+                // The staff address and office networks apply-network rendered.
+                const fs::path rendered = networkRoot / "run/meldpunt/network";
+                std::string line;
+                for (const char* name : {"edge-staff.ini", "staff-lan.nft"}) {
+                    std::istringstream text(fs::exists(rendered / name) ? readFile(rendered / name) : "");
+                    for (std::string part; std::getline(text, part);)
+                        if (part.starts_with("addresses") || part.starts_with("add element"))
+                            line += (line.empty() ? "" : "|") + part;
+                }
+                std::cout << (line.empty() ? "(none)" : line) << std::endl;
             } else if (command == "audit") {
                 std::cout << auditedUpdates(appliance) << std::endl;
             } else {
