@@ -18,6 +18,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <vector>
 
 using meldpunt::test::readFile;
 using meldpunt::test::runCommand;
@@ -220,5 +221,72 @@ TEST_CASE("rendered office networks reach the staff port", "[rootfs][network][fi
     for (const char* probe : {"ipv4 outside 8444", "ipv6 outside 8444"}) {
         INFO(probe);
         CHECK(states["with-ruleset " + std::string(probe)] == "closed");
+    }
+}
+
+TEST_CASE("setup mode listens on the box's own addresses", "[rootfs][network]")
+{
+    if (::geteuid() != 0)
+        SKIP("creating network namespaces takes root");
+    Box box;
+    const std::string space = "meldpunt-discover-" + std::to_string(::getpid());
+    const auto inSpace = [&](std::vector<std::string> command) {
+        command.insert(command.begin(), {"ip", "netns", "exec", space});
+        return runCommand(command, box.scratch.path() / "netns.log");
+    };
+    REQUIRE(runCommand({"ip", "netns", "add", space}, box.scratch.path() / "netns.log").exitCode == 0);
+    struct Remove {
+        std::string space;
+        fs::path log;
+        ~Remove() { runCommand({"ip", "netns", "del", space}, log); }
+    } remove{space, box.scratch.path() / "netns-del.log"};
+    REQUIRE(inSpace({"ip", "link", "add", "office0", "type", "veth", "peer", "name", "office1"}).exitCode == 0);
+    REQUIRE(inSpace({"ip", "link", "set", "office0", "up"}).exitCode == 0);
+    REQUIRE(inSpace({"ip", "link", "set", "office1", "up"}).exitCode == 0);
+    REQUIRE(inSpace({"ip", "address", "add", "192.0.2.5/24", "dev", "office0"}).exitCode == 0);
+    REQUIRE(inSpace({"ip", "address", "add", "2001:db8:5::5/64", "dev", "office0", "nodad"}).exitCode == 0);
+    const auto discover = [&] {
+        return inSpace({(sourceDir / "tools/apply-network").string(), "--root", box.root.string(), "--discover",
+            box.settings.string()});
+    };
+
+    SECTION("without stored settings")
+    {
+        const auto result = discover();
+        INFO(result.output);
+        REQUIRE(result.exitCode == 0);
+        const std::string listen = readFile(box.listenFile());
+        CHECK_THAT(listen, ContainsSubstring("addresses = 192.0.2.5, 2001:db8:5::5\n"));
+        CHECK_THAT(listen, ContainsSubstring("port = 8444\n"));
+        const std::string lan = readFile(box.lanFile());
+        CHECK_THAT(lan, ContainsSubstring("add element inet meldpunt staff_lan_v4 { 192.0.2.0/24 }"));
+        CHECK_THAT(lan, ContainsSubstring("add element inet meldpunt staff_lan_v6 { 2001:db8:5::/64 }"));
+        CHECK_THAT(lan, !ContainsSubstring("fe80"));
+        CHECK_FALSE(fs::exists(box.networkFile()));
+        const std::string nginx = box.renderStaffEdge();
+        CHECK_THAT(nginx, ContainsSubstring("listen 192.0.2.5:8444"));
+    }
+    SECTION("stored settings win")
+    {
+        box.store(staticSettings);
+        REQUIRE(discover().exitCode == 0);
+        CHECK_FALSE(fs::exists(box.listenFile()));
+        CHECK_FALSE(fs::exists(box.lanFile()));
+    }
+    SECTION("a staff address set in /etc wins")
+    {
+        std::string ini = readFile(box.root / "etc/meldpunt/edge-staff.ini");
+        replaceAll(ini, "\naddresses =\n", "\naddresses = 192.0.2.7\n");
+        std::ofstream(box.root / "etc/meldpunt/edge-staff.ini", std::ios::trunc) << ini;
+        REQUIRE(discover().exitCode == 0);
+        CHECK_FALSE(fs::exists(box.listenFile()));
+    }
+    SECTION("no address yet")
+    {
+        REQUIRE(inSpace({"ip", "address", "flush", "dev", "office0"}).exitCode == 0);
+        const auto result = discover();
+        CHECK(result.exitCode != 0);
+        CHECK_THAT(result.output, ContainsSubstring("no global address yet"));
+        CHECK_FALSE(fs::exists(box.listenFile()));
     }
 }

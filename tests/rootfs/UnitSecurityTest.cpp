@@ -46,7 +46,7 @@ namespace {
 const std::vector<std::string> daemonUnits = {"meldpuntd.service", "meldpunt-public.service"};
 const std::vector<std::string> edgeUnits = {"meldpunt-edge-public.service", "meldpunt-edge-staff.service", "meldpunt-firewall.service"};
 const std::vector<std::string> updaterUnits = {"meldpunt-updated.service", "meldpunt-mark-good.service",
-    "meldpunt-network.service"};
+    "meldpunt-network.service", "meldpunt-network-discover.service"};
 const std::set<std::string> daemonBinaries = {
     "/usr/libexec/meldpunt/meldpuntd",
     "/usr/libexec/meldpunt/meldpunt-public",
@@ -361,7 +361,7 @@ TEST_CASE("presets enable Meldpunt and disable SSH", "[rootfs]")
     const std::vector<std::string> enabled = {"meldpunt-firewall.service", "meldpuntd.service",
         "meldpunt-public.service", "meldpunt-edge-public.service", "meldpunt-edge-staff.service",
         "meldpunt-updated.service", "meldpunt-mark-good.service", "systemd-timesyncd.service",
-        "meldpunt-network.service"};
+        "meldpunt-network.service", "meldpunt-network-discover.service"};
     const std::vector<std::string> disabled = {"ssh.service", "tor.service", "nftables.service"};
     std::vector<std::string> command = {"systemctl", "--root=" + root.string(), "preset"};
     command.insert(command.end(), enabled.begin(), enabled.end());
