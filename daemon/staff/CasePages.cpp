@@ -8,6 +8,8 @@
 #include "FormData.h"
 #include "Log.h"
 #include "ReportDetails.h"
+#include "SiteContent.h"
+#include "StatisticsReport.h"
 #include "Notices.h"
 
 #include <Poco/URI.h>
@@ -331,6 +333,20 @@ StaffResponse StaffApp::intakePage(Context& context, const std::string& notice, 
         data.set(field, context.form.get(field));
     data.set("language", context.form.has("language") ? context.form.get("language") : std::string("en"));
     data.set("channels", options(manualChannels(), context.form.get("channel")));
+    // The report form's categories, stored by their codes as the form
+    // stores them, so that the case gets the category's protocol.
+    PageData categories{PageData::type::list};
+    for (const auto& category : storage::listCategories(database_)) {
+        if (category.disabled)
+            continue;
+        const auto english = category.labels.find("en");
+        PageData item;
+        item.set("value", category.code);
+        item.set("label", english != category.labels.end() ? english->second : valueLabel("category", category.code));
+        item.set("selected", category.code == context.form.get("category"));
+        categories.push_back(item);
+    }
+    data.set("categories", categories);
     data.set("details", intakeDetailFields(context.form));
     data.set("consent", context.form.has("consent"));
     return render(context, "intake", "Report by phone or e-mail", std::move(data), notice, status);
@@ -344,6 +360,11 @@ StaffResponse StaffApp::intake(Context& context)
         form.get("contact_phone"), form.has("consent"), {}};
     for (const auto& column : detailColumns())
         report.details[column.name] = form.get(column.name);
+    if (!report.category.empty()) {
+        const auto category = storage::findCategoryByCode(database_, report.category);
+        if (!category || category->disabled)
+            return intakePage(context, "Choose a category from the list, or leave the category empty.", 400);
+    }
     std::int64_t id = 0;
     try {
         id = cases_.addManualReport(report);

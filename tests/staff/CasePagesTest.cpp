@@ -385,7 +385,7 @@ TEST_CASE("Manual intake of phone and e-mail reports", "[staff]")
     SECTION("a phone report becomes a case with its channel and a reference")
     {
         const auto response = client.post("/intake", {{"channel", "phone"}, {"what", "A caller saw a girl at a hostel"},
-            {"place", "Hanoi"}, {"when", "yesterday"}, {"category", "travel"}, {"country", "VN"}, {"language", "en"},
+            {"place", "Hanoi"}, {"when", "yesterday"}, {"category", "travel_tourism"}, {"country", "VN"}, {"language", "en"},
             {"contact_name", "Caller"}, {"contact_phone", "+31 20 000 0000"}, {"consent", "yes"}});
         REQUIRE(response.status == 303);
         const std::string path = header(response, "Location");
@@ -416,6 +416,22 @@ TEST_CASE("Manual intake of phone and e-mail reports", "[staff]")
         CHECK_THAT(response.body, ContainsSubstring("value=\"not an address\""));
         CHECK(client.post("/intake", {{"channel", "fax"}, {"what", "x"}}).status == 400);
         CHECK(client.post("/intake", {{"channel", "phone"}, {"what", " "}}).status == 400);
+    }
+
+    SECTION("the category is one of the report form's")
+    {
+        const auto page = client.get("/intake");
+        CHECK_THAT(page.body, ContainsSubstring("<option value=\"travel_tourism\">Sexual exploitation of children in "
+                                                "travel and tourism</option>"));
+        CHECK_THAT(page.body, ContainsSubstring("<option value=\"not_sure\">Not sure</option>"));
+        const auto unknown = client.post("/intake", {{"channel", "phone"}, {"what", "kept text"}, {"category", "travel"}});
+        CHECK(unknown.status == 400);
+        CHECK_THAT(unknown.body, ContainsSubstring("Choose a category from the list"));
+        CHECK_THAT(unknown.body, ContainsSubstring(">kept text</textarea>"));
+        client.get("/intake");
+        const auto chosen = client.post("/intake", {{"channel", "phone"}, {"what", "A caller"}, {"category", "online_material"}});
+        REQUIRE(chosen.status == 303);
+        CHECK_THAT(client.get(header(chosen, "Location")).body, ContainsSubstring("online_material"));
     }
 }
 
