@@ -1,5 +1,7 @@
 #include "CertificateInstaller.h"
 
+#include "ChildCommand.h"
+
 #include "OpenSsl.h"
 #include "Signature.h"
 #include "UpdateError.h"
@@ -158,21 +160,14 @@ void replaceWithSymlink(const fs::path& link, const fs::path& target)
 
 void runRestart(const std::vector<std::string>& command, const std::string& edge)
 {
-    const pid_t pid = ::fork();
-    if (pid < 0)
+    bool succeeded = false;
+    try {
+        succeeded = runChildCommand(command);
+    } catch (const std::system_error& error) {
         throw EdgeRestartError("The certificate is installed, but the " + edge + " edge's restart could not be started: "
-            + std::strerror(errno) + ". Restart meldpunt-edge-" + edge + " on the console.");
-    if (pid == 0) {
-        std::vector<char*> argv;
-        for (const std::string& word : command)
-            argv.push_back(const_cast<char*>(word.c_str()));
-        argv.push_back(nullptr);
-        ::execvp(argv[0], argv.data());
-        ::_exit(127);
+            + error.code().message() + ". Restart meldpunt-edge-" + edge + " on the console.");
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) { }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (!succeeded)
         throw EdgeRestartError("The certificate is installed, but restarting the " + edge + " edge with '"
             + command.front() + "' failed. Check `systemctl status meldpunt-edge-" + edge
             + "` on the console; the edge uses the new certificate once it starts.");

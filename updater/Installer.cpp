@@ -1,5 +1,7 @@
 #include "Installer.h"
 
+#include "ChildCommand.h"
+
 #include "UpdateError.h"
 
 #include "FaultPoint.h"
@@ -202,21 +204,13 @@ void writeSlotRecord(const UpdaterConfig& config, Slot slot, const VerifiedBundl
 
 void runRebootCommand(const std::vector<std::string>& command)
 {
-    const pid_t pid = ::fork();
-    if (pid < 0)
-        throw UpdateError(
-            std::string("Failed to start the reboot command: ") + std::strerror(errno) + ".");
-    if (pid == 0) {
-        std::vector<char*> argv;
-        for (const std::string& word : command)
-            argv.push_back(const_cast<char*>(word.c_str()));
-        argv.push_back(nullptr);
-        ::execvp(argv[0], argv.data());
-        ::_exit(127);
+    bool succeeded = false;
+    try {
+        succeeded = runChildCommand(command);
+    } catch (const std::system_error& error) {
+        throw UpdateError(std::string("Failed to start the reboot command: ") + error.code().message() + ".");
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) { }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (!succeeded)
         throw UpdateError("The reboot command '" + command.front() +
             "' failed. The new slot is the next boot's "
             "target; reboot the box by hand.");

@@ -1,5 +1,7 @@
 #include "NetworkInstaller.h"
 
+#include "ChildCommand.h"
+
 #include "UpdateError.h"
 
 #include "Crypto.h"
@@ -37,21 +39,14 @@ network::NetworkSettings applyNetworkSettings(const UpdaterConfig& config, const
     }
 
     const auto& command = config.networkApplyCommand;
-    const pid_t pid = ::fork();
-    if (pid < 0)
+    bool succeeded = false;
+    try {
+        succeeded = runChildCommand(command);
+    } catch (const std::system_error& error) {
         throw NetworkApplyError(std::string("The network settings are stored, but applying them could not be started: ")
-            + std::strerror(errno) + ". They apply at the next boot.");
-    if (pid == 0) {
-        std::vector<char*> argv;
-        for (const std::string& word : command)
-            argv.push_back(const_cast<char*>(word.c_str()));
-        argv.push_back(nullptr);
-        ::execvp(argv[0], argv.data());
-        ::_exit(127);
+            + error.code().message() + ". They apply at the next boot.");
     }
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) { }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (!succeeded)
         throw NetworkApplyError("The network settings are stored, but applying them with '" + command.front()
             + "' failed; the journal of meldpunt-updated names the cause. They apply at the next boot: restart the "
               "box to use them.");
