@@ -35,6 +35,34 @@ StaffResponse StaffApp::certificatePage(
     return render(context, "certificates", "TLS certificates", std::move(data), notice, status);
 }
 
+StaffApp::CertificateInstall StaffApp::installCertificateForEdge(Context& context, const std::string& where,
+    const std::string& edge, const std::string& certificate, const std::string& key)
+{
+    CertificateInstall result;
+    context.lock.unlock();
+    try {
+        result.installed = updater_.installCertificate(edge, certificate, key);
+    } catch (const CertificateRejectedError& error) {
+        result.failure = std::string("The certificate was not installed. ") + error.what();
+    } catch (const EdgeRestartFailedError& error) {
+        result.failure = error.what();
+        result.failureStatus = 500;
+    } catch (const UpdaterUnavailableError& error) {
+        result.failure = std::string("The certificate was not installed, because the updater service did not answer: ")
+            + error.what();
+        result.failureStatus = 503;
+    }
+    context.lock.lock();
+
+    if (!result.installed) {
+        log::notice("A TLS certificate upload" + where + " for the " + edge + " edge failed: " + result.failure);
+        audit(context, result.failureStatus == 500 ? "tls.restart_failed" : "tls.rejected", "edge", edge);
+    } else {
+        audit(context, "tls.installed", "edge", edge + " " + result.installed->sha256);
+    }
+    return result;
+}
+
 StaffResponse StaffApp::installCertificate(Context& context)
 {
     const std::string edge = context.form.get("edge");
@@ -54,31 +82,11 @@ StaffResponse StaffApp::installCertificate(Context& context)
             "paste the text from -----BEGIN PRIVATE KEY----- to the end.",
             400, edge, certificate);
 
-    context.lock.unlock();
-    std::optional<InstalledCertificate> installed;
-    std::string failure;
-    int failureStatus = 422;
-    try {
-        installed = updater_.installCertificate(edge, certificate, key);
-    } catch (const CertificateRejectedError& error) {
-        failure = std::string("The certificate was not installed. ") + error.what();
-    } catch (const EdgeRestartFailedError& error) {
-        failure = error.what();
-        failureStatus = 500;
-    } catch (const UpdaterUnavailableError& error) {
-        failure = std::string("The certificate was not installed, because the updater service did not answer: ")
-            + error.what();
-        failureStatus = 503;
-    }
-    context.lock.lock();
-
+    const auto [installed, failure, failureStatus] = installCertificateForEdge(context, "", edge, certificate, key);
     if (!installed) {
-        log::notice("A TLS certificate upload for the " + edge + " edge failed: " + failure);
-        audit(context, failureStatus == 500 ? "tls.restart_failed" : "tls.rejected", "edge", edge);
         // The key is never sent back into the page.
         return certificatePage(context, failure, failureStatus, edge, failureStatus == 500 ? std::string() : certificate);
     }
-    audit(context, "tls.installed", "edge", edge + " " + installed->sha256);
     PageData data;
     data.set("edge_public", edge != "staff");
     data.set("edge_staff", edge == "staff");

@@ -295,33 +295,14 @@ StaffResponse StaffApp::certificateStep(Context& context)
     if (auto refused = refuseSetupCode(context, page))
         return *refused;
 
-    context.lock.unlock();
-    std::optional<InstalledCertificate> installed;
-    std::string failure;
-    int failureStatus = 422;
-    try {
-        installed = updater_.installCertificate(edge, certificate, key);
-    } catch (const CertificateRejectedError& error) {
-        failure = std::string("The certificate was not installed. ") + error.what();
-    } catch (const EdgeRestartFailedError& error) {
-        failure = error.what();
-        failureStatus = 500;
-    } catch (const UpdaterUnavailableError& error) {
-        failure = std::string("The certificate was not installed, because the updater service did not answer: ")
-            + error.what();
-        failureStatus = 503;
-    }
-    context.lock.lock();
-
+    const auto [installed, failure, failureStatus]
+        = installCertificateForEdge(context, " on the setup page", edge, certificate, key);
     const std::string code = context.form.get("setup_code");
     if (!installed) {
-        log::notice("A TLS certificate upload on the setup page for the " + edge + " edge failed: " + failure);
-        audit(context, failureStatus == 500 ? "tls.restart_failed" : "tls.rejected", "edge", edge);
         // The key is never sent back into the page.
         return certificateStepPage(context, failure, failureStatus, {{"certificate", failure}}, code, edge,
             failureStatus == 500 ? std::string() : certificate);
     }
-    audit(context, "tls.installed", "edge", edge + " " + installed->sha256);
     return certificateStepPage(context,
         "The certificate is installed for the " + edge + " site (SHA-256 " + browserFingerprint(installed->sha256)
             + "). Install one for the other site too, or continue with these certificates.",

@@ -183,6 +183,17 @@ private:
     StaffResponse certificatePage(Context& context, const std::string& notice, int status, const std::string& edge,
         const std::string& certificate);
     StaffResponse installCertificate(Context& context);
+    // The outcome of handing a certificate and key to meldpunt-updated:
+    // the installed certificate, or the failure's message and status.
+    struct CertificateInstall {
+        std::optional<InstalledCertificate> installed;
+        std::string failure;
+        int failureStatus = 422;
+    };
+    // Installs the certificate through meldpunt-updated with the database
+    // lock released, and logs and audits a failure. `where` names the page.
+    CertificateInstall installCertificateForEdge(Context& context, const std::string& where, const std::string& edge,
+        const std::string& certificate, const std::string& key);
     std::optional<StaffResponse> requireRole(Context& context);
     StaffResponse finish(Context& context, StaffResponse response);
     StaffResponse statisticsPage(Context& context, const std::string& notice, int status, const std::string& text);
