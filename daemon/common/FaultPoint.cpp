@@ -19,8 +19,8 @@ void faultPoint(const char* name)
 
 void pausePoint(const char* name)
 {
-    const char* wanted = std::getenv("MELDPUNT_PAUSE_POINT");
-    if (wanted == nullptr || std::strcmp(wanted, name) != 0)
+    const char* named = std::getenv("MELDPUNT_PAUSE_POINT");
+    if (named == nullptr || std::strcmp(named, name) != 0)
         return;
     const char* milliseconds = std::getenv("MELDPUNT_PAUSE_MILLISECONDS");
     const long pause = milliseconds != nullptr ? std::strtol(milliseconds, nullptr, 10) : 1000;

@@ -151,8 +151,8 @@ int run(int argc, char** argv)
 
     const site::PublicSiteConfig siteConfig = readSiteConfig(*config, origin);
     removePartialEntries(siteConfig.spoolFolder);
-    // The marker sits in the spool, where meldpuntd's health check finds
-    // the record of an unclean stop and tells the admins.
+    // The marker is in the spool, where meldpuntd's health check reads the
+    // record of an unclean stop and shows it to admins.
     service::RunMarker runMarker(siteConfig.spoolFolder, service::kPublicRunName);
     try {
         if (runMarker.start(std::chrono::system_clock::now()))
