@@ -25,8 +25,8 @@ TEST_CASE("Sockets survive a kill -9 restart", "[core]")
     appliance.startAll();
     appliance.killPublic();
     appliance.killDaemon();
-    CHECK(fs::exists(appliance.root() / "sockets/public/public.sock"));
-    CHECK(fs::exists(appliance.root() / "sockets/staff/meldpuntd.sock"));
+    CHECK(fs::exists(appliance.publicSocket()));
+    CHECK(fs::exists(appliance.staffSocket()));
 
     appliance.startDaemon();
     appliance.startPublic();

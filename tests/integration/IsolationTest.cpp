@@ -97,8 +97,8 @@ TEST_CASE("Public process cannot read stored data", "[core]")
     }
     SECTION("each socket admits only its own edge")
     {
-        const fs::path publicSocket = appliance.root() / "sockets/public/public.sock";
-        const fs::path staffSocket = appliance.root() / "sockets/staff/meldpuntd.sock";
+        const fs::path publicSocket = appliance.publicSocket();
+        const fs::path staffSocket = appliance.staffSocket();
         CHECK((fs::status(publicSocket).permissions() & fs::perms::all) == fs::perms(0660));
         CHECK(errnoAs(Appliance::kEdgePublicUid, {}, [&] { return connectError(publicSocket); }) == 0);
         CHECK(errnoAs(Appliance::kEdgeStaffUid, {}, [&] { return connectError(publicSocket); }) == EACCES);

@@ -32,8 +32,9 @@ bool acceptsConnections(const fs::path& socketPath)
 
 UpdaterOnPrivateBus::UpdaterOnPrivateBus(const fs::path& root)
     : root_(root)
+    , busFolder_("staff-bus", socketScratchBase())
 {
-    const fs::path socket = root / "bus.sock";
+    const fs::path socket = busFolder_.path() / "bus.sock";
     std::ofstream(root / "bus.conf")
         << "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" "
            "\"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"

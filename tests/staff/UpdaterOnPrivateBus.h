@@ -28,6 +28,7 @@ public:
 
 private:
     std::filesystem::path root_;
+    ScratchFolder busFolder_;
     std::string address_;
     std::unique_ptr<Process> bus_;
     std::unique_ptr<Process> updater_;

@@ -74,6 +74,7 @@ Appliance::Appliance(const std::string& name)
 
 Appliance::Appliance(const std::string& name, Options options)
     : scratch_(name)
+    , sockets_(name, socketScratchBase())
     , options_(options)
     , publicPort_(freeLoopbackPort())
     , staffPort_(freeLoopbackPort())
@@ -92,7 +93,7 @@ Appliance::Appliance(const std::string& name, Options options)
     notifyFd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
-    const std::string notifyPath = (root() / "notify.sock").string();
+    const std::string notifyPath = notifySocket().string();
     std::snprintf(address.sun_path, sizeof address.sun_path, "%s", notifyPath.c_str());
     if (::bind(notifyFd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0)
         throw std::runtime_error("cannot bind the notification socket " + notifyPath);
@@ -105,8 +106,8 @@ Appliance::Appliance(const std::string& name, Options options)
         chownTree(root() / "state", kDaemonUid, kDaemonUid);
         chownTree(quarantineFolder(), kDaemonUid, kDaemonUid);
         chownTree(backupFolder(), kDaemonUid, kDaemonUid);
-        chownTree(root() / "sockets" / "staff", kDaemonUid, kDaemonUid);
-        chownTree(root() / "sockets" / "public", kPublicUid, kPublicUid);
+        chownTree(staffSocket().parent_path(), kDaemonUid, kDaemonUid);
+        chownTree(publicSocket().parent_path(), kPublicUid, kPublicUid);
         if (::chown(spoolFolder().c_str(), kPublicUid, kSpoolGid) != 0 || ::chown(publishFolder().c_str(), kDaemonUid, kPublicUid) != 0)
             throw std::runtime_error("chown of the spool or publish folder failed");
         setMode(spoolFolder(), 02770);
@@ -139,9 +140,11 @@ bool Appliance::runsAsSeparateUsers()
 
 void Appliance::makeFolders()
 {
-    for (const char* folder : {"state", "spool/quarantine", "publish", "drafts", "uploads", "sockets/public",
-             "sockets/staff", "edge-public", "edge-staff", "tpm", "logs", "tmp", "backups"})
+    for (const char* folder : {"state", "spool/quarantine", "publish", "drafts", "uploads", "edge-public", "edge-staff",
+             "tpm", "logs", "tmp", "backups"})
         fs::create_directories(root() / folder);
+    fs::create_directories(staffSocket().parent_path());
+    fs::create_directories(publicSocket().parent_path());
     setMode(root(), 0755);
     setMode(root() / "state", 0700);
     setMode(quarantineFolder(), 0700);
@@ -173,7 +176,7 @@ void Appliance::writeConfigurations()
 {
     const std::string webui = webuiFolder().string();
     std::ofstream daemonConfig(root() / "meldpuntd.ini");
-    daemonConfig << "[paths]\nsocket = " << (root() / "sockets/staff/meldpuntd.sock").string()
+    daemonConfig << "[paths]\nsocket = " << staffSocket().string()
                  << "\nstate = " << stateFolder().string() << "\nspool = " << spoolFolder().string()
                  << "\npublish = " << publishFolder().string() << "\nwebui = " << webui << "\n"
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgeStaffUid) : "") << "\n"
@@ -191,7 +194,7 @@ void Appliance::writeConfigurations()
                      << "\nfirst_retry_seconds = 1\nmax_attempts = " << options_.mailMaxAttempts << "\n"
                      << "[site]\nlanguages = nl,en,fr,de,es,ru\n";
     std::ofstream publicConfig(root() / "public.ini");
-    publicConfig << "[paths]\nsocket = " << (root() / "sockets/public/public.sock").string()
+    publicConfig << "[paths]\nsocket = " << publicSocket().string()
                  << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()
                  << "\ndrafts = " << (root() / "drafts").string() << "\nuploads = " << uploadsFolder().string()
                  << "\nwebui = " << webui << "\n"
@@ -242,7 +245,7 @@ void Appliance::startDaemon(const std::vector<std::string>& environment, Wait wa
     command.push_back((binaryDir() / "daemon/meldpuntd/meldpuntd").string());
     command.push_back("--config");
     command.push_back((root() / "meldpuntd.ini").string());
-    std::vector<std::string> variables = {"NOTIFY_SOCKET=" + (root() / "notify.sock").string(),
+    std::vector<std::string> variables = {"NOTIFY_SOCKET=" + notifySocket().string(),
         "WATCHDOG_USEC=1000000", "TSS2_LOG=all+none", "TMPDIR=" + temporaryFolder().string()};
     variables.insert(variables.end(), environment.begin(), environment.end());
     daemon_ = std::make_unique<Process>(command, Process::Options{variables, root() / "logs/meldpuntd.log", {}});
@@ -289,7 +292,7 @@ void Appliance::startPublic()
     command.push_back((root() / "public.ini").string());
     public_ = std::make_unique<Process>(command,
         Process::Options{{"TMPDIR=" + temporaryFolder().string()}, root() / "logs/meldpunt-public.log", {}});
-    const fs::path socket = root() / "sockets/public/public.sock";
+    const fs::path socket = publicSocket();
     if (!waitFor([&] { return socketAnswers(socket) || !public_->running(); }, std::chrono::seconds(15)))
         throw std::runtime_error("meldpunt-public did not open its socket:\n" + publicLog());
 }
@@ -358,9 +361,9 @@ void Appliance::startEdge(const std::string& name, unsigned short port, const fs
 
 void Appliance::startEdges()
 {
-    startEdge("edge-public", publicPort_, root() / "sockets/public/public.sock", root() / "sockets/public/forms.sock",
+    startEdge("edge-public", publicPort_, publicSocket(), formsSocket(),
         kEdgePublicUid, edgePublic_);
-    startEdge("edge-staff", staffPort_, root() / "sockets/staff/meldpuntd.sock", root() / "sockets/staff/meldpuntd.sock",
+    startEdge("edge-staff", staffPort_, staffSocket(), staffSocket(),
         kEdgeStaffUid, edgeStaff_);
 }
 

@@ -116,6 +116,11 @@ public:
         std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
     const std::filesystem::path& root() const { return scratch_.path(); }
+    // The sockets live apart from root(), under socketScratchBase().
+    std::filesystem::path staffSocket() const { return sockets_.path() / "staff" / "meldpuntd.sock"; }
+    std::filesystem::path publicSocket() const { return sockets_.path() / "public" / "public.sock"; }
+    std::filesystem::path formsSocket() const { return sockets_.path() / "public" / "forms.sock"; }
+    std::filesystem::path notifySocket() const { return sockets_.path() / "notify.sock"; }
     std::filesystem::path stateFolder() const { return root() / "state"; }
     std::filesystem::path spoolFolder() const { return root() / "spool"; }
     std::filesystem::path quarantineFolder() const { return root() / "spool" / "quarantine"; }
@@ -171,6 +176,7 @@ private:
     bool hasNotification(const std::string& text);
 
     ScratchFolder scratch_;
+    ScratchFolder sockets_;
     Options options_;
     std::unique_ptr<Swtpm> swtpm_;
     std::unique_ptr<Process> daemon_;

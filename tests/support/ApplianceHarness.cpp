@@ -122,7 +122,7 @@ std::string postOutcome(meldpunt::test::Appliance& appliance,
         return "no referral stored";
     const std::string uuid = stored.back().filename().string();
     const auto certificate = meldpunt::test::pkiText("partner-client.pem");
-    const fs::path socket = appliance.root() / "sockets" / "staff" / "meldpuntd.sock";
+    const fs::path socket = appliance.staffSocket();
     const fs::path body = appliance.root() / "outcome.json";
     std::ofstream(body) << "{\"referral\": \"" << uuid << "\", \"outcome\": \"" << outcome << "\"}";
     const std::string command

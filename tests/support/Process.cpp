@@ -199,10 +199,23 @@ unsigned short freeLoopbackPort(unsigned consecutive)
     throw std::runtime_error("no free loopback port found in 500 attempts");
 }
 
-ScratchFolder::ScratchFolder(const std::string& name)
+namespace {
+
+fs::path scratchBase()
 {
     const char* base = std::getenv("MELDPUNT_TEST_SCRATCH");
-    fs::path root = base != nullptr ? fs::path(base) : fs::temp_directory_path() / "meldpunt-tests";
+    return base != nullptr ? fs::path(base) : fs::temp_directory_path() / "meldpunt-tests";
+}
+
+} // namespace
+
+ScratchFolder::ScratchFolder(const std::string& name)
+    : ScratchFolder(name, scratchBase())
+{
+}
+
+ScratchFolder::ScratchFolder(const std::string& name, const fs::path& root)
+{
     fs::create_directories(root);
     std::string pattern = (root / (name + "-XXXXXX")).string();
     if (mkdtemp(pattern.data()) == nullptr)
@@ -217,6 +230,11 @@ ScratchFolder::~ScratchFolder()
         return;
     std::error_code ignored;
     fs::remove_all(path_, ignored);
+}
+
+fs::path socketScratchBase()
+{
+    return fs::temp_directory_path() / "meldpunt-sockets";
 }
 
 std::string readFile(const fs::path& path)

@@ -85,6 +85,8 @@ bool waitFor(Condition condition, std::chrono::milliseconds timeout)
 class ScratchFolder {
 public:
     explicit ScratchFolder(const std::string& name);
+    // A folder under `base` rather than MELDPUNT_TEST_SCRATCH.
+    ScratchFolder(const std::string& name, const std::filesystem::path& base);
     ~ScratchFolder();
     ScratchFolder(const ScratchFolder&) = delete;
     ScratchFolder& operator=(const ScratchFolder&) = delete;
@@ -94,6 +96,11 @@ public:
 private:
     std::filesystem::path path_;
 };
+
+// A short base for scratch folders that hold sockets: a socket's path may
+// have at most 107 bytes, and MELDPUNT_TEST_SCRATCH lies as deep as the
+// checkout.
+std::filesystem::path socketScratchBase();
 
 std::string readFile(const std::filesystem::path& path);
 

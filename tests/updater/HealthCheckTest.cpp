@@ -53,8 +53,8 @@ TEST_CASE("health gate marks a healthy slot good and rejects a failing one", "[u
     appliance.startDaemon();
     appliance.startPublic();
     REQUIRE(appliance.waitForIntakeKey());
-    box.setHealthSockets(appliance.root() / "sockets/staff/meldpuntd.sock",
-        appliance.root() / "sockets/public/public.sock");
+    box.setHealthSockets(appliance.staffSocket(),
+        appliance.publicSocket());
     bootIntoNewSlot(box);
 
     SECTION("a healthy slot is marked good and survives power cuts")

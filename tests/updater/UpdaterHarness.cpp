@@ -227,7 +227,8 @@ int main(int argc, char** argv)
                 << networkRoot.string() << " " << settings.string() << "\n";
         }
         fs::permissions(box.root(), fs::perms(0755));
-        const fs::path socket = box.root() / "bus.sock";
+        const ScratchFolder busFolder("updater-bus", socketScratchBase());
+        const fs::path socket = busFolder.path() / "bus.sock";
         const std::string busAddress = "unix:path=" + socket.string();
         auto bus = startBus(box.root(), socket);
         auto updater = startUpdater(box, busAddress);

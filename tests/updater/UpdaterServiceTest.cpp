@@ -72,6 +72,7 @@ bool acceptsConnections(const fs::path& socketPath)
 class PrivateBus {
 public:
     explicit PrivateBus(const fs::path& folder)
+        : socketFolder_("updater-bus", socketScratchBase())
     {
         std::string policy = readAll(fs::path(MELDPUNT_SOURCE_DIR) /
             "rootfs/usr/share/dbus-1/system.d/org.meldpunt.Updater1.conf");
@@ -81,7 +82,7 @@ public:
         policy.replace(policy.find(name), name.size(), "user=\"" + daemonUser + "\"");
         std::ofstream(folder / "updater-policy.conf") << policy;
 
-        socket_ = folder / "bus.sock";
+        socket_ = socketFolder_.path() / "bus.sock";
         std::ofstream(folder / "bus.conf")
             << "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" "
                "\"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
@@ -117,6 +118,7 @@ public:
     std::string log() const { return process_->log(); }
 
 private:
+    ScratchFolder socketFolder_;
     fs::path socket_;
     std::unique_ptr<Process> process_;
 };
