@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 #include <system_error>
 #include <utility>
 
@@ -119,6 +120,15 @@ std::string readSmallFile(const std::filesystem::path& path, std::size_t maxByte
         }
     }
     return content;
+}
+
+std::string fileStamp(const std::filesystem::path& path)
+{
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0)
+        return "none";
+    const long long nanoseconds = static_cast<long long>(info.st_mtim.tv_sec) * 1000000000LL + info.st_mtim.tv_nsec;
+    return std::to_string(nanoseconds) + "-" + std::to_string(static_cast<long long>(info.st_size));
 }
 
 } // namespace meldpunt::fsutil

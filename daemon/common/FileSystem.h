@@ -43,4 +43,9 @@ void writeFileAtomically(const std::filesystem::path& path, std::span<const std:
 
 std::string readSmallFile(const std::filesystem::path& path, std::size_t maxBytes);
 
+// A text that changes when the file is replaced or written: its
+// modification time in nanoseconds and its size, from one stat(). "none"
+// when the file does not exist or cannot be inspected.
+std::string fileStamp(const std::filesystem::path& path);
+
 } // namespace meldpunt::fsutil

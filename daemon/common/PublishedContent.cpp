@@ -165,13 +165,7 @@ std::optional<SiteContent> readPublishedSiteContent(const std::filesystem::path&
 
 std::string publishedSiteContentStamp(const std::filesystem::path& publishFolder)
 {
-    std::error_code error;
-    const auto file = publishFolder / kFileName;
-    const auto time = std::filesystem::last_write_time(file, error);
-    if (error)
-        return "none";
-    return std::to_string(time.time_since_epoch().count()) + "-"
-        + std::to_string(std::filesystem::file_size(file, error));
+    return fsutil::fileStamp(publishFolder / kFileName);
 }
 
 } // namespace meldpunt

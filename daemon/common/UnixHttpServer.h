@@ -1,7 +1,9 @@
 #pragma once
 
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/TCPServer.h>
 
 #include <filesystem>
 #include <memory>
@@ -17,12 +19,21 @@ struct UnixHttpServerOptions {
     int requestTimeoutSeconds = 60;
 };
 
+class ConnectionRegistry;
+
 // A Poco HTTP server on a Unix socket. Before binding it removes a stale
 // socket file left by a killed predecessor (after checking that nothing
 // answers on it), then sets mode 0660 and the configured group, so that
 // only the nginx instance in that group can connect. Throws
 // std::runtime_error with the path and cause when the socket cannot be
 // set up; the path must fit sockaddr_un (107 bytes).
+//
+// Each connection is served on one thread until it closes, as Poco's own
+// HTTP server does, but it waits for the next request with one poll()
+// where Poco makes, arms and closes an epoll instance for every request:
+// with the edge reusing its connections, that wait came before every page.
+// stop() ends the waiting connections at once and lets requests in
+// progress finish, for up to 10 seconds.
 class UnixHttpServer {
 public:
     UnixHttpServer(const UnixHttpServerOptions& options,
@@ -34,18 +45,27 @@ public:
 
 private:
     UnixHttpServerOptions options_;
-    std::unique_ptr<Poco::Net::HTTPServer> server_;
+    std::shared_ptr<ConnectionRegistry> connections_;
+    std::unique_ptr<Poco::Net::TCPServer> server_;
 };
 
 // Idle connections that each nginx worker of an edge keeps open to its
 // daemon's page socket (`keepalive` in the edge template). Each occupies one
 // of the daemon's workers while it waits, because Poco serves a
 // connection on one thread until it closes.
-inline constexpr int kEdgeIdleConnectionsPerWorker = 16;
+inline constexpr int kEdgeIdleConnectionsPerWorker = 64;
 
 // Returns a page pool size that leaves `spare` workers free when every
 // nginx worker (one per CPU) keeps all its idle connections open.
 int pagePoolSize(int spare);
+
+// Sends the response's header and `body` in one write to the request's
+// socket, and on a HEAD request the header alone. Poco's own sending
+// passes through a 4 KiB buffer, one write per 4 KiB, and nginx wakes for
+// each. Falls back to Poco's sending for a request that is not from a
+// server connection. Throws Poco::Net::NetException when the write fails.
+void sendAtOnce(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+    const std::string& body);
 
 // Sends "GET path" over the Unix socket and returns the HTTP status, or
 // -1 when the socket does not answer within the timeout.

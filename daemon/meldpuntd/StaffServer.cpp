@@ -4,6 +4,7 @@
 #include "OutcomeEndpoint.h"
 #include "Outbox.h"
 #include "Pages.h"
+#include "UnixHttpServer.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPServerRequest.h>
@@ -71,7 +72,7 @@ staff::StaffRequest staffRequest(HTTPServerRequest& request, Body body = Body::R
     return converted;
 }
 
-void sendStaffResponse(HTTPServerResponse& response, const staff::StaffResponse& answer, bool headOnly)
+void sendStaffResponse(HTTPServerRequest& request, HTTPServerResponse& response, const staff::StaffResponse& answer)
 {
     response.setStatusAndReason(static_cast<HTTPResponse::HTTPStatus>(answer.status));
     for (const auto& [name, value] : answer.headers) {
@@ -81,11 +82,7 @@ void sendStaffResponse(HTTPServerResponse& response, const staff::StaffResponse&
             response.set(name, value);
     }
     response.setContentType(answer.contentType);
-    response.setContentLength(static_cast<std::streamsize>(answer.body.size()));
-    if (headOnly)
-        response.send();
-    else
-        response.send() << answer.body;
+    sendAtOnce(request, response, answer.body);
 }
 
 std::string page(const std::string& body)
@@ -140,10 +137,10 @@ public:
                 // be far larger than any form the server reads into memory.
                 if (request.getMethod() == "POST" && uri == staff::StaffApp::kUploadPath) {
                     sendStaffResponse(
-                        response, app->handleUpload(staffRequest(request, Body::Stream), request.stream()), false);
+                        request, response, app->handleUpload(staffRequest(request, Body::Stream), request.stream()));
                     return;
                 }
-                sendStaffResponse(response, app->handle(staffRequest(request)), request.getMethod() == "HEAD");
+                sendStaffResponse(request, response, app->handle(staffRequest(request)));
                 return;
             }
         }

@@ -69,9 +69,10 @@ std::string toJson(const ComplaintState& state, const std::string& language)
 
 } // namespace
 
-void handleComplaintGet(PublicSite& site, const std::string& language, Poco::Net::HTTPServerResponse& response)
+void handleComplaintGet(PublicSite& site, const std::string& language, Poco::Net::HTTPServerRequest& request,
+    Poco::Net::HTTPServerResponse& response)
 {
-    sendPage(response, HTTPResponse::HTTP_OK, render(site, language, ComplaintState{}));
+    sendPage(request, response, HTTPResponse::HTTP_OK, render(site, language, ComplaintState{}));
 }
 
 void handleComplaintPost(PublicSite& site, const std::string& language,
@@ -84,25 +85,25 @@ void handleComplaintPost(PublicSite& site, const std::string& language,
     state.values = std::move(*posted);
     check(state);
     if (!state.messageProblem.empty() || state.emailInvalid)
-        return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, render(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, render(site, language, state));
     if (!state.values.get("website").empty()) {
         state.notice = "honeypot";
-        return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, render(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, render(site, language, state));
     }
     const std::string address = request.get("X-Real-IP", "unknown");
     if (!site.reportLimiter().allow(address)) {
         state.notice = "too_many";
         response.set("Retry-After", std::to_string(site.reportLimiter().wait(address).count()));
-        return sendPage(response, HTTPResponse::HTTP_TOO_MANY_REQUESTS, render(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_TOO_MANY_REQUESTS, render(site, language, state));
     }
     Uuid uuid;
     if (writeSpoolEntry(site, spool::EntryKind::Complaint, toJson(state, language), uuid) != SpoolResult::Written) {
         state.notice = "not_saved";
         response.set("Retry-After", "300");
-        return sendPage(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, render(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, render(site, language, state));
     }
     PageData data;
-    sendPage(response, HTTPResponse::HTTP_OK, site.pages().render("complaint-received", language, data));
+    sendPage(request, response, HTTPResponse::HTTP_OK, site.pages().render("complaint-received", language, data));
 }
 
 } // namespace meldpunt::site

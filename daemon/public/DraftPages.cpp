@@ -60,7 +60,7 @@ const char* problemKey(CodeProblem problem)
 
 void sendResumePage(PublicSite& site, const std::string& language, HTTPResponse::HTTPStatus status,
     const std::string& notice, std::size_t group, const std::string& typed,
-    Poco::Net::HTTPServerResponse& response)
+    Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
 {
     PageData data;
     setDraftLifetime(site, data);
@@ -72,11 +72,12 @@ void sendResumePage(PublicSite& site, const std::string& language, HTTPResponse:
     }
     if (group > 0)
         data.set("code_group", std::to_string(group));
-    sendPage(response, status, site.pages().render("resume", language, data));
+    sendPage(request, response, status, site.pages().render("resume", language, data));
 }
 
 void sendSavedPage(PublicSite& site, const std::string& language, const ReporterCode& code,
-    DraftStore::Clock::time_point expires, bool sameCode, Poco::Net::HTTPServerResponse& response)
+    DraftStore::Clock::time_point expires, bool sameCode, Poco::Net::HTTPServerRequest& request,
+    Poco::Net::HTTPServerResponse& response)
 {
     PageData data;
     setDraftLifetime(site, data);
@@ -84,7 +85,7 @@ void sendSavedPage(PublicSite& site, const std::string& language, const Reporter
     data.set("resume_code", code.toString());
     data.set("expires_at", formatUtc(expires));
     data.set("same_code", sameCode);
-    sendPage(response, HTTPResponse::HTTP_OK, site.pages().render("draft-saved", language, data));
+    sendPage(request, response, HTTPResponse::HTTP_OK, site.pages().render("draft-saved", language, data));
 }
 
 // A resume code in the form is one the reporter resumed with, so it is
@@ -119,7 +120,7 @@ void handleSaveDraft(PublicSite& site, const std::string& language, FormState st
     if (!site.draftSaveLimiter().allow(address)) {
         state.notice = "too_many_drafts";
         response.set("Retry-After", std::to_string(site.draftSaveLimiter().wait(address).count()));
-        return sendPage(response, HTTPResponse::HTTP_TOO_MANY_REQUESTS, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_TOO_MANY_REQUESTS, renderForm(site, language, state));
     }
     bool sameCode = false;
     const ReporterCode code = codeForSave(state.values, sameCode);
@@ -130,9 +131,9 @@ void handleSaveDraft(PublicSite& site, const std::string& language, FormState st
         log::error(std::string("Failed to save a draft: ") + error.what());
         state.notice = "draft_not_saved";
         response.set("Retry-After", "300");
-        return sendPage(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, renderForm(site, language, state));
     }
-    sendSavedPage(site, language, code, expires, sameCode, response);
+    sendSavedPage(site, language, code, expires, sameCode, request, response);
 }
 
 void removeSentDraft(PublicSite& site, const FormData& fields)
@@ -148,9 +149,10 @@ void removeSentDraft(PublicSite& site, const FormData& fields)
     }
 }
 
-void handleResumeGet(PublicSite& site, const std::string& language, Poco::Net::HTTPServerResponse& response)
+void handleResumeGet(PublicSite& site, const std::string& language, Poco::Net::HTTPServerRequest& request,
+    Poco::Net::HTTPServerResponse& response)
 {
-    sendResumePage(site, language, HTTPResponse::HTTP_OK, {}, 0, {}, response);
+    sendResumePage(site, language, HTTPResponse::HTTP_OK, {}, 0, {}, request, response);
 }
 
 void handleResumePost(PublicSite& site, const std::string& language,
@@ -165,12 +167,12 @@ void handleResumePost(PublicSite& site, const std::string& language,
     // public, so they tell a guesser nothing new.
     if (!parsed.code)
         return sendResumePage(site, language, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY,
-            problemKey(parsed.problem), parsed.group, typed, response);
+            problemKey(parsed.problem), parsed.group, typed, request, response);
 
     const std::string address = request.get("X-Real-IP", "unknown");
     if (!site.resumeLimiter().permits(address)) {
         response.set("Retry-After", std::to_string(site.resumeLimiter().wait(address).count()));
-        return sendResumePage(site, language, HTTPResponse::HTTP_TOO_MANY_REQUESTS, "too_many_codes", 0, typed, response);
+        return sendResumePage(site, language, HTTPResponse::HTTP_TOO_MANY_REQUESTS, "too_many_codes", 0, typed, request, response);
     }
     DraftStore::Draft draft;
     DraftStore::Lookup lookup;
@@ -178,17 +180,17 @@ void handleResumePost(PublicSite& site, const std::string& language,
         lookup = site.drafts().load(*parsed.code, draft);
     } catch (const std::system_error& error) {
         log::error(std::string("Failed to read a draft: ") + error.what());
-        return sendResumePage(site, language, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, "draft_unavailable", 0, typed, response);
+        return sendResumePage(site, language, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, "draft_unavailable", 0, typed, request, response);
     }
     switch (lookup) {
     case DraftStore::Lookup::NotFound:
         site.resumeLimiter().countFailure(address);
-        return sendResumePage(site, language, HTTPResponse::HTTP_NOT_FOUND, "code_unknown", 0, typed, response);
+        return sendResumePage(site, language, HTTPResponse::HTTP_NOT_FOUND, "code_unknown", 0, typed, request, response);
     case DraftStore::Lookup::Expired:
-        return sendResumePage(site, language, HTTPResponse::HTTP_GONE, "draft_expired", 0, {}, response);
+        return sendResumePage(site, language, HTTPResponse::HTTP_GONE, "draft_expired", 0, {}, request, response);
     case DraftStore::Lookup::Unreadable:
         log::warning("A draft could not be decrypted or was damaged; it was left in place");
-        return sendResumePage(site, language, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, "draft_damaged", 0, {}, response);
+        return sendResumePage(site, language, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, "draft_damaged", 0, {}, request, response);
     case DraftStore::Lookup::Found:
         break;
     }
@@ -201,7 +203,7 @@ void handleResumePost(PublicSite& site, const std::string& language,
     state.values.add(std::string(kResumeCodeField), parsed.code->toString());
     state.notice = "draft_resumed";
     state.draftExpires = formatUtc(draft.expires);
-    sendPage(response, HTTPResponse::HTTP_OK, renderForm(site, language, state));
+    sendPage(request, response, HTTPResponse::HTTP_OK, renderForm(site, language, state));
 }
 
 } // namespace meldpunt::site

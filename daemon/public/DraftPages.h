@@ -28,7 +28,7 @@ void removeSentDraft(PublicSite& site, const FormData& fields);
 // GET and POST /<language>/resume: the page where a resume code is typed,
 // and the form brought back from its draft.
 void handleResumeGet(PublicSite& site, const std::string& language,
-    Poco::Net::HTTPServerResponse& response);
+    Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
 void handleResumePost(PublicSite& site, const std::string& language,
     Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
 

@@ -5,6 +5,8 @@
 #include "PublishedContent.h"
 #include "PublishedPartners.h"
 
+#include "UnixHttpServer.h"
+
 #include <algorithm>
 
 namespace meldpunt::site {
@@ -232,16 +234,13 @@ PageData messageData(const std::string& kind)
     return data;
 }
 
-void sendPage(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status,
-    const std::string& html)
+void sendPage(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+    Poco::Net::HTTPResponse::HTTPStatus status, const std::string& html)
 {
     response.setStatusAndReason(status);
     response.setContentType("text/html; charset=utf-8");
     response.set("Cache-Control", "no-store");
-    // One write for the header and one for the page, without copying the
-    // page through a stream buffer; nothing follows the header of a HEAD
-    // request.
-    response.sendBuffer(html.data(), html.size());
+    sendAtOnce(request, response, html);
 }
 
 } // namespace meldpunt::site

@@ -5,6 +5,7 @@
 #include "ReportForm.h"
 #include "ReportUpload.h"
 
+#include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
 
 #include <map>
@@ -34,7 +35,9 @@ PageData messageData(const std::string& kind);
 
 // Sends an HTML page that no cache may store: report pages carry what a
 // reporter typed, and a shared or back-button cache must not keep it.
-void sendPage(Poco::Net::HTTPServerResponse& response, Poco::Net::HTTPResponse::HTTPStatus status,
-    const std::string& html);
+// The header and the page go to the request's socket in one write, which
+// the edge reads at once (see sendAtOnce in UnixHttpServer.h).
+void sendPage(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+    Poco::Net::HTTPResponse::HTTPStatus status, const std::string& html);
 
 } // namespace meldpunt::site

@@ -84,7 +84,7 @@ std::optional<FormData> readPostedForm(PublicSite& site, const std::string& lang
 {
     const Pages& pages = site.pages();
     auto fail = [&](HTTPResponse::HTTPStatus status, const char* kind) {
-        sendPage(response, status, pages.render("message", language, messageData(kind)));
+        sendPage(request, response, status, pages.render("message", language, messageData(kind)));
         return std::nullopt;
     };
     if (isForeignOrigin(request, site.config().origin))

@@ -7,6 +7,7 @@
 #include "ReportSubmission.h"
 #include "ReturnVisit.h"
 
+#include "FileSystem.h"
 #include "Log.h"
 #include "Markdown.h"
 #include "PublishedContent.h"
@@ -70,7 +71,7 @@ public:
         } catch (const std::exception& error) {
             log::error(std::string("Failed to handle a request: ") + error.what());
             if (!response.sent())
-                sendPage(response, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR,
+                sendPage(request, response, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR,
                     site_.pages().render("message", site_.pages().catalog().defaultLanguage(),
                         messageData("internal_error")));
         }
@@ -95,7 +96,7 @@ private:
         if (!route.hasLanguage) {
             if (uri == "/" && isGet)
                 return redirectToLanguage(request, response);
-            return sendNotFound(response, catalog.defaultLanguage());
+            return sendNotFound(request, response, catalog.defaultLanguage());
         }
         const bool isPost = request.getMethod() == "POST";
         if (route.rest == "report") {
@@ -109,51 +110,51 @@ private:
                 const std::string& html = site_.cachedPage("report " + route.language + " " + partnersStamp() + " "
                         + publishedSiteContentStamp(site_.config().publishFolder),
                     [&] { return renderForm(site_, route.language, FormState{}); });
-                return sendPage(response, HTTPResponse::HTTP_OK, html);
+                return sendPage(request, response, HTTPResponse::HTTP_OK, html);
             }
-            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+            return sendMethodNotAllowed(request, response, route.language, "GET, HEAD, POST");
         }
         if (route.rest == "resume") {
             if (isPost)
                 return handleResumePost(site_, route.language, request, response);
             if (isGet) {
                 site_.visits().count("resume", route.language);
-                return handleResumeGet(site_, route.language, response);
+                return handleResumeGet(site_, route.language, request, response);
             }
-            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+            return sendMethodNotAllowed(request, response, route.language, "GET, HEAD, POST");
         }
         if (route.rest == "return") {
             if (isPost)
                 return handleReturnPost(site_, route.language, request, response);
             if (isGet) {
                 site_.visits().count("return", route.language);
-                return handleReturnGet(site_, route.language, response);
+                return handleReturnGet(site_, route.language, request, response);
             }
-            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+            return sendMethodNotAllowed(request, response, route.language, "GET, HEAD, POST");
         }
         if (route.rest == "complaint") {
             if (isPost)
                 return handleComplaintPost(site_, route.language, request, response);
             if (isGet) {
                 site_.visits().count("complaint", route.language);
-                return handleComplaintGet(site_, route.language, response);
+                return handleComplaintGet(site_, route.language, request, response);
             }
-            return sendMethodNotAllowed(response, route.language, "GET, HEAD, POST");
+            return sendMethodNotAllowed(request, response, route.language, "GET, HEAD, POST");
         }
         const std::string page = pageFor(route.rest);
         if (page.empty())
-            return sendNotFound(response, route.language);
+            return sendNotFound(request, response, route.language);
         if (!isGet)
-            return sendMethodNotAllowed(response, route.language, "GET, HEAD");
+            return sendMethodNotAllowed(request, response, route.language, "GET, HEAD");
         site_.visits().count(page, route.language);
         if (page == "privacy")
-            return sendPage(response, HTTPResponse::HTTP_OK, renderPrivacy(route.language));
+            return sendPage(request, response, HTTPResponse::HTTP_OK, renderPrivacy(route.language));
         if (page == "info-partners")
-            return sendPage(response, HTTPResponse::HTTP_OK, renderPartners(route.language));
+            return sendPage(request, response, HTTPResponse::HTTP_OK, renderPartners(route.language));
         const std::string& html
             = site_.cachedPage(page + " " + route.language + " " + publishedSiteContentStamp(site_.config().publishFolder),
                 [&] { return renderPage(page, route.language, route.rest); });
-        sendPage(response, HTTPResponse::HTTP_OK, html);
+        sendPage(request, response, HTTPResponse::HTTP_OK, html);
     }
 
     // Maps a path below the language to its template: "" is the home page,
@@ -243,12 +244,7 @@ private:
     // Changes when meldpuntd publishes a new partners file.
     std::string partnersStamp() const
     {
-        std::error_code error;
-        const auto file = site_.config().publishFolder / "partners.json";
-        const auto time = std::filesystem::last_write_time(file, error);
-        if (error)
-            return "none";
-        return std::to_string(time.time_since_epoch().count()) + "-" + std::to_string(std::filesystem::file_size(file, error));
+        return fsutil::fileStamp(site_.config().publishFolder / "partners.json");
     }
 
     // Search engines may index every page, the form included: people who
@@ -290,10 +286,10 @@ private:
         response.send() << text;
     }
 
-    void sendMethodNotAllowed(HTTPServerResponse& response, const std::string& language, const std::string& allowed)
+    void sendMethodNotAllowed(HTTPServerRequest& request, HTTPServerResponse& response, const std::string& language, const std::string& allowed)
     {
         response.set("Allow", allowed);
-        sendPage(response, HTTPResponse::HTTP_METHOD_NOT_ALLOWED,
+        sendPage(request, response, HTTPResponse::HTTP_METHOD_NOT_ALLOWED,
             site_.pages().render("message", language, messageData("method_not_allowed")));
     }
 
@@ -313,9 +309,9 @@ private:
         response.send();
     }
 
-    void sendNotFound(HTTPServerResponse& response, const std::string& language)
+    void sendNotFound(HTTPServerRequest& request, HTTPServerResponse& response, const std::string& language)
     {
-        sendPage(response, HTTPResponse::HTTP_NOT_FOUND, site_.pages().render("message", language, messageData("not_found")));
+        sendPage(request, response, HTTPResponse::HTTP_NOT_FOUND, site_.pages().render("message", language, messageData("not_found")));
     }
 
     PublicSite& site_;

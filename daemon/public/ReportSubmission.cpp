@@ -31,12 +31,12 @@ namespace {
 using Poco::Net::HTTPResponse;
 
 void sendReceipt(PublicSite& site, const std::string& language, const std::string& reference,
-    const ReporterCode& secret, Poco::Net::HTTPServerResponse& response)
+    const ReporterCode& secret, Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
 {
     PageData data;
     data.set("reference", reference);
     data.set("receipt_secret", secret.toString());
-    sendPage(response, HTTPResponse::HTTP_OK, site.pages().render("receipt", language, data));
+    sendPage(request, response, HTTPResponse::HTTP_OK, site.pages().render("receipt", language, data));
 }
 
 } // namespace
@@ -63,21 +63,21 @@ void handleReportPost(PublicSite& site, const std::string& language,
             [](const UploadNotice& notice) { return notice.problem == UploadProblem::NotStored; });
         if (serverProblem)
             response.set("Retry-After", "300");
-        return sendPage(response,
+        return sendPage(request, response,
             serverProblem ? HTTPResponse::HTTP_SERVICE_UNAVAILABLE : HTTPResponse::HTTP_REQUESTENTITYTOOLARGE,
             renderForm(site, language, state));
     }
     if (state.values.has("remove_upload") && !state.uploadToken.empty())
         site.heldUploads().remove(state.uploadToken, state.values.get("remove_upload"));
     if (state.values.has("remove_upload") || state.values.has("attach_files"))
-        return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_OK, renderForm(site, language, state));
     if (!state.uploadNotices.empty())
-        return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
 
     // The language switch is a submit button of the form itself, so that
     // nothing typed is lost; it skips validation.
     if (state.values.has("switch_language"))
-        return sendPage(response, HTTPResponse::HTTP_OK, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_OK, renderForm(site, language, state));
 
     // "Save and continue later" is a submit button too; a draft may be
     // incomplete, so it skips validation as well.
@@ -93,13 +93,13 @@ void handleReportPost(PublicSite& site, const std::string& language,
             categories.insert(category.id);
     state.problems = ReportForm::validate(state.values, site.countryCodes(), content ? &categories : nullptr);
     if (!state.problems.empty())
-        return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
 
     // The honeypot field is hidden from people. A person who reads it (with
     // style sheets off) also reads its label, so gets the form back.
     if (!state.values.get("website").empty()) {
         state.notice = "honeypot";
-        return sendPage(response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_UNPROCESSABLE_ENTITY, renderForm(site, language, state));
     }
 
     // nginx sets X-Real-IP from the connection; the address is used here,
@@ -108,7 +108,7 @@ void handleReportPost(PublicSite& site, const std::string& language,
     if (!site.reportLimiter().allow(address)) {
         state.notice = "too_many";
         response.set("Retry-After", std::to_string(site.reportLimiter().wait(address).count()));
-        return sendPage(response, HTTPResponse::HTTP_TOO_MANY_REQUESTS, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_TOO_MANY_REQUESTS, renderForm(site, language, state));
     }
 
     // The receipt secret travels inside the encrypted entry; meldpuntd
@@ -122,17 +122,17 @@ void handleReportPost(PublicSite& site, const std::string& language,
     case SpoolResult::NoIntakeKey:
         state.notice = "try_again_shortly";
         response.set("Retry-After", "60");
-        return sendPage(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, renderForm(site, language, state));
     case SpoolResult::Failed:
         state.notice = "not_saved";
         response.set("Retry-After", "300");
-        return sendPage(response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, renderForm(site, language, state));
+        return sendPage(request, response, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, renderForm(site, language, state));
     case SpoolResult::Written:
         break;
     }
     removeSentDraft(site, state.values);
     const std::string reference = referenceFromUuid(uuid);
-    sendReceipt(site, language, reference, secret, response);
+    sendReceipt(site, language, reference, secret, request, response);
 }
 
 } // namespace meldpunt::site

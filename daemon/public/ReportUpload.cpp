@@ -245,7 +245,7 @@ std::optional<PostedReport> readMultipartReport(PublicSite& site, const std::str
         // before the edge has passed it on. The edge bounds the body.
         discardBody(request);
         response.setKeepAlive(false);
-        sendPage(response, status, site.pages().render("message", language, messageData(kind)));
+        sendPage(request, response, status, site.pages().render("message", language, messageData(kind)));
         return std::nullopt;
     };
     ReportReceiver receiver(site);
@@ -318,7 +318,7 @@ std::optional<PostedReport> readReportPost(PublicSite& site, const std::string& 
         return report;
     }
     if (isForeignOrigin(request, site.config().origin)) {
-        sendPage(response, HTTPResponse::HTTP_FORBIDDEN,
+        sendPage(request, response, HTTPResponse::HTTP_FORBIDDEN,
             site.pages().render("message", language, messageData("foreign_origin")));
         return std::nullopt;
     }

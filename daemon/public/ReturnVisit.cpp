@@ -79,7 +79,7 @@ PageData repliesData(const Visit& visit)
 }
 
 void sendVisit(PublicSite& site, const std::string& language, const Visit& visit,
-    Poco::Net::HTTPServerResponse& response)
+    Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
 {
     PageData data;
     data.set("page_path", "return");
@@ -99,7 +99,7 @@ void sendVisit(PublicSite& site, const std::string& language, const Visit& visit
         data.set("can_add", state != "withdrawn" && visit.notice != "withdrawal_sent");
         data.set("replies", repliesData(visit));
     }
-    sendPage(response, visit.status, site.pages().render("return", language, data));
+    sendPage(request, response, visit.status, site.pages().render("return", language, data));
 }
 
 Poco::JSON::Object::Ptr readPublishedReceipt(const PublicSite& site, const Uuid& uuid)
@@ -243,9 +243,10 @@ void withdraw(PublicSite& site, const std::string& language, const FormData& for
 
 } // namespace
 
-void handleReturnGet(PublicSite& site, const std::string& language, Poco::Net::HTTPServerResponse& response)
+void handleReturnGet(PublicSite& site, const std::string& language, Poco::Net::HTTPServerRequest& request,
+    Poco::Net::HTTPServerResponse& response)
 {
-    sendVisit(site, language, Visit{}, response);
+    sendVisit(site, language, Visit{}, request, response);
 }
 
 void handleReturnPost(PublicSite& site, const std::string& language,
@@ -272,7 +273,7 @@ void handleReturnPost(PublicSite& site, const std::string& language,
         response.set("Retry-After", std::to_string(site.receiptLimiter().wait(request.get("X-Real-IP", "unknown")).count()));
     if (visit.status == HTTPResponse::HTTP_SERVICE_UNAVAILABLE)
         response.set("Retry-After", "10");
-    sendVisit(site, language, visit, response);
+    sendVisit(site, language, visit, request, response);
 }
 
 } // namespace meldpunt::site

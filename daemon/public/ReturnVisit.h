@@ -16,7 +16,8 @@ class PublicSite;
 // Wrong secrets and unknown references count against a GuessLimiter, and
 // the Argon2id run holds a SlowHashGate place. What the reporter adds goes
 // into the spool as a follow-up or a withdrawal entry.
-void handleReturnGet(PublicSite& site, const std::string& language, Poco::Net::HTTPServerResponse& response);
+void handleReturnGet(PublicSite& site, const std::string& language, Poco::Net::HTTPServerRequest& request,
+    Poco::Net::HTTPServerResponse& response);
 void handleReturnPost(PublicSite& site, const std::string& language,
     Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response);
 

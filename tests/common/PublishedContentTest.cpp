@@ -65,13 +65,17 @@ TEST_CASE("Published site content is read back", "[published-content]")
     const auto read = readPublishedSiteContent(scratch.path());
     REQUIRE(read.has_value());
     CHECK(read->offersCategory("not_sure"));
-    CHECK(publishedSiteContentStamp(scratch.path()) != "none");
+    const std::string stamp = publishedSiteContentStamp(scratch.path());
+    CHECK(stamp != "none");
+    CHECK(publishedSiteContentStamp(scratch.path()) == stamp);
     // A damaged file counts as none, so the site serves its built-in content.
     {
         std::ofstream damaged(file, std::ios::trunc);
         damaged << "{\"format\":";
     }
     CHECK_FALSE(readPublishedSiteContent(scratch.path()).has_value());
+    // The new file has another size, so cached pages are made again.
+    CHECK(publishedSiteContentStamp(scratch.path()) != stamp);
 }
 
 TEST_CASE("Editable pages exist as templates", "[published-content]")
