@@ -140,7 +140,8 @@ void BootEntries::removeSlot(Slot slot)
         fsutil::syncDirectory(entriesFolder());
 }
 
-BootEntry BootEntries::addCounted(Slot slot, const std::string& version, unsigned tries)
+BootEntry BootEntries::addCounted(
+    Slot slot, const std::string& version, unsigned tries, const std::string& kernelOptions)
 {
     const std::vector<BootEntry> existing = list();
     const unsigned generation = existing.empty() ? 1 : existing.front().generation + 1;
@@ -162,7 +163,7 @@ BootEntry BootEntries::addCounted(Slot slot, const std::string& version, unsigne
          << "linux /meldpunt/" << letter << "/vmlinuz\n"
          << "initrd /meldpunt/" << letter << "/initrd.img\n"
          << "options root=PARTLABEL=meldpunt-root-" << letter << " ro meldpunt.slot=" << letter
-         << "\n";
+         << (kernelOptions.empty() ? "" : " ") << kernelOptions << "\n";
     fs::create_directories(entriesFolder());
     writeText(entry.file, text.str());
     return entry;

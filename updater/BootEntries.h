@@ -45,8 +45,10 @@ public:
 
     // Writes a new entry for `slot` with `tries` boot attempts and a
     // generation above every existing one, so systemd-boot prefers it
-    // while it has tries left. Returns the entry.
-    BootEntry addCounted(Slot slot, const std::string& version, unsigned tries);
+    // while it has tries left. `kernelOptions` follow the root and slot
+    // options. Returns the entry.
+    BootEntry addCounted(Slot slot, const std::string& version, unsigned tries,
+        const std::string& kernelOptions = {});
 
     // Renames the entry to drop its counter: the slot is good from now on.
     BootEntry markGood(const BootEntry& entry);

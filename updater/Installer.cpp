@@ -311,7 +311,7 @@ void installBundle(const VerifiedBundle& bundle, const UpdaterConfig& config,
     progress(InstallStep::Activating, kSlotCheckedPercent);
     writeSlotRecord(config, target, bundle);
     entries.ensureLoaderDefault();
-    entries.addCounted(target, bundle.manifest.version, config.bootTries);
+    entries.addCounted(target, bundle.manifest.version, config.bootTries, config.kernelOptions);
     faultPoint("updater-before-reboot");
 
     progress(InstallStep::Rebooting, 100);

@@ -61,6 +61,7 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
         config.slotB = required(*ini, "slots.b", file);
         config.esp = required(*ini, "slots.esp", file);
         config.kernelCommandLine = ini->getString("slots.kernel_command_line", "/proc/cmdline");
+        config.kernelOptions = ini->getString("slots.kernel_options", "");
         config.stateFolder = required(*ini, "slots.state_folder", file);
         config.bootTries = ini->getUInt("slots.boot_tries", 3);
         config.rebootCommand =
@@ -92,6 +93,14 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
     }
     if (config.bootTries < 1 || config.bootTries > 10)
         throw UpdateError("The key 'slots.boot_tries' must be between 1 and 10.");
+    for (const std::string& option : splitWords(config.kernelOptions)) {
+        if (option.rfind("root=", 0) == 0 || option.rfind("meldpunt.slot=", 0) == 0 || option == "ro" ||
+            option == "rw")
+            throw UpdateError("The key 'slots.kernel_options' may not contain '" + option +
+                "': the updater writes the root and slot options of each boot entry itself.");
+    }
+    if (config.kernelOptions.find_first_of("\n\r\t") != std::string::npos)
+        throw UpdateError("The key 'slots.kernel_options' must be one line of options separated by spaces.");
     if (config.rebootCommand.empty())
         throw UpdateError("The key 'slots.reboot_command' is empty.");
     if (config.publicEdgeRestartCommand.empty() || config.staffEdgeRestartCommand.empty())

@@ -28,6 +28,9 @@ struct UpdaterConfig {
     std::filesystem::path slotB;
     std::filesystem::path esp;
     std::filesystem::path kernelCommandLine; // /proc/cmdline; names the booted slot
+    // Kernel options that every boot entry carries after the root and slot
+    // options, which the updater writes itself.
+    std::string kernelOptions;
     std::filesystem::path stateFolder;
     unsigned bootTries = 3;
     std::vector<std::string> rebootCommand;

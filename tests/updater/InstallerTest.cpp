@@ -241,6 +241,11 @@ TEST_CASE("installer writes the inactive slot and boots it on trial", "[updater]
     }
     CHECK(fs::exists(box.rebootMarker()));
     CHECK(fs::exists(box.esp() / "loader" / "entries" / "meldpunt-000002-b+3.conf"));
+    // The new entry boots like the image's first: the configured kernel
+    // options follow the root and slot.
+    CHECK_THAT(readAll(box.esp() / "loader" / "entries" / "meldpunt-000002-b+3.conf"),
+        ContainsSubstring("\noptions root=PARTLABEL=meldpunt-root-b ro meldpunt.slot=b " +
+            std::string(UpdaterBox::kKernelOptions) + "\n"));
     CHECK_THAT(
         readAll(box.esp() / "loader" / "loader.conf"), ContainsSubstring("default meldpunt-*"));
 
@@ -552,4 +557,25 @@ TEST_CASE("installer handles images beyond 4 GiB", "[updater]")
     // The pre-flight check runs before the images are hashed and rejects
     // the image for the small slot before any write.
     requireRejected(box, bundle, "needs " + std::to_string(kLarge) + " bytes");
+}
+
+TEST_CASE("updater configuration refuses kernel options that the boot entries set themselves", "[updater]")
+{
+    UpdaterBox box("kernel-options");
+    const std::string text = readAll(box.configFile());
+    const std::string line = "kernel_options = " + std::string(UpdaterBox::kKernelOptions);
+    REQUIRE(text.find(line) != std::string::npos);
+    const auto rewrite = [&](const std::string& content) {
+        std::ofstream(box.configFile(), std::ios::trunc) << content;
+    };
+    for (const char* option : {"root=/dev/sda2", "meldpunt.slot=a", "rw"}) {
+        std::string changed = text;
+        changed.replace(changed.find(line), line.size(), line + " " + option);
+        rewrite(changed);
+        CHECK_THROWS_WITH(loadUpdaterConfig(box.configFile()),
+            ContainsSubstring(std::string("may not contain '") + option + "'") &&
+                ContainsSubstring("writes the root and slot options"));
+    }
+    rewrite(text);
+    CHECK(loadUpdaterConfig(box.configFile()).kernelOptions == UpdaterBox::kKernelOptions);
 }

@@ -122,6 +122,7 @@ void UpdaterBox::writeConfig(const std::string& extraImageSettings)
         "\ndowngrade_crl_file = " + pki("downgrade.crl").string() + "\n";
     text += "[slots]\na = " + slot(Slot::A).string() + "\nb = " + slot(Slot::B).string() +
         "\nesp = " + esp().string() + "\nkernel_command_line = " + (root() / "cmdline").string() +
+        "\nkernel_options = " + std::string(kKernelOptions) +
         "\nstate_folder = " + stateFolder().string() +
         "\nboot_tries = 3\nreboot_command = /usr/bin/touch " + rebootMarker().string() + "\n";
     text += "[tpm]\ntcti = " + swtpm_->tcti() + "\nepoch_nv_index = 0x01800100\n";

@@ -23,6 +23,9 @@ class UpdaterBox {
 public:
     static constexpr std::uint64_t kSlotSize = 8 * 1024 * 1024;
     static constexpr const char* kHardwareId = "meldpunt-box-test";
+    // The kernel options of the box's boot entries, as the image sets them.
+    static constexpr const char* kKernelOptions =
+        "rootfstype=erofs console=ttyS0,115200 systemd.firstboot=off systemd.machine_id=firmware";
 
     explicit UpdaterBox(const std::string& name);
 
