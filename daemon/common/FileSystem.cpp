@@ -131,4 +131,13 @@ std::string fileStamp(const std::filesystem::path& path)
     return std::to_string(nanoseconds) + "-" + std::to_string(static_cast<long long>(info.st_size));
 }
 
+void WriteBehind::appended(int fd, std::uint64_t bytes)
+{
+    written_ += bytes;
+    if (written_ - started_ < step_)
+        return;
+    ::sync_file_range(fd, static_cast<off_t>(started_), static_cast<off_t>(written_ - started_), SYNC_FILE_RANGE_WRITE);
+    started_ = written_;
+}
+
 } // namespace meldpunt::fsutil

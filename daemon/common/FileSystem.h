@@ -43,6 +43,28 @@ void writeFileAtomically(const std::filesystem::path& path, std::span<const std:
 
 std::string readSmallFile(const std::filesystem::path& path, std::size_t maxBytes);
 
+// Starts the kernel's writeback of a file's appended data every `step`
+// bytes. The disk then writes while the writer still produces, and the
+// final fsync of a large file waits for the last step rather than for the
+// whole file. Only a hint: errors show at that fsync.
+class WriteBehind {
+public:
+    static constexpr std::uint64_t kDefaultStep = 8 * 1024 * 1024;
+
+    explicit WriteBehind(std::uint64_t step = kDefaultStep)
+        : step_(step)
+    {
+    }
+
+    // Records `bytes` appended to the file open as `fd`.
+    void appended(int fd, std::uint64_t bytes);
+
+private:
+    std::uint64_t step_;
+    std::uint64_t written_ = 0;
+    std::uint64_t started_ = 0;
+};
+
 // A text that changes when the file is replaced or written: its
 // modification time in nanoseconds and its size, from one stat(). "none"
 // when the file does not exist or cannot be inspected.

@@ -143,6 +143,7 @@ Writer::Writer(const fs::path& spoolFolder, EntryKind kind, const Uuid& uuid,
     buffer_.reserve(chunkSize_);
     try {
         fsutil::writeAll(fd_.get(), header_, partialPath_);
+        writeBehind_.appended(fd_.get(), header_.size());
     } catch (...) {
         ::unlink(partialPath_.c_str());
         throw;
@@ -188,6 +189,7 @@ void Writer::flushChunk(bool final)
     const auto nonce = chunkNonce(counter_++, final);
     const auto sealed = crypto::seal(key_.span(), nonce, header_, buffer_);
     fsutil::writeAll(fd_.get(), sealed, partialPath_);
+    writeBehind_.appended(fd_.get(), sealed.size());
     OPENSSL_cleanse(buffer_.data(), buffer_.size());
     buffer_.clear();
 }

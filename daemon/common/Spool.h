@@ -106,6 +106,9 @@ private:
     std::uint32_t chunkSize_;
     std::uint64_t counter_ = 0;
     std::vector<std::uint8_t> buffer_;
+    // An entry with large attachments reaches the disk while it is written,
+    // so commit()'s fsync, which the receipt waits for, is short.
+    fsutil::WriteBehind writeBehind_;
     bool committed_ = false;
 };
 
