@@ -99,8 +99,6 @@ UpdaterConfig loadUpdaterConfig(const std::filesystem::path& file)
             throw UpdateError("The key 'slots.kernel_options' may not contain '" + option +
                 "': the updater writes the root and slot options of each boot entry itself.");
     }
-    if (config.kernelOptions.find_first_of("\n\r\t") != std::string::npos)
-        throw UpdateError("The key 'slots.kernel_options' must be one line of options separated by spaces.");
     if (config.rebootCommand.empty())
         throw UpdateError("The key 'slots.reboot_command' is empty.");
     if (config.publicEdgeRestartCommand.empty() || config.staffEdgeRestartCommand.empty())

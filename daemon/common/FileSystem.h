@@ -65,7 +65,7 @@ private:
     std::uint64_t started_ = 0;
 };
 
-// A text that changes when the file is replaced or written: its
+// Returns a text that changes when the file is replaced or written: its
 // modification time in nanoseconds and its size, from one stat(). "none"
 // when the file does not exist or cannot be inspected.
 std::string fileStamp(const std::filesystem::path& path);

@@ -16,11 +16,11 @@
 #include <Poco/Net/NetException.h>
 #include <Poco/Net/TCPServerConnection.h>
 #include <Poco/Net/TCPServerConnectionFactory.h>
-#include <Poco/Timestamp.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
 #include <Poco/Exception.h>
+#include <Poco/Timestamp.h>
 
 #include <grp.h>
 #include <poll.h>
@@ -46,16 +46,6 @@ namespace meldpunt {
 // in progress after that request, unless it takes too long.
 class ConnectionRegistry {
 public:
-    // Registers a new connection as waiting. False once stopping.
-    bool add(Poco::Net::StreamSocket& socket)
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_)
-            return false;
-        busy_[&socket] = false;
-        return true;
-    }
-
     void remove(Poco::Net::StreamSocket& socket)
     {
         std::lock_guard lock(mutex_);
@@ -64,8 +54,9 @@ public:
             ended_.notify_all();
     }
 
-    // Marks a request as begun (true) or ended (false). Returns false
-    // once stopping: the connection then ends without serving.
+    // Registers the connection, with a request in progress (true) or
+    // waiting for one (false). Returns false once stopping, and the
+    // connection then ends without serving.
     bool mark(Poco::Net::StreamSocket& socket, bool busy)
     {
         std::lock_guard lock(mutex_);
@@ -155,7 +146,7 @@ public:
     void run() override
     {
         Poco::Net::StreamSocket& connection = socket();
-        if (!registry_->add(connection))
+        if (!registry_->mark(connection, false))
             return;
         struct Removal {
             ConnectionRegistry& registry;
@@ -209,7 +200,7 @@ private:
             try {
                 sendError(session, Poco::Net::HTTPResponse::HTTP_BAD_REQUEST);
             } catch (const Poco::Exception&) {
-                // The connection closes next, whether the answer went out or not.
+                // The connection closes next, whether the 400 response was sent or not.
             }
             return false;
         } catch (const Poco::Exception& error) {
@@ -369,15 +360,16 @@ void sendAtOnce(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResp
             try {
                 socket.shutdown();
             } catch (const Poco::Exception&) {
+                // The peer has closed it already.
             }
             throw Poco::Net::NetException(std::string("sending a response failed: ") + std::strerror(error));
         }
         std::size_t left = static_cast<std::size_t>(sent);
         for (iovec& part : parts) {
-            const std::size_t taken = std::min(left, part.iov_len);
-            part.iov_base = static_cast<char*>(part.iov_base) + taken;
-            part.iov_len -= taken;
-            left -= taken;
+            const std::size_t consumed = std::min(left, part.iov_len);
+            part.iov_base = static_cast<char*>(part.iov_base) + consumed;
+            part.iov_len -= consumed;
+            left -= consumed;
         }
     }
 }

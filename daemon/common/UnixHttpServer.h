@@ -28,10 +28,10 @@ class ConnectionRegistry;
 // std::runtime_error with the path and cause when the socket cannot be
 // set up; the path must fit sockaddr_un (107 bytes).
 //
-// Each connection is served on one thread until it closes, as Poco's own
-// HTTP server does, but it waits for the next request with one poll()
-// where Poco makes, arms and closes an epoll instance for every request:
-// with the edge reusing its connections, that wait came before every page.
+// Each connection is served on one thread until it closes, as in Poco's
+// own HTTP server. It waits for the next request with one poll(). Poco's
+// server makes, arms and closes an epoll instance for that wait, and with
+// the edge reusing its connections the wait comes before every page.
 // stop() ends the waiting connections at once and lets requests in
 // progress finish, for up to 10 seconds.
 class UnixHttpServer {
@@ -51,7 +51,7 @@ private:
 
 // Idle connections that each nginx worker of an edge keeps open to its
 // daemon's page socket (`keepalive` in the edge template). Each occupies one
-// of the daemon's workers while it waits, because Poco serves a
+// of the daemon's workers while it waits, because UnixHttpServer serves a
 // connection on one thread until it closes.
 inline constexpr int kEdgeIdleConnectionsPerWorker = 64;
 

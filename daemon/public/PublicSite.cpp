@@ -13,6 +13,7 @@
 #include "PublishedContent.h"
 #include "PublishedPartners.h"
 #include "Retention.h"
+#include "UnixHttpServer.h"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPServerRequest.h>
@@ -89,9 +90,9 @@ private:
             return;
         }
         if (uri == "/robots.txt" && isGet)
-            return sendText(response, "text/plain; charset=utf-8", robotsText());
+            return sendText(request, response, "text/plain; charset=utf-8", robotsText());
         if (uri == "/sitemap.xml" && isGet)
-            return sendText(response, "application/xml; charset=utf-8", sitemapXml());
+            return sendText(request, response, "application/xml; charset=utf-8", sitemapXml());
         const Route route = parseRoute(uri, catalog);
         if (!route.hasLanguage) {
             if (uri == "/" && isGet)
@@ -279,11 +280,11 @@ private:
         return xml + "</urlset>\n";
     }
 
-    static void sendText(HTTPServerResponse& response, const std::string& type, const std::string& text)
+    static void sendText(
+        HTTPServerRequest& request, HTTPServerResponse& response, const std::string& type, const std::string& text)
     {
         response.setContentType(type);
-        response.setContentLength(static_cast<std::streamsize>(text.size()));
-        response.send() << text;
+        sendAtOnce(request, response, text);
     }
 
     void sendMethodNotAllowed(HTTPServerRequest& request, HTTPServerResponse& response, const std::string& language, const std::string& allowed)

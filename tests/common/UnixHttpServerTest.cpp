@@ -98,8 +98,8 @@ TEST_CASE("Unix server replaces stale sockets", "[core]")
 
 namespace {
 
-// "/slow" waits until the test lets it go; every other path gets a page
-// of 40,000 bytes through sendAtOnce.
+// "/slow" waits until the test lets it go. Every path then gets a page of
+// 40,000 bytes through sendAtOnce.
 class PageHandler : public Poco::Net::HTTPRequestHandler {
 public:
     PageHandler(std::atomic<bool>& slowStarted, std::atomic<bool>& slowRelease)
@@ -209,7 +209,7 @@ private:
 
 } // namespace
 
-TEST_CASE("Unix server keeps connections and answers HEAD", "[core]")
+TEST_CASE("Unix server keep-alive and HEAD", "[core]")
 {
     ScratchFolder scratch("unix-server");
     const fs::path socket = scratch.path() / "http.sock";
@@ -244,7 +244,7 @@ TEST_CASE("Unix server keeps connections and answers HEAD", "[core]")
     }
 }
 
-TEST_CASE("Unix server stops idle connections and finishes busy ones", "[core]")
+TEST_CASE("Unix server stop finishes busy requests", "[core]")
 {
     ScratchFolder scratch("unix-server");
     const fs::path socket = scratch.path() / "http.sock";

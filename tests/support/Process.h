@@ -98,7 +98,7 @@ private:
 };
 
 // A short base for scratch folders that hold sockets: a socket's path may
-// have at most 107 bytes, and MELDPUNT_TEST_SCRATCH lies as deep as the
+// have at most 107 bytes, and MELDPUNT_TEST_SCRATCH is as deep as the
 // checkout.
 std::filesystem::path socketScratchBase();
 

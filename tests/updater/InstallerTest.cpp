@@ -559,7 +559,7 @@ TEST_CASE("installer handles images beyond 4 GiB", "[updater]")
     requireRejected(box, bundle, "needs " + std::to_string(kLarge) + " bytes");
 }
 
-TEST_CASE("updater configuration refuses kernel options that the boot entries set themselves", "[updater]")
+TEST_CASE("Kernel options reject root and slot", "[updater]")
 {
     UpdaterBox box("kernel-options");
     const std::string text = readAll(box.configFile());
