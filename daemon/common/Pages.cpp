@@ -2,6 +2,7 @@
 
 #include "FileSystem.h"
 
+#include <mutex>
 #include <stdexcept>
 
 namespace meldpunt {
@@ -33,19 +34,52 @@ std::vector<std::string> Pages::pageNames() const
     return names;
 }
 
+std::string Pages::translateSections(const std::string& text, const std::string& language) const
+{
+    static constexpr std::string_view kOpen = "{{#t}}";
+    static constexpr std::string_view kClose = "{{/t}}";
+    std::string out;
+    out.reserve(text.size());
+    std::size_t from = 0;
+    for (;;) {
+        const auto open = text.find(kOpen, from);
+        const auto close = open == std::string::npos ? open : text.find(kClose, open + kOpen.size());
+        if (close == std::string::npos)
+            break;
+        out.append(text, from, open - from);
+        const std::string_view source(text.data() + open + kOpen.size(), close - open - kOpen.size());
+        out += escapeHtml(catalog_.translate(language, source));
+        from = close + kClose.size();
+    }
+    out.append(text, from);
+    return out;
+}
+
+kainjow::mustache::mustache& Pages::compiled(std::string_view name, const std::string& language) const
+{
+    const std::string key = language + '/' + std::string(name);
+    {
+        std::shared_lock lock(compiledMutex_);
+        if (const auto found = compiled_.find(key); found != compiled_.end())
+            return *found->second;
+    }
+    const auto source = templates_.find(name);
+    if (source == templates_.end())
+        throw std::runtime_error("no template named '" + std::string(name) + "'");
+    auto made = std::make_unique<mustache::mustache>(translateSections(source->second, language));
+    if (!made->is_valid())
+        throw std::runtime_error("template '" + std::string(name) + "' in '" + language
+            + "' is invalid: " + made->error_message());
+    std::unique_lock lock(compiledMutex_);
+    return *compiled_.try_emplace(key, std::move(made)).first->second;
+}
+
 std::string Pages::renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const
 {
-    const auto found = templates_.find(name);
-    if (found == templates_.end())
-        throw std::runtime_error("no template named '" + std::string(name) + "'");
-    const std::string language(languageCode);
-    data.set("t", mustache::lambda{[this, language](const std::string& text) {
-        return escapeHtml(catalog_.translate(language, text));
-    }});
-    mustache::mustache compiled(found->second);
-    std::string output = compiled.render(data);
-    if (!compiled.is_valid())
-        throw std::runtime_error("rendering template '" + std::string(name) + "' failed: " + compiled.error_message());
+    mustache::mustache& page = compiled(name, std::string(languageCode));
+    std::string output = page.render(data);
+    if (!page.is_valid())
+        throw std::runtime_error("rendering template '" + std::string(name) + "' failed: " + page.error_message());
     return output;
 }
 

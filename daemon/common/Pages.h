@@ -6,6 +6,8 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,10 +43,21 @@ public:
 
 private:
     std::string renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const;
+    // Returns the template's text with every {{#t}}...{{/t}} section
+    // replaced by its translation, HTML-escaped. A translation may contain
+    // {{values}} of its own, which the template then fills in.
+    std::string translateSections(const std::string& text, const std::string& language) const;
+    // Returns template `name` translated into `language` and compiled,
+    // made on first use and kept. Threads share it, because rendering a
+    // valid template whose data contains no lambdas or partials only reads
+    // the compiled form.
+    kainjow::mustache::mustache& compiled(std::string_view name, const std::string& language) const;
 
     const Catalog& catalog_;
     std::string origin_;
     std::map<std::string, std::string, std::less<>> templates_;
+    mutable std::shared_mutex compiledMutex_;
+    mutable std::map<std::string, std::unique_ptr<kainjow::mustache::mustache>, std::less<>> compiled_;
 };
 
 std::string escapeHtml(std::string_view text);
