@@ -83,13 +83,14 @@ X25519KeyPair X25519KeyPair::fromPrivate(std::span<const std::uint8_t> privateKe
     return pair;
 }
 
-SecretBytes x25519(std::span<const std::uint8_t> privateKey, const X25519PublicKey& peer)
+namespace {
+
+SecretBytes derive(EVP_PKEY* own, const X25519PublicKey& peer)
 {
-    Pkey own = privateKeyFrom(privateKey);
     Pkey other(EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, peer.data(), peer.size()));
     if (!other)
         throw CryptoError("invalid X25519 public key");
-    PkeyContext context(EVP_PKEY_CTX_new(own.get(), nullptr));
+    PkeyContext context(EVP_PKEY_CTX_new(own, nullptr));
     if (!context)
         throw CryptoError("OpenSSL failed: EVP_PKEY_CTX_new");
     check(EVP_PKEY_derive_init(context.get()), "EVP_PKEY_derive_init");
@@ -100,6 +101,25 @@ SecretBytes x25519(std::span<const std::uint8_t> privateKey, const X25519PublicK
     if (length != kX25519KeySize)
         throw CryptoError("X25519 produced a secret of unexpected length");
     return shared;
+}
+
+} // namespace
+
+SecretBytes x25519(std::span<const std::uint8_t> privateKey, const X25519PublicKey& peer)
+{
+    Pkey own = privateKeyFrom(privateKey);
+    return derive(own.get(), peer);
+}
+
+EphemeralAgreement x25519Ephemeral(const X25519PublicKey& peer)
+{
+    Pkey own(EVP_PKEY_Q_keygen(nullptr, nullptr, "X25519"));
+    if (!own)
+        throw CryptoError("OpenSSL failed: EVP_PKEY_Q_keygen(X25519)");
+    X25519PublicKey publicKey{};
+    std::size_t length = publicKey.size();
+    check(EVP_PKEY_get_raw_public_key(own.get(), publicKey.data(), &length), "EVP_PKEY_get_raw_public_key");
+    return {publicKey, derive(own.get(), peer)};
 }
 
 SecretBytes hkdfSha256(std::span<const std::uint8_t> inputKey, std::span<const std::uint8_t> salt,

@@ -39,6 +39,15 @@ struct X25519KeyPair {
 // Computes the X25519 shared secret of a private and a peer's public key.
 SecretBytes x25519(std::span<const std::uint8_t> privateKey, const X25519PublicKey& peer);
 
+// A fresh X25519 key pair's public half and its shared secret with a
+// peer, for sealing to that peer. The private half stays inside OpenSSL
+// and is freed on return.
+struct EphemeralAgreement {
+    X25519PublicKey publicKey;
+    SecretBytes shared{kX25519KeySize};
+};
+EphemeralAgreement x25519Ephemeral(const X25519PublicKey& peer);
+
 // Derives `size` bytes with HKDF-SHA256 (RFC 5869).
 SecretBytes hkdfSha256(std::span<const std::uint8_t> inputKey, std::span<const std::uint8_t> salt,
     std::span<const std::uint8_t> info, std::size_t size);

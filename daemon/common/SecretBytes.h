@@ -9,8 +9,11 @@ namespace meldpunt {
 // A fixed-size buffer for key material. Its pages are locked in memory
 // (mlock) so they never reach swap, excluded from core dumps
 // (MADV_DONTDUMP), and wiped with OPENSSL_cleanse before they are freed.
-// Not copyable; movable. Not thread-safe. Construction throws
-// std::system_error when the memory cannot be mapped or locked.
+// Buffers of up to 64 bytes (every key) are slots of locked pages that a
+// process-wide pool keeps and reuses; larger ones get pages of their own.
+// Every buffer starts as zeros. Not copyable; movable. One object is not
+// thread-safe; separate objects may be used from any thread. Construction
+// throws std::system_error when the memory cannot be mapped or locked.
 class SecretBytes {
 public:
     explicit SecretBytes(std::size_t size);
@@ -35,7 +38,7 @@ private:
 
     std::uint8_t* data_ = nullptr;
     std::size_t size_ = 0;
-    std::size_t mappedSize_ = 0;
+    std::size_t mappedSize_ = 0; // 0 for a slot of the pool
 };
 
 } // namespace meldpunt

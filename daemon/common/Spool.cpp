@@ -118,7 +118,7 @@ Writer::Writer(const fs::path& spoolFolder, EntryKind kind, const Uuid& uuid,
     if (chunkSize < kMinChunkSize || chunkSize > kMaxChunkSize)
         throw std::invalid_argument("spool chunk size out of range");
 
-    const auto ephemeral = crypto::X25519KeyPair::generate();
+    const auto ephemeral = crypto::x25519Ephemeral(intakeKey.key);
     Header header;
     header.kind = kind;
     header.uuid = uuid;
@@ -126,8 +126,7 @@ Writer::Writer(const fs::path& spoolFolder, EntryKind kind, const Uuid& uuid,
     header.ephemeralKey = ephemeral.publicKey;
     header.chunkSize = chunkSize;
     header_ = header.serialize();
-    const SecretBytes shared = crypto::x25519(ephemeral.privateKey.span(), intakeKey.key);
-    key_ = deriveChunkKey(shared.span(), header_);
+    key_ = deriveChunkKey(ephemeral.shared.span(), header_);
 
     fd_ = fsutil::FileDescriptor(
         ::open(partialPath_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));

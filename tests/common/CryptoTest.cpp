@@ -2,7 +2,13 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace crypto = meldpunt::crypto;
@@ -166,10 +172,21 @@ TEST_CASE("X25519 matches RFC 7748 values", "[crypto]")
         CHECK(toHex(crypto::X25519KeyPair::fromPrivate(first.privateKey.span()).publicKey) == toHex(first.publicKey));
     }
 
+    SECTION("An ephemeral agreement matches the peer's own computation")
+    {
+        const auto peer = crypto::X25519KeyPair::generate();
+        const auto first = crypto::x25519Ephemeral(peer.publicKey);
+        const auto second = crypto::x25519Ephemeral(peer.publicKey);
+        CHECK(first.publicKey != second.publicKey);
+        CHECK(hexOf(first.shared) == hexOf(crypto::x25519(peer.privateKey.span(), first.publicKey)));
+        CHECK(hexOf(second.shared) == hexOf(crypto::x25519(peer.privateKey.span(), second.publicKey)));
+    }
+
     SECTION("A low-order peer key is rejected")
     {
         const crypto::X25519PublicKey zero{};
         CHECK_THROWS_AS(crypto::x25519(alicePrivate, zero), crypto::CryptoError);
+        CHECK_THROWS_AS(crypto::x25519Ephemeral(zero), crypto::CryptoError);
     }
 
     SECTION("A private key of the wrong size is rejected")
@@ -281,5 +298,76 @@ TEST_CASE("Random bytes are fresh", "[crypto]")
         CHECK(first.size() == 32);
         CHECK(first != second);
         CHECK(crypto::randomBytes(0).empty());
+    }
+}
+
+namespace {
+
+// The "Locked:" size, in kB, of the mapping of /proc/self/smaps that holds
+// `address`; -1 when no mapping holds it.
+long lockedKilobytesAt(const void* address)
+{
+    std::ifstream smaps("/proc/self/smaps");
+    const auto where = reinterpret_cast<std::uintptr_t>(address);
+    bool inside = false;
+    std::string line;
+    while (std::getline(smaps, line)) {
+        std::uintptr_t start = 0;
+        std::uintptr_t end = 0;
+        char dash = 0;
+        std::istringstream fields(line);
+        if (fields >> std::hex >> start >> dash >> end && dash == '-') {
+            inside = start <= where && where < end;
+            continue;
+        }
+        if (inside && line.starts_with("Locked:"))
+            return std::stol(line.substr(7));
+    }
+    return -1;
+}
+
+} // namespace
+
+TEST_CASE("Secret buffers are locked and zeroed", "[crypto]")
+{
+    for (const std::size_t size : {std::size_t{0}, std::size_t{32}, std::size_t{64}, std::size_t{65}, std::size_t{5000}}) {
+        meldpunt::SecretBytes secret(size);
+        CAPTURE(size);
+        CHECK(secret.size() == size);
+        CHECK(std::all_of(secret.data(), secret.data() + size, [](std::uint8_t byte) { return byte == 0; }));
+        CHECK(lockedKilobytesAt(secret.data()) > 0);
+    }
+
+    SECTION("A slot given back is all zeros when it is handed out again")
+    {
+        std::vector<meldpunt::SecretBytes> held;
+        for (int i = 0; i < 3000; ++i) {
+            held.push_back(meldpunt::SecretBytes::random(32));
+            CHECK(lockedKilobytesAt(held.back().data()) > 0);
+        }
+        held.clear();
+        for (int i = 0; i < 3000; ++i) {
+            const meldpunt::SecretBytes again(48);
+            REQUIRE(std::all_of(again.data(), again.data() + 48, [](std::uint8_t byte) { return byte == 0; }));
+        }
+    }
+
+    SECTION("Buffers used from many threads stay distinct")
+    {
+        std::vector<std::thread> threads;
+        std::atomic<int> clashes{0};
+        for (int t = 0; t < 8; ++t)
+            threads.emplace_back([&clashes, t] {
+                for (int i = 0; i < 2000; ++i) {
+                    meldpunt::SecretBytes mine(32);
+                    std::fill(mine.data(), mine.data() + 32, static_cast<std::uint8_t>(t + 1));
+                    std::this_thread::yield();
+                    if (!std::all_of(mine.data(), mine.data() + 32, [t](std::uint8_t byte) { return byte == t + 1; }))
+                        ++clashes;
+                }
+            });
+        for (auto& thread : threads)
+            thread.join();
+        CHECK(clashes == 0);
     }
 }
