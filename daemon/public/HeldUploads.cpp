@@ -266,17 +266,18 @@ void HeldUploads::read(const std::string& token, const HeldFile& file,
     if (reader.header() != dataHeader(idBytes, chunkSize_))
         throw chunked::IntegrityError("held file '" + file.id + "' has a foreign header");
     const SecretBytes dataKey = deriveKey(key, "meldpunt held uploads v1 data", idBytes);
-    crypto::Sha256 hash;
+    // Each chunk's tag covers its place and the final flag under a key of
+    // this file alone, so the bytes are the ones written; the SHA-256
+    // taken then is not computed again here (meldpuntd recomputes it).
     std::uint64_t size = 0;
     std::vector<std::uint8_t> plain;
     while (reader.next(dataKey.span(), plain)) {
-        hash.update(plain);
         size += plain.size();
         if (!plain.empty())
             sink(plain);
     }
-    if (size != file.size || hash.finish() != file.sha256)
-        throw chunked::IntegrityError("held file '" + file.id + "' does not match its SHA-256");
+    if (size != file.size)
+        throw chunked::IntegrityError("held file '" + file.id + "' does not have its recorded size");
 }
 
 void HeldUploads::remove(const std::string& token, const std::string& id) const

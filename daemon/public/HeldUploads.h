@@ -79,7 +79,7 @@ public:
 
     // Streams the original bytes of one file to `sink`, piece by piece,
     // verifying every chunk. Throws chunked::IntegrityError when the file
-    // is damaged or its bytes do not match the SHA-256 taken at upload.
+    // is damaged, cut short or not of the size recorded at upload.
     void read(const std::string& token, const HeldFile& file,
         const std::function<void(std::span<const std::uint8_t>)>& sink) const;
 
