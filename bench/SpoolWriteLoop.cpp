@@ -6,7 +6,8 @@
 // run the loop at once on their own files, as meldpunt-public's request
 // threads do. The file system may then fold their fsyncs into shared
 // journal commits. The loop stops after `count` files in all or `seconds`,
-// whichever comes first, and prints one JSON line.
+// whichever comes first, and prints one JSON line. It removes its files
+// afterwards unless --keep is given.
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -52,7 +53,7 @@ void writeAll(int fd, const std::vector<unsigned char>& data)
 
 int usage()
 {
-    std::fprintf(stderr, "usage: meldpunt-bench-spool-write --folder DIR --size BYTES --count N --seconds S [--threads T]\n");
+    std::fprintf(stderr, "usage: meldpunt-bench-spool-write --folder DIR --size BYTES --count N --seconds S [--threads T] [--keep]\n");
     return 2;
 }
 
@@ -65,8 +66,16 @@ int main(int argc, char** argv)
     long count = 0;
     double seconds = 0;
     int threads = 1;
-    for (int index = 1; index + 1 < argc; index += 2) {
+    bool keep = false;
+    for (int index = 1; index < argc; index += 2) {
         const std::string name = argv[index];
+        if (name == "--keep") {
+            keep = true;
+            --index;
+            continue;
+        }
+        if (index + 1 >= argc)
+            return usage();
         const char* value = argv[index + 1];
         if (name == "--folder")
             folder = value;
@@ -146,7 +155,7 @@ int main(int argc, char** argv)
 
         // Removing the files is not part of what is measured.
         const long written = claimed.load() < count ? claimed.load() : count;
-        for (long index = 0; index < written; ++index) {
+        for (long index = 0; index < written && !keep; ++index) {
             fs::remove(name(index, ".done"));
             fs::remove(name(index, ".tmp"));
         }
