@@ -99,11 +99,13 @@ private:
 
 namespace {
 
-// Poco keeps the count of bytes read ahead to itself.
+// Poco keeps the count of bytes read ahead, and its read, to itself.
 class ServerSession : public Poco::Net::HTTPServerSession {
 public:
     using HTTPServerSession::HTTPServerSession;
     int readAhead() const { return buffered(); }
+    // Returns bytes read ahead first, then reads the socket once.
+    int readSome(char* buffer, std::streamsize size) { return read(buffer, size); }
 };
 
 // Waits until the socket has something to read, the peer closed it or it
@@ -326,6 +328,41 @@ void UnixHttpServer::stop()
     connections_->stopAll(std::chrono::seconds(10));
     server_.reset();
     ::unlink(options_.socketPath.c_str());
+}
+
+RequestBody::RequestBody(Poco::Net::HTTPServerRequest& request)
+{
+    auto* served = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
+    if (served != nullptr && request.hasContentLength() && !request.getChunkedTransferEncoding()
+        && dynamic_cast<ServerSession*>(&served->session()) != nullptr) {
+        session_ = &served->session();
+        left_ = static_cast<std::uint64_t>(request.getContentLength64());
+    } else {
+        stream_ = &request.stream();
+    }
+}
+
+std::size_t RequestBody::read(char* buffer, std::size_t size)
+{
+    if (stream_ != nullptr) {
+        stream_->read(buffer, static_cast<std::streamsize>(size));
+        return static_cast<std::size_t>(stream_->gcount());
+    }
+    const std::size_t requested = static_cast<std::size_t>(std::min<std::uint64_t>(size, left_));
+    if (requested == 0)
+        return 0;
+    int got = 0;
+    try {
+        got = static_cast<ServerSession*>(session_)->readSome(buffer, static_cast<std::streamsize>(requested));
+    } catch (const Poco::Exception& error) {
+        log::debug("Failed to read a request body, which ends here: " + error.displayText());
+    }
+    if (got <= 0) {
+        left_ = 0; // closed or timed out, so the caller sees a body cut short
+        return 0;
+    }
+    left_ -= static_cast<std::uint64_t>(got);
+    return static_cast<std::size_t>(got);
 }
 
 void sendAtOnce(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,

@@ -3,9 +3,12 @@
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/HTTPServerSession.h>
 #include <Poco/Net/TCPServer.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <istream>
 #include <memory>
 #include <string>
 
@@ -66,6 +69,27 @@ int pagePoolSize(int spare);
 // server connection. Throws Poco::Net::NetException when the write fails.
 void sendAtOnce(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
     const std::string& body);
+
+// The body of one request, read straight from its connection for a body
+// with a Content-Length: each read() is one recv() of up to the size asked
+// for, where Poco's request stream reads 4 KiB at a time. Other bodies,
+// and requests that are not from a server connection, are read through
+// request.stream(). Use one object for the whole body, and do not read
+// request.stream() beside it.
+class RequestBody {
+public:
+    explicit RequestBody(Poco::Net::HTTPServerRequest& request);
+
+    // Reads up to `size` bytes into `buffer` and returns how many arrived.
+    // Returns 0 at the end of the body, and also when the connection
+    // closed or timed out before the end, as Poco's stream does.
+    std::size_t read(char* buffer, std::size_t size);
+
+private:
+    Poco::Net::HTTPServerSession* session_ = nullptr; // null: read the stream
+    std::istream* stream_ = nullptr;
+    std::uint64_t left_ = 0;
+};
 
 // Sends "GET path" over the Unix socket and returns the HTTP status, or
 // -1 when the socket does not answer within the timeout.

@@ -7,6 +7,7 @@
 #include "Log.h"
 #include "Multipart.h"
 #include "Spool.h"
+#include "UnixHttpServer.h"
 
 #include <Poco/JSON/Object.h>
 
@@ -204,21 +205,21 @@ private:
 
 enum class BodyOutcome { Complete, StoppedEarly, Incomplete };
 
-BodyOutcome readMultipartBody(Poco::Net::HTTPServerRequest& request, MultipartParser& parser)
+BodyOutcome readMultipartBody(RequestBody& body, MultipartParser& parser)
 {
-    std::istream& in = request.stream();
     std::vector<char> buffer(kReadBytes);
     try {
-        while (in) {
-            in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-            const auto got = static_cast<std::size_t>(in.gcount());
+        for (;;) {
+            const std::size_t got = body.read(buffer.data(), buffer.size());
+            if (got == 0)
+                break;
             parser.feed({reinterpret_cast<const std::uint8_t*>(buffer.data()), got});
         }
     } catch (const StopReading&) {
         return BodyOutcome::StoppedEarly;
     }
-    // Poco ends the stream quietly when the connection closes early, so a
-    // body cut short shows as a missing closing delimiter.
+    // The body ends quietly when the connection closes early, so a body
+    // cut short shows as a missing closing delimiter.
     return parser.complete() ? BodyOutcome::Complete : BodyOutcome::Incomplete;
 }
 
@@ -228,22 +229,22 @@ bool endsWithFormEnd(const FormData& form)
     return !fields.empty() && fields.back().first == "form_end" && fields.back().second == "1";
 }
 
-void discardBody(Poco::Net::HTTPServerRequest& request)
+void discardBody(RequestBody& body)
 {
-    std::istream& in = request.stream();
-    char buffer[64 * 1024];
-    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    std::vector<char> buffer(kReadBytes);
+    while (body.read(buffer.data(), buffer.size()) > 0) {
     }
 }
 
 std::optional<PostedReport> readMultipartReport(PublicSite& site, const std::string& language,
     const std::string& boundary, Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response)
 {
+    RequestBody body(request);
     auto fail = [&](HTTPResponse::HTTPStatus status, const char* kind) {
         // The rest of the body is read and dropped first: closing a socket
         // with unread data resets it, and the reset can destroy the page
         // before the edge has passed it on. The edge bounds the body.
-        discardBody(request);
+        discardBody(body);
         response.setKeepAlive(false);
         sendPage(request, response, status, site.pages().render("message", language, messageData(kind)));
         return std::nullopt;
@@ -252,7 +253,7 @@ std::optional<PostedReport> readMultipartReport(PublicSite& site, const std::str
     MultipartParser parser(boundary, receiver);
     BodyOutcome outcome = BodyOutcome::Complete;
     try {
-        outcome = readMultipartBody(request, parser);
+        outcome = readMultipartBody(body, parser);
     } catch (const MalformedMultipartError&) {
         return fail(HTTPResponse::HTTP_BAD_REQUEST, "malformed");
     } catch (const MalformedFormError&) {
@@ -269,7 +270,7 @@ std::optional<PostedReport> readMultipartReport(PublicSite& site, const std::str
     if (outcome == BodyOutcome::StoppedEarly) {
         // The form goes back with a message; the unread rest is dropped
         // for the same reason as above.
-        discardBody(request);
+        discardBody(body);
         report.stoppedEarly = true;
         return report;
     }
