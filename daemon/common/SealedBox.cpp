@@ -19,9 +19,8 @@ SecretBytes boxKey(const SecretBytes& shared, const X25519PublicKey& ephemeral,
 Bytes sealToPublicKey(const X25519PublicKey& recipient, std::string_view context,
     std::span<const std::uint8_t> plaintext)
 {
-    const X25519KeyPair ephemeral = X25519KeyPair::generate();
-    const SecretBytes shared = x25519(ephemeral.privateKey.span(), recipient);
-    const SecretBytes key = boxKey(shared, ephemeral.publicKey, recipient, context);
+    const EphemeralAgreement ephemeral = x25519Ephemeral(recipient);
+    const SecretBytes key = boxKey(ephemeral.shared, ephemeral.publicKey, recipient, context);
     const Bytes nonce = randomBytes(kGcmNonceSize);
     const Bytes sealed = seal(key.span(), nonce, ephemeral.publicKey, plaintext);
     Bytes box(ephemeral.publicKey.begin(), ephemeral.publicKey.end());

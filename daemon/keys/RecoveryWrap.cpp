@@ -49,9 +49,8 @@ SealedSecret sealToPublicKey(std::span<const std::uint8_t> secret,
         throw std::invalid_argument("a sealed secret must have 1 to "
             + std::to_string(kMaxSealedSecretSize) + " bytes, not "
             + std::to_string(secret.size()));
-    const crypto::X25519KeyPair ephemeral = crypto::X25519KeyPair::generate();
-    const SecretBytes shared = crypto::x25519(ephemeral.privateKey.span(), recipient);
-    const SecretBytes key = deriveWrapKey(shared, label, context, ephemeral.publicKey, recipient);
+    const crypto::EphemeralAgreement ephemeral = crypto::x25519Ephemeral(recipient);
+    const SecretBytes key = deriveWrapKey(ephemeral.shared, label, context, ephemeral.publicKey, recipient);
     SealedSecret sealed;
     sealed.ephemeralKey = ephemeral.publicKey;
     // The ephemeral key is fresh, so each AES key encrypts one message and a

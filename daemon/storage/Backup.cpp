@@ -196,7 +196,7 @@ BackupWriter::BackupWriter(const fs::path& output, const crypto::X25519PublicKey
     : output_(output)
     , partial_(output.string() + ".partial")
 {
-    const auto ephemeral = crypto::X25519KeyPair::generate();
+    const auto ephemeral = crypto::x25519Ephemeral(recipient);
     std::uint8_t* p = header_.data();
     std::copy(kBackupMagic.begin(), kBackupMagic.end(), p);
     storeBigEndian(p + 8, kBackupFormatVersion, 2);
@@ -205,8 +205,7 @@ BackupWriter::BackupWriter(const fs::path& output, const crypto::X25519PublicKey
     const auto recipientId = fingerprint(recipient);
     std::copy(recipientId.begin(), recipientId.end(), p + 16);
     std::copy(ephemeral.publicKey.begin(), ephemeral.publicKey.end(), p + 32);
-    const SecretBytes shared = crypto::x25519(ephemeral.privateKey.span(), recipient);
-    key_ = deriveChunkKey(shared.span(), header_, recipient);
+    key_ = deriveChunkKey(ephemeral.shared.span(), header_, recipient);
 
     // A partial file can only be the leftover of a backup that crashed.
     fs::remove(partial_);
