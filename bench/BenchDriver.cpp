@@ -42,9 +42,9 @@ struct Settings {
     int startups = 5;      // daemon restarts for the start-up figure
     fs::path out = fs::path(MELDPUNT_BINARY_DIR) / "bench-results";
     // "form" measures only the form page against the static file, and
-    // "post" only the report POST against the fsync loops; both print
-    // the medians, which is quick enough to compare two builds. Empty
-    // runs everything and writes the results.
+    // "post" only the report POST against the fsync loops. Both print the
+    // medians and are quick enough to compare two builds. Empty runs
+    // everything and writes the results.
     std::string only;
 };
 

@@ -50,7 +50,7 @@ struct UpdaterConfig {
     std::vector<std::string> publicEdgeRestartCommand;
     std::vector<std::string> staffEdgeRestartCommand;
 
-    // Where the setup page's network settings are kept (on the data
+    // The file of the setup page's network settings (on the data
     // partition, so they outlive the read-only root and updates), and the
     // command that renders and applies them.
     std::filesystem::path networkSettingsFile;

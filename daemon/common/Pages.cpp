@@ -66,12 +66,12 @@ kainjow::mustache::mustache& Pages::compiled(std::string_view name, const std::s
     const auto source = templates_.find(name);
     if (source == templates_.end())
         throw std::runtime_error("no template named '" + std::string(name) + "'");
-    auto made = std::make_unique<mustache::mustache>(translateSections(source->second, language));
-    if (!made->is_valid())
+    auto page = std::make_unique<mustache::mustache>(translateSections(source->second, language));
+    if (!page->is_valid())
         throw std::runtime_error("template '" + std::string(name) + "' in '" + language
-            + "' is invalid: " + made->error_message());
+            + "' is invalid: " + page->error_message());
     std::unique_lock lock(compiledMutex_);
-    return *compiled_.try_emplace(key, std::move(made)).first->second;
+    return *compiled_.try_emplace(key, std::move(page)).first->second;
 }
 
 std::string Pages::renderTemplate(std::string_view name, std::string_view languageCode, PageData& data) const

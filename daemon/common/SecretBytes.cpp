@@ -42,7 +42,7 @@ std::uint8_t* mapLocked(std::size_t size)
 // Slots for secrets of up to kSlotSize bytes, cut from locked pages that
 // are mapped a block at a time and never unmapped. A key costs a lock and
 // a list operation instead of four system calls, and threads no longer
-// interrupt each other to drop the mappings of freed keys. The pool holds
+// interrupt each other to drop the mappings of freed keys. The pool keeps
 // as many slots as were ever in use at once. A freed slot is wiped before
 // it is listed again, so every slot handed out is all zeros.
 class SlotPool {

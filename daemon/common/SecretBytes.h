@@ -10,10 +10,11 @@ namespace meldpunt {
 // (mlock) so they never reach swap, excluded from core dumps
 // (MADV_DONTDUMP), and wiped with OPENSSL_cleanse before they are freed.
 // Buffers of up to 64 bytes (every key) are slots of locked pages that a
-// process-wide pool keeps and reuses; larger ones get pages of their own.
-// Every buffer starts as zeros. Not copyable; movable. One object is not
-// thread-safe; separate objects may be used from any thread. Construction
-// throws std::system_error when the memory cannot be mapped or locked.
+// process-wide pool keeps and reuses. Larger ones get pages of their own.
+// Every buffer starts as zeros. Not copyable, but movable. One object is
+// not thread-safe, but separate objects may be used from any thread.
+// Construction throws std::system_error when the memory cannot be mapped
+// or locked.
 class SecretBytes {
 public:
     explicit SecretBytes(std::size_t size);

@@ -267,8 +267,8 @@ void HeldUploads::read(const std::string& token, const HeldFile& file,
         throw chunked::IntegrityError("held file '" + file.id + "' has a foreign header");
     const SecretBytes dataKey = deriveKey(key, "meldpunt held uploads v1 data", idBytes);
     // Each chunk's tag covers its place and the final flag under a key of
-    // this file alone, so the bytes are the ones written; the SHA-256
-    // taken then is not computed again here (meldpuntd recomputes it).
+    // this file alone, so the bytes are the ones written. The SHA-256 is
+    // therefore not computed again here, and meldpuntd recomputes it.
     std::uint64_t size = 0;
     std::vector<std::uint8_t> plain;
     while (reader.next(dataKey.span(), plain)) {
