@@ -45,6 +45,7 @@ Writer::Writer(fs::path path, std::span<const std::uint8_t> header, std::span<co
     buffer_.reserve(chunkSize_);
     try {
         fsutil::writeAll(fd_.get(), header_, path_);
+        writeBehind_.appended(fd_.get(), header_.size());
     } catch (...) {
         abandon();
         throw;
@@ -75,6 +76,7 @@ void Writer::flushChunk(bool final)
 {
     const auto sealed = crypto::seal(key_.span(), chunkNonce(counter_++, final), header_, buffer_);
     fsutil::writeAll(fd_.get(), sealed, path_);
+    writeBehind_.appended(fd_.get(), sealed.size());
     buffer_.clear();
 }
 

@@ -63,6 +63,9 @@ private:
     std::uint64_t counter_ = 0;
     std::uint64_t plainBytes_ = 0;
     std::vector<std::uint8_t> buffer_;
+    // A large file reaches the disk while it is written, so the final sync
+    // is short and the page cache does not fill with it.
+    fsutil::WriteBehind writeBehind_;
     bool done_ = false;
 };
 

@@ -1,5 +1,7 @@
 #include "Spool.h"
 
+#include "ChunkedFile.h"
+
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <sys/stat.h>
@@ -344,6 +346,79 @@ std::vector<fs::path> listEntries(const fs::path& spoolFolder)
     for (auto& [time, path] : found)
         entries.push_back(std::move(path));
     return entries;
+}
+
+std::array<std::uint8_t, PieceHeader::kSize> PieceHeader::serialize() const
+{
+    std::array<std::uint8_t, kSize> out{};
+    std::copy(kMagic.begin(), kMagic.end(), out.begin());
+    std::copy(id.begin(), id.end(), out.begin() + 8);
+    putBigEndian(out.data() + 24, chunkSize, 4);
+    return out;
+}
+
+PieceHeader PieceHeader::parse(std::span<const std::uint8_t> bytes)
+{
+    if (bytes.size() < kSize || !std::equal(kMagic.begin(), kMagic.end(), bytes.begin()))
+        throw FormatError("not an attachment piece (wrong magic)");
+    PieceHeader header;
+    std::copy_n(bytes.begin() + 8, header.id.size(), header.id.begin());
+    header.chunkSize = static_cast<std::uint32_t>(getBigEndian(bytes.data() + 24, 4));
+    if (header.chunkSize < kMinChunkSize || header.chunkSize > kMaxChunkSize)
+        throw FormatError("piece chunk size out of range");
+    return header;
+}
+
+fs::path piecePath(const fs::path& spoolFolder, const Uuid& entry, std::size_t position)
+{
+    return spoolFolder / (entry.toString() + "." + std::to_string(position) + kPieceSuffix);
+}
+
+std::vector<fs::path> piecesOf(const fs::path& entry)
+{
+    // Pieces are numbered from 0 without gaps, and are removed and moved
+    // from the last one back, so those left after a crash are numbered
+    // from 0 too. Probing the names costs one stat each, where listing the
+    // folder would cost a pass over every entry in it.
+    const std::string name = entry.filename().string();
+    const std::string uuid = name.substr(0, name.size() - std::string_view(kEntrySuffix).size());
+    std::vector<fs::path> pieces;
+    for (std::size_t position = 0; position < 100000; ++position) {
+        fs::path piece = entry.parent_path() / (uuid + "." + std::to_string(position) + kPieceSuffix);
+        struct stat status {};
+        if (::lstat(piece.c_str(), &status) != 0)
+            break;
+        pieces.push_back(std::move(piece));
+    }
+    return pieces;
+}
+
+void readPiece(const fs::path& path, const std::array<std::uint8_t, 16>& id, std::span<const std::uint8_t> key,
+    const std::function<void(std::span<const std::uint8_t>)>& sink)
+{
+    try {
+        std::vector<std::uint8_t> headerBytes;
+        {
+            chunked::Reader probe(path, PieceHeader::kSize);
+            headerBytes = probe.header();
+        }
+        const PieceHeader header = PieceHeader::parse(headerBytes);
+        if (header.id != id)
+            throw FormatError("piece '" + path.filename().string() + "' belongs to another attachment");
+        chunked::Reader reader(path, PieceHeader::kSize, header.chunkSize);
+        std::vector<std::uint8_t> plain;
+        while (reader.next(key, plain)) {
+            if (!plain.empty())
+                sink(plain);
+            OPENSSL_cleanse(plain.data(), plain.size());
+        }
+    } catch (const chunked::IntegrityError& error) {
+        throw FormatError(error.what());
+    } catch (const std::system_error& error) {
+        if (error.code().value() == ENOENT)
+            throw FormatError("piece '" + path.filename().string() + "' is missing");
+        throw;
+    }
 }
 
 } // namespace meldpunt::spool

@@ -28,6 +28,7 @@ inline constexpr std::uint32_t kMaxChunkSize = 1024 * 1024;
 inline constexpr std::uint32_t kMaxRecordSize = 16 * 1024 * 1024;
 inline constexpr const char* kEntrySuffix = ".entry";
 inline constexpr const char* kPartialSuffix = ".partial";
+inline constexpr const char* kPieceSuffix = ".piece";
 
 enum class EntryKind : std::uint8_t {
     Report = 1,
@@ -92,6 +93,9 @@ public:
     // Writes the End record and the final chunk, then syncs and renames.
     // Returns the path of the committed entry.
     std::filesystem::path commit();
+    // Whether the entry has its final name, even when commit() then
+    // failed to sync the folder.
+    bool committed() const { return committed_; }
 
 private:
     void append(std::span<const std::uint8_t> bytes);
@@ -158,5 +162,34 @@ SecretBytes deriveChunkKey(std::span<const std::uint8_t> sharedSecret,
 
 // Lists committed entries, oldest first by modification time.
 std::vector<std::filesystem::path> listEntries(const std::filesystem::path& spoolFolder);
+
+// The header of a piece: an attachment's bytes in a file beside its entry,
+// "<entry uuid>.<position>.piece". A piece is a chunked file (ChunkedFile.h)
+// under a key of its own, which only the entry's attachment begin record
+// carries. meldpunt-public writes it while the upload streams in and moves
+// it beside the entry when the report is sent, so the bytes reach the disk
+// once.
+struct PieceHeader {
+    static constexpr std::size_t kSize = 28;
+    static constexpr std::array<std::uint8_t, 8> kMagic = {'M', 'L', 'D', 'P', 'I', 'E', 'C', 'E'};
+
+    std::array<std::uint8_t, 16> id{}; // random; the begin record repeats it
+    std::uint32_t chunkSize = kDefaultChunkSize;
+
+    std::array<std::uint8_t, kSize> serialize() const;
+    // Throws FormatError on a wrong magic or chunk size.
+    static PieceHeader parse(std::span<const std::uint8_t> bytes);
+};
+
+std::filesystem::path piecePath(const std::filesystem::path& spoolFolder, const Uuid& entry, std::size_t position);
+
+// The pieces that lie beside `entry` (a path to "<uuid>.entry").
+std::vector<std::filesystem::path> piecesOf(const std::filesystem::path& entry);
+
+// Streams a piece's bytes to `sink`, verifying every chunk, and checks
+// that its header names `id`. Throws FormatError when the piece is
+// missing, damaged, cut short or not the one named.
+void readPiece(const std::filesystem::path& path, const std::array<std::uint8_t, 16>& id,
+    std::span<const std::uint8_t> key, const std::function<void(std::span<const std::uint8_t>)>& sink);
 
 } // namespace meldpunt::spool

@@ -23,10 +23,8 @@ namespace {
 
 using Token = std::array<std::uint8_t, 16>;
 
-constexpr std::array<std::uint8_t, 8> kDataMagic = {'M', 'L', 'D', 'H', 'E', 'L', 'D', '1'};
 constexpr std::array<std::uint8_t, 8> kMetaMagic = {'M', 'L', 'D', 'H', 'E', 'L', 'D', 'M'};
 constexpr std::size_t kIdSize = 16;
-constexpr std::size_t kDataHeaderSize = 8 + kIdSize + 4;
 constexpr std::size_t kMetaHeaderSize = 8 + kIdSize;
 constexpr std::size_t kMaxMetaBytes = 4096;
 constexpr const char* kDataSuffix = ".data";
@@ -57,13 +55,12 @@ SecretBytes deriveKey(const Token& token, std::string_view label, std::span<cons
     return crypto::hkdfSha256(token, {}, info, crypto::kAes256KeySize);
 }
 
-std::vector<std::uint8_t> dataHeader(std::span<const std::uint8_t> id, std::uint32_t chunkSize)
+std::array<std::uint8_t, spool::PieceHeader::kSize> dataHeader(std::span<const std::uint8_t> id, std::uint32_t chunkSize)
 {
-    std::vector<std::uint8_t> header(kDataMagic.begin(), kDataMagic.end());
-    header.insert(header.end(), id.begin(), id.end());
-    for (int shift = 24; shift >= 0; shift -= 8)
-        header.push_back(static_cast<std::uint8_t>(chunkSize >> shift));
-    return header;
+    spool::PieceHeader header;
+    std::copy(id.begin(), id.end(), header.id.begin());
+    header.chunkSize = chunkSize;
+    return header.serialize();
 }
 
 std::vector<std::uint8_t> metaHeader(std::span<const std::uint8_t> id)
@@ -85,7 +82,6 @@ std::string toJson(const HeldFile& file)
     object.set("name", file.displayName);
     object.set("type", file.mediaType);
     object.set("size", static_cast<Poco::UInt64>(file.size));
-    object.set("sha256", crypto::toHex(file.sha256));
     object.set("held_at", file.heldAt);
     std::ostringstream out;
     object.stringify(out);
@@ -117,10 +113,6 @@ std::optional<HeldFile> readMeta(const fs::path& path, const Token& token, const
         file.displayName = object->getValue<std::string>("name");
         file.mediaType = object->getValue<std::string>("type");
         file.size = object->getValue<Poco::UInt64>("size");
-        const auto digest = crypto::fromHex(object->getValue<std::string>("sha256"));
-        if (digest.size() != file.sha256.size())
-            return std::nullopt;
-        std::copy(digest.begin(), digest.end(), file.sha256.begin());
         file.heldAt = object->getValue<std::string>("held_at");
         return file;
     } catch (const std::exception&) {
@@ -142,6 +134,47 @@ void makePrivateFolder(const fs::path& path)
 {
     if (::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
         throw std::system_error(errno, std::generic_category(), "creating '" + path.string() + "'");
+}
+
+// Copies a file's bytes, unchanged, into a new file, and syncs the copy.
+void copyFile(const fs::path& from, const fs::path& to, unsigned mode)
+{
+    fsutil::FileDescriptor in(::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!in)
+        throw std::system_error(errno, std::generic_category(), "opening '" + from.string() + "'");
+    fsutil::FileDescriptor out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    if (!out)
+        throw std::system_error(errno, std::generic_category(), "creating '" + to.string() + "'");
+    try {
+        for (;;) {
+            const ssize_t copied = ::copy_file_range(in.get(), nullptr, out.get(), nullptr, 1 << 30, 0);
+            if (copied < 0 && errno == EINTR)
+                continue;
+            if (copied < 0)
+                throw std::system_error(errno, std::generic_category(), "copying '" + from.string() + "'");
+            if (copied == 0)
+                break;
+        }
+        if (::fchmod(out.get(), mode) != 0)
+            throw std::system_error(errno, std::generic_category(), "setting the mode of '" + to.string() + "'");
+        fsutil::syncFile(out.get(), to);
+    } catch (...) {
+        out.reset();
+        ::unlink(to.c_str());
+        throw;
+    }
+}
+
+// Moves a file, or copies and removes it where the two folders lie on
+// different file systems or mounts.
+void moveFile(const fs::path& from, const fs::path& to, unsigned mode)
+{
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0)
+        return;
+    if (errno != EXDEV)
+        throw std::system_error(errno, std::generic_category(), "moving '" + from.string() + "'");
+    copyFile(from, to, mode);
+    ::unlink(from.c_str());
 }
 
 } // namespace
@@ -181,7 +214,8 @@ HeldUploads::Upload::~Upload() = default;
 
 void HeldUploads::Upload::write(std::span<const std::uint8_t> bytes)
 {
-    hash_.update(bytes);
+    // No SHA-256 is taken here: the chunk tags prove the bytes, and
+    // meldpuntd hashes them as it stores them.
     writer_->write(bytes);
 }
 
@@ -192,13 +226,12 @@ HeldFile HeldUploads::Upload::commit(const std::string& displayName, const std::
     file.displayName = displayName;
     file.mediaType = mediaType;
     file.size = writer_->plainBytes();
-    file.sha256 = hash_.finish();
     file.heldAt = utcNow();
 
-    // A held file is a working copy until the report is sent, and the
-    // spool entry that takes it is synced. Not syncing it lets a short-lived
-    // copy leave the page cache without being written out at all. A power
-    // cut loses it; the reporter has no receipt then and attaches it again.
+    // The writer has been passing the bytes on to the disk as they came,
+    // and moveOut syncs the file when the report is sent; a file that is
+    // never sent need not wait for the disk here. A power cut before then
+    // loses it; the reporter has no receipt then and attaches it again.
     writer_->finish(chunked::Durability::CacheOnly);
     const fs::path data = folder_ / (id_ + kDataSuffix);
     if (::rename(writer_->path().c_str(), data.c_str()) != 0)
@@ -255,29 +288,36 @@ std::vector<HeldFile> HeldUploads::list(const std::string& token) const
     return files;
 }
 
-void HeldUploads::read(const std::string& token, const HeldFile& file,
-    const std::function<void(std::span<const std::uint8_t>)>& sink) const
+SecretBytes HeldUploads::moveOut(const std::string& token, const HeldFile& file, const fs::path& destination) const
 {
     const Token key = parseToken(token);
     if (!isValidId(file.id))
         throw std::invalid_argument("invalid held file id");
-    const auto idBytes = crypto::fromHex(file.id);
-    chunked::Reader reader(formFolder(key) / (file.id + kDataSuffix), kDataHeaderSize, chunkSize_);
-    if (reader.header() != dataHeader(idBytes, chunkSize_))
-        throw chunked::IntegrityError("held file '" + file.id + "' has a foreign header");
-    const SecretBytes dataKey = deriveKey(key, "meldpunt held uploads v1 data", idBytes);
-    // Each chunk's tag covers its place and the final flag under a key of
-    // this file alone, so the bytes are the ones written. The SHA-256 is
-    // therefore not computed again here, and meldpuntd recomputes it.
-    std::uint64_t size = 0;
-    std::vector<std::uint8_t> plain;
-    while (reader.next(dataKey.span(), plain)) {
-        size += plain.size();
-        if (!plain.empty())
-            sink(plain);
+    const fs::path data = formFolder(key) / (file.id + kDataSuffix);
+    {
+        fsutil::FileDescriptor fd(::open(data.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd)
+            throw std::system_error(errno, std::generic_category(), "opening '" + data.string() + "'");
+        // meldpuntd reads spool files through the spool folder's group.
+        // The held folder passes that group on already (setgid); setting it
+        // here as well covers a folder made without the bit.
+        struct stat folder {};
+        if (::stat(destination.parent_path().c_str(), &folder) != 0
+            || ::fchown(fd.get(), static_cast<uid_t>(-1), folder.st_gid) != 0)
+            throw std::system_error(errno, std::generic_category(), "giving '" + data.string() + "' the spool group");
+        if (::fchmod(fd.get(), 0640) != 0)
+            throw std::system_error(errno, std::generic_category(), "setting the mode of '" + data.string() + "'");
+        fsutil::syncFile(fd.get(), data);
     }
-    if (size != file.size)
-        throw chunked::IntegrityError("held file '" + file.id + "' does not have its recorded size");
+    moveFile(data, destination, 0640);
+    return deriveKey(key, "meldpunt held uploads v1 data", crypto::fromHex(file.id));
+}
+
+void HeldUploads::moveBack(const std::string& token, const HeldFile& file, const fs::path& from) const
+{
+    if (!isValidId(file.id))
+        throw std::invalid_argument("invalid held file id");
+    moveFile(from, formFolder(parseToken(token)) / (file.id + kDataSuffix), 0640);
 }
 
 void HeldUploads::remove(const std::string& token, const std::string& id) const

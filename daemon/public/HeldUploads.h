@@ -8,9 +8,12 @@
 // live in a subfolder named by HKDF-SHA256 of the token, as chunked
 // AES-256-GCM files under keys derived from the token and a random file id.
 // The token itself is never written down, so nothing on disk can be found
-// or read without it. docs/attachments.md describes the bytes.
+// or read without it. Each file's data is a spool piece already, so that
+// sending the report moves it beside the entry instead of copying it.
+// docs/attachments.md describes the bytes.
 
 #include "ChunkedFile.h"
+#include "Spool.h"
 
 #include <array>
 #include <chrono>
@@ -31,7 +34,6 @@ struct HeldFile {
     std::string displayName; // sanitised; never a path
     std::string mediaType;   // as checked by content
     std::uint64_t size = 0;
-    std::array<std::uint8_t, 32> sha256{}; // of the original, taken while it streamed in
     std::string heldAt;                    // UTC, ISO 8601
 };
 
@@ -67,7 +69,6 @@ public:
         std::string id_;
         std::unique_ptr<chunked::Writer> writer_;
         std::array<std::uint8_t, 16> token_;
-        crypto::Sha256 hash_;
     };
 
     std::unique_ptr<Upload> begin(const std::string& token);
@@ -77,11 +78,16 @@ public:
     // not expire.
     std::vector<HeldFile> list(const std::string& token) const;
 
-    // Streams the original bytes of one file to `sink`, piece by piece,
-    // verifying every chunk. Throws chunked::IntegrityError when the file
-    // is damaged, cut short or not of the size recorded at upload.
-    void read(const std::string& token, const HeldFile& file,
-        const std::function<void(std::span<const std::uint8_t>)>& sink) const;
+    // Hands a held file over to a report's spool entry: syncs it to disk,
+    // makes it readable by the spool folder's group (mode 0640) and moves it
+    // to `destination` in the spool folder, where meldpuntd reads it as a
+    // piece (Spool.h). Returns the key of its chunks, which the entry
+    // carries. A file system that cannot rename into the spool folder gets
+    // a copy of the encrypted bytes instead. The file is no longer listed.
+    SecretBytes moveOut(const std::string& token, const HeldFile& file, const std::filesystem::path& destination) const;
+    // Puts a file that moveOut handed over back into its form, for an
+    // entry that could not be committed.
+    void moveBack(const std::string& token, const HeldFile& file, const std::filesystem::path& from) const;
 
     // Removes one file; unknown ids are ignored.
     void remove(const std::string& token, const std::string& id) const;

@@ -10,6 +10,7 @@
 #include "UnixHttpServer.h"
 
 #include <Poco/JSON/Object.h>
+#include <openssl/crypto.h>
 
 #include <istream>
 #include <memory>
@@ -279,7 +280,9 @@ std::optional<PostedReport> readMultipartReport(PublicSite& site, const std::str
     return report;
 }
 
-std::string attachmentBeginJson(const HeldFile& file)
+// The begin record of an attachment whose bytes lie beside the entry as
+// piece `position`, with the key of the piece's chunks.
+std::string attachmentBeginJson(const HeldFile& file, std::size_t position, const SecretBytes& key)
 {
     Poco::JSON::Object object;
     object.set("schema", 1);
@@ -287,6 +290,9 @@ std::string attachmentBeginJson(const HeldFile& file)
     object.set("type", file.mediaType);
     object.set("size", static_cast<Poco::UInt64>(file.size));
     object.set("uploaded_at", file.heldAt);
+    object.set("piece", static_cast<Poco::UInt64>(position));
+    object.set("piece_id", file.id);
+    object.set("piece_key", crypto::toHex(key.span()));
     std::ostringstream out;
     object.stringify(out);
     return out.str();
@@ -296,11 +302,50 @@ std::string attachmentEndJson(const HeldFile& file)
 {
     Poco::JSON::Object object;
     object.set("size", static_cast<Poco::UInt64>(file.size));
-    object.set("sha256", crypto::toHex(file.sha256));
     std::ostringstream out;
     object.stringify(out);
     return out.str();
 }
+
+// The held files moved beside an entry that is not committed yet. Unless
+// the entry commits, they go back into their form, so that the reporter,
+// who gets the form back, does not lose them.
+class MovedPieces {
+public:
+    MovedPieces(const HeldUploads& store, const std::string& token)
+        : store_(store)
+        , token_(token)
+    {
+    }
+    ~MovedPieces()
+    {
+        if (kept_)
+            return;
+        for (auto moved = pieces_.rbegin(); moved != pieces_.rend(); ++moved) {
+            try {
+                store_.moveBack(token_, moved->first, moved->second);
+            } catch (const std::exception& error) {
+                log::error(std::string("Failed to return a held file to its form: ") + error.what());
+            }
+        }
+    }
+    MovedPieces(const MovedPieces&) = delete;
+    MovedPieces& operator=(const MovedPieces&) = delete;
+
+    SecretBytes moveOut(const HeldFile& file, const std::filesystem::path& destination)
+    {
+        SecretBytes key = store_.moveOut(token_, file, destination);
+        pieces_.emplace_back(file, destination);
+        return key;
+    }
+    void keep() { kept_ = true; }
+
+private:
+    const HeldUploads& store_;
+    const std::string& token_;
+    std::vector<std::pair<HeldFile, std::filesystem::path>> pieces_;
+    bool kept_ = false;
+};
 
 } // namespace
 
@@ -333,26 +378,46 @@ SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const Re
     if (!key)
         return SpoolResult::NoIntakeKey;
     uuid = Uuid::generate();
+    const auto& folder = site.config().spoolFolder;
     try {
-        spool::Writer writer(site.config().spoolFolder, spool::EntryKind::Report, uuid, *key);
+        // Each held file already lies encrypted under a key of its own; it
+        // moves beside the entry as a piece, and the entry carries the key.
+        // So the bytes are written once, while they stream in.
+        const auto files = uploadToken.empty() ? std::vector<HeldFile>{} : site.heldUploads().list(uploadToken);
+        MovedPieces pieces(site.heldUploads(), uploadToken);
+        std::vector<SecretBytes> pieceKeys;
+        for (std::size_t position = 0; position < files.size(); ++position)
+            pieceKeys.push_back(pieces.moveOut(files[position], spool::piecePath(folder, uuid, position)));
+        // The pieces' names must be durable before the entry that needs
+        // them can be; commit() then syncs the entry and the folder again.
+        if (!files.empty())
+            fsutil::syncDirectory(folder);
+
+        spool::Writer writer(folder, spool::EntryKind::Report, uuid, *key);
         writer.writeRecord(spool::RecordType::Fields, crypto::asBytes(json));
         writer.writeRecord(spool::RecordType::ReceiptSecret, receiptSecret.bytes());
-        const auto files = uploadToken.empty() ? std::vector<HeldFile>{} : site.heldUploads().list(uploadToken);
-        for (const auto& file : files) {
-            writer.writeRecord(spool::RecordType::AttachmentBegin, crypto::asBytes(attachmentBeginJson(file)));
-            site.heldUploads().read(uploadToken, file,
-                [&](std::span<const std::uint8_t> piece) { writer.writeRecord(spool::RecordType::AttachmentData, piece); });
-            writer.writeRecord(spool::RecordType::AttachmentEnd, crypto::asBytes(attachmentEndJson(file)));
+        for (std::size_t position = 0; position < files.size(); ++position) {
+            std::string begin = attachmentBeginJson(files[position], position, pieceKeys[position]);
+            writer.writeRecord(spool::RecordType::AttachmentBegin, crypto::asBytes(begin));
+            OPENSSL_cleanse(begin.data(), begin.size());
+            writer.writeRecord(spool::RecordType::AttachmentEnd, crypto::asBytes(attachmentEndJson(files[position])));
         }
-        writer.commit();
+        try {
+            writer.commit();
+        } catch (const std::system_error&) {
+            // An entry renamed into place before the folder sync failed
+            // may still be ingested, and needs its pieces.
+            if (writer.committed())
+                pieces.keep();
+            throw;
+        }
+        pieces.keep();
     } catch (const std::system_error& error) {
         log::error(std::string("Failed to write a spool entry: ") + error.what());
         return SpoolResult::Failed;
-    } catch (const chunked::IntegrityError& error) {
-        log::error(std::string("Failed to attach a held file to a spool entry: ") + error.what());
-        return SpoolResult::Failed;
     }
-    // The entry is durable now; the held copies have done their work.
+    // The entry is durable now; what is left of the form's held files
+    // (their metadata) has done its work.
     if (!uploadToken.empty())
         site.heldUploads().removeAll(uploadToken);
     return SpoolResult::Written;

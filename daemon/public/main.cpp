@@ -28,14 +28,20 @@ using namespace meldpunt;
 
 namespace {
 
-// Removes partial entries a killed predecessor left behind. No receipt was
-// shown for them, because the receipt comes only after the rename.
+// Removes partial entries a killed predecessor left behind, and the pieces
+// it had moved beside an entry it never committed. No receipt was shown for
+// them, because the receipt comes only after the entry's rename. meldpuntd
+// removes a stored entry's pieces before the entry, so a piece without its
+// entry is never needed.
 void removePartialEntries(const fs::path& spool)
 {
     std::error_code error;
     for (const auto& item : fs::directory_iterator(spool, error)) {
         const std::string name = item.path().filename().string();
         if (name.starts_with(".") && name.ends_with(spool::kPartialSuffix))
+            fs::remove(item.path(), error);
+        const std::string uuid = name.substr(0, name.find('.'));
+        if (name.ends_with(spool::kPieceSuffix) && !fs::exists(spool / (uuid + spool::kEntrySuffix)))
             fs::remove(item.path(), error);
     }
 }

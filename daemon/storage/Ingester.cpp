@@ -371,8 +371,28 @@ void Ingester::readReport(spool::Reader& reader, ReceivedReport& report)
         throw spool::FormatError("report entry has no fields");
 }
 
+namespace {
+
+// Reads `length` bytes of hex from a member of an attachment's metadata.
+std::vector<std::uint8_t> hexMember(const Poco::JSON::Object& object, const char* name, std::size_t length)
+{
+    const auto text = member<std::string>(object, name, "attachment metadata");
+    std::vector<std::uint8_t> bytes;
+    try {
+        bytes = crypto::fromHex(text);
+    } catch (const std::invalid_argument&) {
+    }
+    if (bytes.size() != length)
+        throw spool::FormatError(std::string("attachment metadata lacks a valid \"") + name + "\"");
+    return bytes;
+}
+
+} // namespace
+
 // Re-encrypts one attachment, from its begin record to its end record,
-// into a new file, checking its declared size and SHA-256.
+// into a new file, checking its declared size and, when the entry names
+// it, its SHA-256. The bytes come either as data records between the two,
+// or from a piece beside the entry that the begin record names.
 void Ingester::receiveAttachment(spool::Reader& reader, const std::vector<std::uint8_t>& begin,
     ReceivedReport& report)
 {
@@ -386,14 +406,33 @@ void Ingester::receiveAttachment(spool::Reader& reader, const std::vector<std::u
         throw spool::FormatError("attachment name is not clean UTF-8");
 
     attachment.file = attachments_.create();
+    auto receive = [&](std::span<const std::uint8_t> bytes) {
+        if (attachment.file->size() + bytes.size() > declared)
+            throw spool::FormatError("attachment is longer than declared");
+        attachment.file->write(bytes);
+    };
+    const bool inPiece = metadata->has("piece");
+    if (inPiece) {
+        // Pieces are numbered by the attachment's place in the entry, so
+        // that those of one entry can be found without listing the folder.
+        if (member<Poco::UInt64>(*metadata, "piece", "attachment metadata") != report.attachments.size())
+            throw spool::FormatError("attachment piece is out of order");
+        const auto idBytes = hexMember(*metadata, "piece_id", 16);
+        std::array<std::uint8_t, 16> id{};
+        std::copy(idBytes.begin(), idBytes.end(), id.begin());
+        SecretBytes key(crypto::kAes256KeySize);
+        auto keyBytes = hexMember(*metadata, "piece_key", crypto::kAes256KeySize);
+        std::copy(keyBytes.begin(), keyBytes.end(), key.data());
+        OPENSSL_cleanse(keyBytes.data(), keyBytes.size());
+        spool::readPiece(spool::piecePath(spoolFolder_, reader.header().uuid, report.attachments.size()), id,
+            key.span(), receive);
+    }
     for (;;) {
         auto record = reader.next();
         if (!record)
             throw spool::FormatError("entry ends inside an attachment");
-        if (record->type == spool::RecordType::AttachmentData) {
-            if (attachment.file->size() + record->payload.size() > declared)
-                throw spool::FormatError("attachment is longer than declared");
-            attachment.file->write(record->payload);
+        if (record->type == spool::RecordType::AttachmentData && !inPiece) {
+            receive(record->payload);
             continue;
         }
         if (record->type != spool::RecordType::AttachmentEnd)
@@ -402,7 +441,12 @@ void Ingester::receiveAttachment(spool::Reader& reader, const std::vector<std::u
         attachment.sha256 = attachment.file->sha256();
         const bool sizeMatches = member<Poco::UInt64>(*end, "size", "attachment end") == declared
             && attachment.file->size() == declared;
-        if (!sizeMatches || member<std::string>(*end, "sha256", "attachment end") != crypto::toHex(attachment.sha256))
+        // Entries written since attachments travel as pieces carry no
+        // SHA-256: the chunk tags prove the bytes, and the hash is taken
+        // here. Older entries carry the one taken at upload.
+        const bool hashMatches
+            = !end->has("sha256") || member<std::string>(*end, "sha256", "attachment end") == crypto::toHex(attachment.sha256);
+        if (!sizeMatches || !hashMatches)
             throw spool::FormatError("attachment does not match its size or SHA-256");
         attachment.file->finish();
         report.attachments.push_back(std::move(attachment));
@@ -577,6 +621,14 @@ Ingester::Outcome Ingester::ingestReporterEntry(const fs::path& entry, spool::Re
 
 void Ingester::removeEntry(const fs::path& entry)
 {
+    // The pieces go first, the last one first (see spool::piecesOf): an
+    // entry left by a crash still finds the ones it has, or, once stored,
+    // needs none.
+    auto pieces = spool::piecesOf(entry);
+    for (auto piece = pieces.rbegin(); piece != pieces.rend(); ++piece) {
+        if (::unlink(piece->c_str()) != 0 && errno != ENOENT)
+            throw std::system_error(errno, std::generic_category(), "removing ingested piece '" + piece->string() + "'");
+    }
     if (::unlink(entry.c_str()) != 0 && errno != ENOENT)
         throw std::system_error(errno, std::generic_category(), "removing ingested entry '" + entry.string() + "'");
     fsutil::syncDirectory(spoolFolder_);
@@ -585,18 +637,40 @@ void Ingester::removeEntry(const fs::path& entry)
 void Ingester::quarantine(const fs::path& entry, const std::string& reason)
 {
     // RENAME_NOREPLACE keeps an earlier quarantined file of the same name,
-    // and a numbered suffix distinguishes the copies.
-    fs::path target = quarantineFolder_ / entry.filename();
-    int result = ::renameat2(AT_FDCWD, entry.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
-    for (int copy = 1; result != 0 && errno == EEXIST && copy < 1000; ++copy) {
-        target = quarantineFolder_ / (entry.filename().string() + "." + std::to_string(copy));
-        result = ::renameat2(AT_FDCWD, entry.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+    // and a numbered suffix distinguishes the copies. The entry's pieces
+    // go with it, the last one first, under the entry's name and suffix.
+    auto moveAside = [this](const fs::path& file) -> std::optional<fs::path> {
+        fs::path target = quarantineFolder_ / file.filename();
+        int result = ::renameat2(AT_FDCWD, file.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+        for (int copy = 1; result != 0 && errno == EEXIST && copy < 1000; ++copy) {
+            target = quarantineFolder_ / (file.filename().string() + "." + std::to_string(copy));
+            result = ::renameat2(AT_FDCWD, file.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);
+        }
+        if (result != 0) {
+            log::error("Failed to quarantine spool file '" + file.filename().string() + "': " + std::strerror(errno));
+            return std::nullopt;
+        }
+        return target;
+    };
+    // A rejected entry may miss a piece in the middle, so its pieces are
+    // found by listing the folder, not by their numbers.
+    const std::string prefix = entry.stem().string() + ".";
+    std::vector<fs::path> pieces;
+    std::error_code error;
+    for (const auto& item : fs::directory_iterator(spoolFolder_, error)) {
+        const std::string name = item.path().filename().string();
+        if (name.starts_with(prefix) && name.ends_with(spool::kPieceSuffix))
+            pieces.push_back(item.path());
     }
-    if (result != 0) {
-        log::error("Failed to quarantine spool entry '" + entry.filename().string() + "': "
-            + std::strerror(errno));
+    std::sort(pieces.begin(), pieces.end(), [](const fs::path& a, const fs::path& b) {
+        return a.string().size() != b.string().size() ? a.string().size() < b.string().size() : a < b;
+    });
+    for (auto piece = pieces.rbegin(); piece != pieces.rend(); ++piece) {
+        if (!moveAside(*piece))
+            return;
+    }
+    if (!moveAside(entry))
         return;
-    }
     fsutil::syncDirectory(spoolFolder_);
     log::warning("Quarantined spool entry '" + entry.filename().string() + "': " + reason);
 }

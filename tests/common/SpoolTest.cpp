@@ -803,3 +803,46 @@ TEST_CASE("Spool writer reports missing permission", "[spool]")
     }
 }
 
+
+TEST_CASE("Spool piece headers and numbering", "[spool]")
+{
+    ScratchFolder scratch("spool-pieces");
+    spool::PieceHeader header;
+    header.id = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    header.chunkSize = 4096;
+    const auto bytes = header.serialize();
+
+    SECTION("a header reads back as written")
+    {
+        const auto parsed = spool::PieceHeader::parse(bytes);
+        CHECK(parsed.id == header.id);
+        CHECK(parsed.chunkSize == 4096);
+    }
+    SECTION("a wrong magic, chunk size or length is rejected")
+    {
+        auto wrong = bytes;
+        wrong[0] ^= 1;
+        CHECK_THROWS_AS(spool::PieceHeader::parse(wrong), spool::FormatError);
+        auto tiny = bytes;
+        tiny[24] = tiny[25] = tiny[26] = 0;
+        tiny[27] = 16;
+        CHECK_THROWS_AS(spool::PieceHeader::parse(tiny), spool::FormatError);
+        auto huge = bytes;
+        huge[24] = 0x7f;
+        CHECK_THROWS_AS(spool::PieceHeader::parse(huge), spool::FormatError);
+        CHECK_THROWS_AS(spool::PieceHeader::parse(std::span(bytes).first(27)), spool::FormatError);
+    }
+    SECTION("an entry's pieces are those numbered from 0 up to the first gap")
+    {
+        const Uuid uuid = Uuid::generate();
+        const fs::path entry = scratch.path() / (uuid.toString() + spool::kEntrySuffix);
+        CHECK(spool::piecesOf(entry).empty());
+        for (std::size_t position : {0, 1, 3})
+            std::ofstream(spool::piecePath(scratch.path(), uuid, position)) << "piece";
+        std::ofstream(spool::piecePath(scratch.path(), Uuid::generate(), 2)) << "another entry's piece";
+        const auto pieces = spool::piecesOf(entry);
+        REQUIRE(pieces.size() == 2);
+        CHECK(pieces[0].filename() == uuid.toString() + ".0.piece");
+        CHECK(pieces[1].filename() == uuid.toString() + ".1.piece");
+    }
+}

@@ -1,7 +1,8 @@
 // Attachments on the way from a reporter's browser to the database: sent
 // as multipart/form-data over HTTPS through the public edge, held
 // encrypted by meldpunt-public while the form is not sent, carried in the
-// spool entry, and stored by meldpuntd under their own keys.
+// spool folder beside the entry, and stored by meldpuntd under their own
+// keys.
 
 #include "Appliance.h"
 #include "Reports.h"
@@ -10,6 +11,9 @@
 #include "Crypto.h"
 
 #include <catch2/catch_test_macros.hpp>
+
+#include <sys/mount.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -129,6 +133,15 @@ std::size_t filesBelow(const fs::path& folder)
     return count;
 }
 
+// The files directly in the spool folder whose names end in `suffix`.
+std::size_t spoolFilesEndingIn(const fs::path& spoolFolder, const std::string& suffix)
+{
+    std::size_t count = 0;
+    for (const auto& item : fs::directory_iterator(spoolFolder))
+        count += item.path().filename().string().ends_with(suffix) ? 1 : 0;
+    return count;
+}
+
 Appliance::Options smallLimits()
 {
     Appliance::Options options;
@@ -173,7 +186,9 @@ TEST_CASE("Attachments arrive byte-identical", "[site]")
             CHECK(stored[i].size == std::get<2>(expected[i]).size());
             CHECK(stored[i].sha256 == sha256Hex(std::get<2>(expected[i])));
         }
-        // The held copies go once the spool entry is committed.
+        // The held files went beside the entry as its pieces, and meldpuntd
+        // removed them with it.
+        CHECK(spoolFilesEndingIn(appliance.spoolFolder(), ".piece") == 0);
         CHECK(filesBelow(appliance.uploadsFolder()) == 0);
     }
     SECTION("no file anywhere on disk contains an attachment's bytes")
@@ -484,4 +499,98 @@ TEST_CASE("Ingestion killed before its commit leaves no orphan file", "[site]")
     // The orphan from the killed run is gone; only the stored file is left.
     CHECK(filesBelow(appliance.attachmentsFolder()) == 1);
     CHECK(readStoredReports(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
+}
+
+TEST_CASE("Held files survive a full spool", "[site]")
+{
+    if (!Appliance::runsAsSeparateUsers())
+        SKIP("mounting a small tmpfs as the spool needs root");
+    Appliance appliance("attachment-full-spool", smallLimits());
+    appliance.startAll();
+    // The spool and its held folder on one small file system, as on the
+    // appliance's data partition, which an upload can fill.
+    const fs::path small = appliance.root() / "small-spool";
+    fs::create_directories(small);
+    REQUIRE(::mount("tmpfs", small.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "size=512k,mode=2770") == 0);
+    REQUIRE(::chown(small.c_str(), Appliance::kPublicUid, Appliance::kSpoolGid) == 0);
+    const fs::path held = small / "held";
+    fs::create_directories(held);
+    REQUIRE(::chown(held.c_str(), Appliance::kPublicUid, Appliance::kSpoolGid) == 0);
+    fs::permissions(held, fs::perms(02700));
+    appliance.stopPublic();
+    appliance.setPublicSpool(small, held);
+    appliance.startPublic();
+    const auto client = appliance.publicClient();
+    const std::string photo = pngFile(200 * 1024, 70);
+
+    const auto attached = client.postMultipart("/en/report",
+        reportParts(withField(validReport("x"), "attach_files", "1"), {file("vol.png", "image/png", photo)}));
+    REQUIRE(attached.status == 200);
+    const std::string token = tokenOnPage(attached.body);
+    REQUIRE(token.size() == 32);
+    // The rest of the space goes, so that the entry cannot be written
+    // once the held file has moved beside it.
+    {
+        std::ofstream filler(small / "filler", std::ios::binary);
+        const std::string block(4096, 'x');
+        while (filler.write(block.data(), static_cast<std::streamsize>(block.size())) && filler.flush()) {
+        }
+    }
+    const std::string what = "Het rapport bij de volle schijf";
+    const auto refused = client.postMultipart("/en/report", reportParts(validReport(what), {}, token));
+    CHECK(refused.status == 503);
+    CHECK(refused.body.find(what) != std::string::npos);
+    CHECK(heldNamesOnPage(refused.body) == std::vector<std::string>{"vol.png"});
+    // Nothing of the report is left in the spool: no entry, no partial
+    // entry and no piece.
+    CHECK(spoolFilesEndingIn(small, ".entry") == 0);
+    CHECK(spoolFilesEndingIn(small, ".partial") == 0);
+    CHECK(spoolFilesEndingIn(small, ".piece") == 0);
+
+    fs::remove(small / "filler");
+    const auto sent = client.postMultipart("/en/report", reportParts(validReport(what), {}, token));
+    REQUIRE(sent.status == 200);
+    appliance.stopPublic();
+    // meldpuntd reads the configured spool; this entry and its piece are
+    // handed to it there, as meldpunt-public left them.
+    for (const auto& item : fs::directory_iterator(small)) {
+        const std::string name = item.path().filename().string();
+        if (name.ends_with(".entry") || name.ends_with(".piece"))
+            fs::copy_file(item.path(), appliance.spoolFolder() / name);
+    }
+    REQUIRE(appliance.waitForEmptySpool());
+    const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+    REQUIRE(stored.size() == 1);
+    CHECK(stored[0].content == photo);
+    ::umount2(small.c_str(), MNT_DETACH);
+}
+
+TEST_CASE("Orphan pieces are removed at start", "[site]")
+{
+    Appliance appliance("attachment-orphan-pieces", smallLimits());
+    appliance.startAll();
+    appliance.stopDaemon();
+    REQUIRE(appliance.waitForDaemonExit(std::chrono::seconds(15)));
+    const auto page = appliance.publicClient().postMultipart("/en/report",
+        reportParts(validReport("met stuk"), {file("a.png", "image/png", pngFile(40 * 1024, 80))}));
+    REQUIRE(page.status == 200);
+    std::vector<fs::path> kept;
+    for (const auto& item : fs::directory_iterator(appliance.spoolFolder())) {
+        const std::string name = item.path().filename().string();
+        if (name.ends_with(".entry") || name.ends_with(".piece"))
+            kept.push_back(item.path());
+    }
+    REQUIRE(kept.size() == 2); // the entry and its piece
+    const fs::path orphan = appliance.spoolFolder() / "0b6c7d52-61f4-4c8e-9a3b-2f1e0d9c8b7a.0.piece";
+    std::ofstream(orphan) << "a piece whose entry was never committed";
+
+    appliance.stopPublic();
+    appliance.startPublic();
+    CHECK_FALSE(fs::exists(orphan));
+    for (const auto& path : kept)
+        CHECK(fs::exists(path));
+    appliance.startDaemon();
+    REQUIRE(appliance.waitForEmptySpool());
+    CHECK(readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
+    CHECK(spoolFilesEndingIn(appliance.spoolFolder(), ".piece") == 0);
 }

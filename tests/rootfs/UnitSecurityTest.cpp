@@ -277,7 +277,7 @@ TEST_CASE("sysusers and tmpfiles create the users and folders with the intended 
         {"var/lib/meldpunt/backups", 0700, "meldpuntd", "meldpuntd"},
         {"var/lib/meldpunt/publish", 02750, "meldpuntd", "meldpunt-public"},
         {"var/lib/meldpunt/drafts", 0700, "meldpunt-public", "meldpunt-public"},
-        {"var/lib/meldpunt/uploads", 0700, "meldpunt-public", "meldpunt-public"},
+        {"var/lib/meldpunt/spool/held", 02700, "meldpunt-public", "meldpunt-spool"},
         {"var/lib/meldpunt/updates", 0700, "meldpuntd", "meldpuntd"},
         {"run/meldpunt-public", 0750, "meldpunt-public", "meldpunt-edge-public"},
         {"run/meldpuntd", 0750, "meldpuntd", "meldpunt-edge-staff"},

@@ -413,15 +413,15 @@ TEST_CASE("Every route against every role", "[staff][routes]")
         return Sessions(*fixture.db.database, fixture.db.clock()).create(members.at(role).id, SessionStage::Full);
     };
     auto request = [&](const Route& route, const std::optional<Session>& session) {
-        StaffRequest request;
-        request.method = route.method;
-        request.path = pathFor(route);
-        request.address = "192.0.2.30";
+        StaffRequest sent;
+        sent.method = route.method;
+        sent.path = pathFor(route);
+        sent.address = "192.0.2.30";
         if (session) {
-            request.headers["cookie"] = std::string(StaffApp::kSessionCookie) + "=" + session->cookieValue;
-            request.body = "csrf=" + session->csrfToken + "&status=acknowledged&note=x&assignee=0";
+            sent.headers["cookie"] = std::string(StaffApp::kSessionCookie) + "=" + session->cookieValue;
+            sent.body = "csrf=" + session->csrfToken + "&status=acknowledged&note=x&assignee=0";
         }
-        return fixture.app->handle(request);
+        return fixture.app->handle(sent);
     };
 
     SECTION("a logged-in role reaches its routes and is refused the others")

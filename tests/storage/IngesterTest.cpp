@@ -1,4 +1,5 @@
 #include "AttachmentStore.h"
+#include "ChunkedFile.h"
 #include "Ingester.h"
 #include "Migrations.h"
 #include "Process.h"
@@ -744,5 +745,150 @@ TEST_CASE("Ingester stores attachments under their own keys", "[ingester]")
         bench.ingester.emplace(*bench.database, bench.databaseMutex, bench.spoolFolder, bench.quarantineFolder);
         CHECK_FALSE(fs::exists(orphanPath));
         CHECK(readAttachment(kept) == attachments[0].content);
+    }
+}
+
+namespace {
+
+// Writes `content` as piece `position` of entry `uuid`, the way
+// meldpunt-public hands a held file over, and returns the begin record
+// that names the piece and carries its key.
+std::string writePiece(const fs::path& spoolFolder, const Uuid& uuid, std::size_t position, const Attachment& attachment)
+{
+    const auto id = crypto::randomBytes(16);
+    const auto key = crypto::randomBytes(crypto::kAes256KeySize);
+    spool::PieceHeader header;
+    std::copy(id.begin(), id.end(), header.id.begin());
+    header.chunkSize = spool::kMinChunkSize;
+    meldpunt::chunked::Writer writer(spool::piecePath(spoolFolder, uuid, position), header.serialize(), key, 0640,
+        header.chunkSize);
+    writer.write(attachment.content);
+    writer.finish();
+    const std::string begin = attachmentBegin(attachment, attachment.content.size());
+    return begin.substr(0, begin.size() - 1) + ",\"piece\":" + std::to_string(position) + ",\"piece_id\":\""
+        + crypto::toHex(id) + "\",\"piece_key\":\"" + crypto::toHex(key) + "\"}";
+}
+
+// A report whose attachments lie beside it as pieces; the end records
+// carry the size alone, as meldpunt-public writes them.
+std::vector<std::pair<spool::RecordType, std::string>> reportWithPieces(const fs::path& spoolFolder, const Uuid& uuid,
+    const std::vector<Attachment>& attachments)
+{
+    std::vector<std::pair<spool::RecordType, std::string>> records = {
+        {spool::RecordType::Fields, reportJson(reportForm("met stukken"))}};
+    for (std::size_t position = 0; position < attachments.size(); ++position) {
+        records.emplace_back(spool::RecordType::AttachmentBegin, writePiece(spoolFolder, uuid, position, attachments[position]));
+        records.emplace_back(spool::RecordType::AttachmentEnd,
+            "{\"size\":" + std::to_string(attachments[position].content.size()) + "}");
+    }
+    return records;
+}
+
+} // namespace
+
+TEST_CASE("Ingester reads attachment pieces", "[ingester]")
+{
+    IngestBench bench;
+    const fs::path attachmentsFolder = bench.scratch.path() / "attachments";
+    const std::vector<Attachment> attachments = {
+        {"strand.jpg", crypto::randomBytes(5000)}, {"kaart.jpg", crypto::randomBytes(3 * spool::kMinChunkSize)}};
+    const Uuid uuid = Uuid::generate();
+    auto records = reportWithPieces(bench.spoolFolder, uuid, attachments);
+    const fs::path piece0 = spool::piecePath(bench.spoolFolder, uuid, 0);
+    const fs::path piece1 = spool::piecePath(bench.spoolFolder, uuid, 1);
+
+    // The entry, both pieces and nothing else went to quarantine.
+    auto checkQuarantinedWithPieces = [&](const fs::path& entry) {
+        const Bytes bytes = readBytes(entry);
+        const Bytes pieceBytes = readBytes(piece1);
+        bench.checkQuarantined(entry, bytes, bench.ingester->runOnce());
+        CHECK_FALSE(fs::exists(piece1));
+        CHECK(readBytes(bench.quarantineFolder / piece1.filename()) == pieceBytes);
+        CHECK(filesIn(attachmentsFolder).empty());
+        CHECK(bench.count("attachments") == 0);
+    };
+
+    SECTION("each piece is stored byte-identical, hashed here, and goes with its entry")
+    {
+        bench.writeEntry(records, spool::EntryKind::Report, uuid);
+        CHECK(bench.ingester->runOnce().ingested == 1);
+        meldpunt::storage::AttachmentStore store(attachmentsFolder);
+        auto query = bench.database->prepare("SELECT name, size, sha256, file_id FROM attachments ORDER BY position");
+        for (const auto& attachment : attachments) {
+            REQUIRE(query.step());
+            CHECK(query.columnText(0) == attachment.name);
+            CHECK(query.columnInt(1) == static_cast<std::int64_t>(attachment.content.size()));
+            CHECK(crypto::toHex(query.columnBlob(2)) == sha256Hex(attachment.content));
+            Bytes stored;
+            meldpunt::storage::readStoredAttachment(*bench.database, store, query.columnText(3),
+                [&](std::span<const std::uint8_t> bytes) { stored.insert(stored.end(), bytes.begin(), bytes.end()); });
+            CHECK(stored == attachment.content);
+        }
+        CHECK_FALSE(query.step());
+        CHECK(filesIn(bench.spoolFolder).empty());
+    }
+    SECTION("an entry stored before loses its pieces with it")
+    {
+        const auto entry = bench.writeEntry(records, spool::EntryKind::Report, uuid);
+        const Bytes bytes = readBytes(entry);
+        const Bytes piece0Bytes = readBytes(piece0);
+        const Bytes piece1Bytes = readBytes(piece1);
+        CHECK(bench.ingester->runOnce().ingested == 1);
+        // The same entry and pieces again, as after a crash before the
+        // files were removed.
+        writeBytes(entry, bytes);
+        writeBytes(piece0, piece0Bytes);
+        writeBytes(piece1, piece1Bytes);
+        CHECK(bench.ingester->runOnce().duplicates == 1);
+        CHECK(filesIn(bench.spoolFolder).empty());
+        CHECK(bench.count("attachments") == 2);
+    }
+    SECTION("a missing piece sends the entry and the other pieces to quarantine")
+    {
+        fs::remove(piece0);
+        checkQuarantinedWithPieces(bench.writeEntry(records, spool::EntryKind::Report, uuid));
+    }
+    SECTION("pieces swapped between two attachments are detected")
+    {
+        const Bytes first = readBytes(piece0);
+        writeBytes(piece0, readBytes(piece1));
+        writeBytes(piece1, first);
+        checkQuarantinedWithPieces(bench.writeEntry(records, spool::EntryKind::Report, uuid));
+    }
+    SECTION("a flipped byte in a piece is detected")
+    {
+        Bytes bytes = readBytes(piece1);
+        bytes[spool::PieceHeader::kSize + 5] ^= 0x04;
+        writeBytes(piece1, bytes);
+        checkQuarantinedWithPieces(bench.writeEntry(records, spool::EntryKind::Report, uuid));
+    }
+    SECTION("a piece cut short is detected")
+    {
+        Bytes bytes = readBytes(piece1);
+        bytes.resize(spool::PieceHeader::kSize + spool::kMinChunkSize + crypto::kGcmTagSize);
+        writeBytes(piece1, bytes);
+        checkQuarantinedWithPieces(bench.writeEntry(records, spool::EntryKind::Report, uuid));
+    }
+    SECTION("a wrong piece key is detected")
+    {
+        const std::string key = records[1].second.substr(records[1].second.find("piece_key") + 12, 64);
+        records[1].second.replace(records[1].second.find(key), key.size(), std::string(64, 'a'));
+        checkQuarantinedWithPieces(bench.writeEntry(records, spool::EntryKind::Report, uuid));
+    }
+    SECTION("a piece out of order is rejected")
+    {
+        std::swap(records[1], records[3]);
+        std::swap(records[2], records[4]);
+        checkQuarantinedWithPieces(bench.writeEntry(records, spool::EntryKind::Report, uuid));
+    }
+    SECTION("data records beside a piece are rejected")
+    {
+        records.insert(records.begin() + 2, {spool::RecordType::AttachmentData, "extra"});
+        checkQuarantinedWithPieces(bench.writeEntry(records, spool::EntryKind::Report, uuid));
+    }
+    SECTION("a piece over the declared size is rejected")
+    {
+        records[1].second.replace(records[1].second.find("\"size\":5000"), 11, "\"size\":4999");
+        checkQuarantinedWithPieces(bench.writeEntry(records, spool::EntryKind::Report, uuid));
     }
 }

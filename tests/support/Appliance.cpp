@@ -87,6 +87,7 @@ Appliance::Appliance(const std::string& name, Options options)
     swtpm_->start();
     tcti_ = swtpm_->tcti();
     publicSpool_ = spoolFolder();
+    publicUploads_ = uploadsFolder();
 
     // A datagram socket replaces systemd's notification socket, so
     // tests see READY=1, STATUS= and WATCHDOG=1 as systemd would.
@@ -113,7 +114,8 @@ Appliance::Appliance(const std::string& name, Options options)
         setMode(spoolFolder(), 02770);
         setMode(publishFolder(), 02750);
         chownTree(root() / "drafts", kPublicUid, kPublicUid);
-        chownTree(uploadsFolder(), kPublicUid, kPublicUid);
+        chownTree(uploadsFolder(), kPublicUid, kSpoolGid);
+        setMode(uploadsFolder(), 02700);
         chownTree(root() / "edge-public", kEdgePublicUid, kEdgePublicUid);
         chownTree(root() / "edge-staff", kEdgeStaffUid, kEdgeStaffUid);
     }
@@ -140,7 +142,7 @@ bool Appliance::runsAsSeparateUsers()
 
 void Appliance::makeFolders()
 {
-    for (const char* folder : {"state", "spool/quarantine", "publish", "drafts", "uploads", "edge-public", "edge-staff",
+    for (const char* folder : {"state", "spool/quarantine", "spool/held", "publish", "drafts", "edge-public", "edge-staff",
              "tpm", "logs", "tmp", "backups"})
         fs::create_directories(root() / folder);
     fs::create_directories(staffSocket().parent_path());
@@ -149,7 +151,7 @@ void Appliance::makeFolders()
     setMode(root() / "state", 0700);
     setMode(quarantineFolder(), 0700);
     setMode(root() / "drafts", 0700);
-    setMode(uploadsFolder(), 0700);
+    setMode(uploadsFolder(), 02700);
     setMode(root() / "logs", 0777);
     setMode(temporaryFolder(), 01777);
 }
@@ -196,7 +198,7 @@ void Appliance::writeConfigurations()
     std::ofstream publicConfig(root() / "public.ini");
     publicConfig << "[paths]\nsocket = " << publicSocket().string()
                  << "\nspool = " << publicSpool_.string() << "\npublish = " << publishFolder().string()
-                 << "\ndrafts = " << (root() / "drafts").string() << "\nuploads = " << uploadsFolder().string()
+                 << "\ndrafts = " << (root() / "drafts").string() << "\nuploads = " << publicUploads_.string()
                  << "\nwebui = " << webui << "\n"
                  << "[socket]\ngroup = " << (runsAsSeparateUsers() ? std::to_string(kEdgePublicUid) : "") << "\n"
                  << "[site]\norigin = https://localhost:" << publicPort_ << "\nlanguages = " << options_.languages << "\n"
@@ -457,9 +459,11 @@ void Appliance::setDaemonTcti(const std::string& tcti)
     tcti_ = tcti;
 }
 
-void Appliance::setPublicSpool(const fs::path& spool)
+void Appliance::setPublicSpool(const fs::path& spool, const fs::path& uploads)
 {
     publicSpool_ = spool;
+    if (!uploads.empty())
+        publicUploads_ = uploads;
 }
 
 } // namespace meldpunt::test

@@ -125,7 +125,7 @@ public:
     std::filesystem::path spoolFolder() const { return root() / "spool"; }
     std::filesystem::path quarantineFolder() const { return root() / "spool" / "quarantine"; }
     std::filesystem::path publishFolder() const { return root() / "publish"; }
-    std::filesystem::path uploadsFolder() const { return root() / "uploads"; }
+    std::filesystem::path uploadsFolder() const { return root() / "spool" / "held"; }
     std::filesystem::path attachmentsFolder() const { return stateFolder() / "attachments"; }
     std::filesystem::path draftsFolder() const { return root() / "drafts"; }
     std::filesystem::path databaseFile() const { return stateFolder() / "meldpunt.db"; }
@@ -157,8 +157,9 @@ public:
     // Overrides the TCTI that meldpuntd is configured with (to point it at
     // a TPM that is not there, say). Takes effect at the next start.
     void setDaemonTcti(const std::string& tcti);
-    // Overrides the spool folder of meldpunt-public (a full tmpfs, say).
-    void setPublicSpool(const std::filesystem::path& spool);
+    // Overrides the spool folder of meldpunt-public (a full tmpfs, say), and
+    // its held-upload folder when `uploads` is not empty.
+    void setPublicSpool(const std::filesystem::path& spool, const std::filesystem::path& uploads = {});
     // Replaces Options::extraDaemonConfig, the INI sections appended to
     // meldpuntd's configuration (a [referral] section, say). Takes effect
     // at the next start.
@@ -187,6 +188,7 @@ private:
     unsigned short staffPort_;
     std::string tcti_;
     std::filesystem::path publicSpool_;
+    std::filesystem::path publicUploads_;
 
     int notifyFd_ = -1;
     std::atomic<bool> stopNotifications_{false};
