@@ -187,7 +187,8 @@ Upload uploadOnce(const Appliance& appliance, const fs::path& file, const fs::pa
 }
 
 // Reads one HTTP request from `connection` and drops it: the header, then
-// as many body bytes as its Content-Length names. Answers 200 and closes.
+// as many body bytes as its Content-Length names. Then it sends status 200
+// and the caller closes the connection.
 void dropRequest(int connection)
 {
     std::vector<char> buffer(256 * 1024);
@@ -219,9 +220,10 @@ void dropRequest(int connection)
     [[maybe_unused]] const ssize_t sent = ::send(connection, reply.data(), reply.size(), MSG_NOSIGNAL);
 }
 
-// The same upload through an nginx of its own with the edge's TLS protocols
-// and unbuffered proxying, to a socket that drops the body, in MiB/s. No
-// upload through the edge can be faster on this machine.
+// Measures the same upload through an nginx of its own, with the edge's TLS
+// protocols and unbuffered proxying, to a socket that drops the body, in
+// MiB/s. An upload through the edge that also stores the file can only be
+// slower on this machine.
 double transportMibPerSecond(const Appliance& appliance, const fs::path& file, const fs::path& scratch,
     std::uint64_t megabytes)
 {
@@ -235,7 +237,7 @@ double transportMibPerSecond(const Appliance& appliance, const fs::path& file, c
     std::strncpy(address.sun_path, socketPath.c_str(), sizeof(address.sun_path) - 1);
     if (listener < 0 || ::bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0
         || ::chmod(socketPath.c_str(), 0666) != 0 || ::listen(listener, 4) != 0)
-        throw std::runtime_error("cannot listen on " + socketPath.string() + ": " + std::strerror(errno));
+        throw std::runtime_error("failed to listen on " + socketPath.string() + ": " + std::strerror(errno));
     std::thread sink([listener] {
         const int connection = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (connection >= 0) {
