@@ -569,7 +569,11 @@ void Bench::measureReports(Appliance& appliance)
     const fs::path bodyFile = appliance.root() / "bench-post-body.txt";
     std::ofstream(bodyFile, std::ios::binary) << formBody(validReport(text));
     fs::permissions(bodyFile, fs::perms(0644));
-    const fs::path referenceFolder = appliance.root() / "bench-fsync";
+    // The loops write inside the spool folder, in a hidden folder that the
+    // ingester and meldpunt-public pass over, so that their files come from
+    // the same part of the file system as the spool entries, which the
+    // ingester's mass deletes leave in the same state for both.
+    const fs::path referenceFolder = appliance.spoolFolder() / ".bench-fsync";
     fs::create_directories(referenceFolder);
     struct stat spoolStat {}, referenceStat {};
     if (::stat(appliance.spoolFolder().c_str(), &spoolStat) != 0
