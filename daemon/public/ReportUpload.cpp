@@ -12,6 +12,7 @@
 #include <Poco/JSON/Object.h>
 #include <openssl/crypto.h>
 
+#include <cerrno>
 #include <istream>
 #include <memory>
 #include <sstream>
@@ -383,11 +384,23 @@ SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const Re
         // Each held file already lies encrypted under a key of its own; it
         // moves beside the entry as a piece, and the entry carries the key.
         // So the bytes are written once, while they stream in.
-        const auto files = uploadToken.empty() ? std::vector<HeldFile>{} : site.heldUploads().list(uploadToken);
+        const auto held = uploadToken.empty() ? std::vector<HeldFile>{} : site.heldUploads().list(uploadToken);
         MovedPieces pieces(site.heldUploads(), uploadToken);
+        std::vector<HeldFile> files;
         std::vector<SecretBytes> pieceKeys;
-        for (std::size_t position = 0; position < files.size(); ++position)
-            pieceKeys.push_back(pieces.moveOut(files[position], spool::piecePath(folder, uuid, position)));
+        for (const auto& file : held) {
+            try {
+                pieceKeys.push_back(pieces.moveOut(file, spool::piecePath(folder, uuid, files.size())));
+                files.push_back(file);
+            } catch (const std::system_error& error) {
+                // A second post of the same form (a double click) that
+                // was sent a moment earlier has taken the file already;
+                // the listing would not show it now either.
+                if (error.code().value() != ENOENT)
+                    throw;
+                log::info("A held file was gone when the report was sent, so it is left out: " + std::string(error.what()));
+            }
+        }
         // The pieces' names must be durable before the entry that needs
         // them can be; commit() then syncs the entry and the folder again.
         if (!files.empty())

@@ -7,6 +7,7 @@
 #include <utime.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -129,6 +130,13 @@ TEST_CASE("Held uploads keep files encrypted for their form", "[held-uploads]")
         CHECK(filesBelow(folder).size() == 1); // the metadata, which the form's removal takes
         CHECK((fs::status(piece).permissions() & fs::perms::mask) == (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
         CHECK(readBytes(piece).size() == kDataHeader + 3 * kSealedChunk + 17 + crypto::kGcmTagSize);
+        // A second post of the same form finds the file gone.
+        try {
+            store.moveOut(token, held, spoolFolder / "entry-again.0.piece");
+            FAIL("a file moved out twice");
+        } catch (const std::system_error& error) {
+            CHECK(error.code().value() == ENOENT);
+        }
         store.moveBack(token, held, piece);
         CHECK_FALSE(fs::exists(piece));
         REQUIRE(store.list(token).size() == 1);
