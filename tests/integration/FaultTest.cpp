@@ -59,6 +59,29 @@ private:
     int receipts_ = 0;
 };
 
+// A small file that libmagic reads as a PNG, different for each report.
+std::string attachmentFor(const std::string& what)
+{
+    const std::string header("\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\x08\x06\0\0\0\x1f\x15\xc4\x89", 33);
+    std::string content = header;
+    while (content.size() < 20000)
+        content += what + "; ";
+    return content;
+}
+
+// The report form with one file, as a browser posts it.
+std::vector<FormPart> reportWithFile(const std::string& what)
+{
+    std::vector<FormPart> parts;
+    for (const auto& [name, value] : validReport(what)) {
+        if (name != "form_end")
+            parts.push_back({name, value, std::nullopt, {}});
+    }
+    parts.push_back({"files", attachmentFor(what), std::string("bewijs.png"), "image/png"});
+    parts.push_back({"form_end", "1", std::nullopt, {}});
+    return parts;
+}
+
 int countFiles(const fs::path& folder)
 {
     int count = 0;
@@ -79,6 +102,7 @@ TEST_CASE("Reports survive kill -9 of either daemon mid-stream", "[core]")
     std::mt19937 random(seed);
 
     ShownReferences shown;
+    ShownReferences shownWithFile;
     std::atomic<bool> stop{false};
     std::atomic<int> refused{0};
     std::vector<std::thread> senders;
@@ -100,6 +124,27 @@ TEST_CASE("Reports survive kill -9 of either daemon mid-stream", "[core]")
             }
         });
     }
+
+    // A fourth sender attaches a file to each report, so that kills also
+    // land while a held file moves beside its entry or meldpuntd reads it.
+    senders.emplace_back([&] {
+        const auto client = appliance.publicClient("127.0.0.13");
+        for (int i = 0; i < 200 && !stop; ++i) {
+            const std::string what = "stream with a file " + std::to_string(i);
+            try {
+                const auto page = client.postMultipart("/en/report", reportWithFile(what));
+                const auto reference = referenceOnReceipt(page.body);
+                if (page.status == 200 && !reference.empty()) {
+                    shown.add(reference, what);
+                    shownWithFile.add(reference, what);
+                } else {
+                    ++refused;
+                }
+            } catch (const std::exception&) {
+                ++refused;
+            }
+        }
+    });
 
     // Kills at random moments: between two reports, while meldpunt-public
     // writes a spool entry, or while meldpuntd ingests one.
@@ -146,6 +191,21 @@ TEST_CASE("Reports survive kill -9 of either daemon mid-stream", "[core]")
         CHECK(timesStored[reference] == 1);
         CHECK(storedText[reference] == what);
     }
+    // Each report sent with a file has it, byte for byte, once.
+    REQUIRE(shownWithFile.receipts() > 0);
+    const auto attachments = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+    std::map<std::string, int> filesStored;
+    for (const auto& attachment : attachments) {
+        ++filesStored[attachment.reference];
+        CHECK(attachment.content == attachmentFor(storedText[attachment.reference]));
+    }
+    for (const auto& [reference, what] : shownWithFile.all()) {
+        CAPTURE(reference, what);
+        CHECK(filesStored[reference] == 1);
+    }
+    // No piece is left in the spool.
+    for (const auto& item : fs::directory_iterator(appliance.spoolFolder()))
+        CHECK_FALSE(item.path().filename().string().ends_with(".piece"));
     // A report cut off before its receipt may be stored, but only once.
     for (const auto& [reference, times] : timesStored) {
         CAPTURE(reference);
