@@ -320,6 +320,29 @@ void HeldUploads::moveBack(const std::string& token, const HeldFile& file, const
     moveFile(from, formFolder(parseToken(token)) / (file.id + kDataSuffix), 0640);
 }
 
+bool HeldUploads::returnPiece(const fs::path& piece) const
+{
+    std::string id;
+    try {
+        chunked::Reader reader(piece, spool::PieceHeader::kSize);
+        id = crypto::toHex(spool::PieceHeader::parse(reader.header()).id);
+    } catch (const std::exception&) {
+        return false; // not a piece this store wrote
+    }
+    // The form folders are named from tokens this process does not keep,
+    // so the form is the one whose metadata names the id and lacks data.
+    std::error_code error;
+    for (const auto& form : fs::directory_iterator(folder_, error)) {
+        std::error_code statusError;
+        if (fs::exists(form.path() / (id + kMetaSuffix), statusError)
+            && !fs::exists(form.path() / (id + kDataSuffix), statusError)) {
+            moveFile(piece, form.path() / (id + kDataSuffix), 0640);
+            return true;
+        }
+    }
+    return false;
+}
+
 void HeldUploads::remove(const std::string& token, const std::string& id) const
 {
     const fs::path form = formFolder(parseToken(token));

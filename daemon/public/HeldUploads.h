@@ -88,6 +88,10 @@ public:
     // Puts a file that moveOut handed over back into its form, for an
     // entry that could not be committed.
     void moveBack(const std::string& token, const HeldFile& file, const std::filesystem::path& from) const;
+    // Puts a piece whose entry was never committed back into the form that
+    // still lists its metadata, found by the id in the piece's header, for
+    // start-up after a crash. Returns false when no form is waiting for it.
+    bool returnPiece(const std::filesystem::path& piece) const;
 
     // Removes one file; unknown ids are ignored.
     void remove(const std::string& token, const std::string& id) const;

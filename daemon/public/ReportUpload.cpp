@@ -4,6 +4,7 @@
 #include "FormPage.h"
 #include "PublicSite.h"
 
+#include "FaultPoint.h"
 #include "Log.h"
 #include "Multipart.h"
 #include "Spool.h"
@@ -405,6 +406,7 @@ SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const Re
         // them can be; commit() then syncs the entry and the folder again.
         if (!files.empty())
             fsutil::syncDirectory(folder);
+        faultPoint("spool-after-pieces");
 
         spool::Writer writer(folder, spool::EntryKind::Report, uuid, *key);
         writer.writeRecord(spool::RecordType::Fields, crypto::asBytes(json));

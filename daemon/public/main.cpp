@@ -28,11 +28,8 @@ using namespace meldpunt;
 
 namespace {
 
-// Removes partial entries a killed predecessor left behind, and the pieces
-// it had moved beside an entry it never committed. No receipt was shown for
-// them, because the receipt comes only after the entry's rename. meldpuntd
-// removes a stored entry's pieces before the entry, so a piece without its
-// entry is never needed.
+// Removes partial entries a killed predecessor left behind. No receipt was
+// shown for them, because the receipt comes only after the rename.
 void removePartialEntries(const fs::path& spool)
 {
     std::error_code error;
@@ -40,9 +37,32 @@ void removePartialEntries(const fs::path& spool)
         const std::string name = item.path().filename().string();
         if (name.starts_with(".") && name.ends_with(spool::kPartialSuffix))
             fs::remove(item.path(), error);
+    }
+}
+
+// Puts the held files that a killed predecessor had moved beside an entry
+// it never committed back into their forms, so that the reporter, who saw
+// no receipt, can send the form again with them. meldpuntd removes a stored
+// entry's pieces before the entry, so a piece without its entry belongs to
+// no report. One that no form is waiting for is removed.
+void returnOrphanPieces(const fs::path& spool, const site::HeldUploads& heldUploads)
+{
+    std::error_code error;
+    for (const auto& item : fs::directory_iterator(spool, error)) {
+        const std::string name = item.path().filename().string();
         const std::string uuid = name.substr(0, name.find('.'));
-        if (name.ends_with(spool::kPieceSuffix) && !fs::exists(spool / (uuid + spool::kEntrySuffix)))
-            fs::remove(item.path(), error);
+        if (!name.ends_with(spool::kPieceSuffix) || fs::exists(spool / (uuid + spool::kEntrySuffix)))
+            continue;
+        try {
+            if (heldUploads.returnPiece(item.path())) {
+                log::info("Returned a held file of an entry that was never committed to its form");
+                continue;
+            }
+        } catch (const std::system_error& failure) {
+            log::error(std::string("Failed to return a held file to its form: ") + failure.what());
+        }
+        std::error_code removeError;
+        fs::remove(item.path(), removeError);
     }
 }
 
@@ -172,6 +192,7 @@ int run(int argc, char** argv)
     site::PublicSite site(siteConfig, pages);
     // No upload runs yet, so every unfinished held file is a remnant.
     site.heldUploads().removeUnfinished();
+    returnOrphanPieces(siteConfig.spoolFolder, site.heldUploads());
     sweepDrafts(site);
 
     // Pages and form bodies are served by two pools on two sockets; the

@@ -594,3 +594,41 @@ TEST_CASE("Orphan pieces are removed at start", "[site]")
     CHECK(readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
     CHECK(spoolFilesEndingIn(appliance.spoolFolder(), ".piece") == 0);
 }
+
+TEST_CASE("A crash after the move keeps held files", "[site]")
+{
+    Appliance appliance("attachment-crash-after-move", smallLimits());
+    appliance.startAll();
+    appliance.stopPublic();
+    appliance.startPublic({"MELDPUNT_FAULT_POINT=spool-after-pieces"});
+    const auto client = appliance.publicClient();
+    const std::string photo = pngFile(60 * 1024, 90);
+
+    const auto attached = client.postMultipart("/en/report",
+        reportParts(withField(validReport("x"), "attach_files", "1"), {file("bewijs.png", "image/png", photo)}));
+    REQUIRE(attached.status == 200);
+    const std::string token = tokenOnPage(attached.body);
+    REQUIRE(token.size() == 32);
+    // meldpunt-public stops at once after moving the file beside the entry
+    // it has not written yet, so the reporter sees no receipt.
+    try {
+        const auto crashed = client.postMultipart("/en/report", reportParts(validReport("na de crash"), {}, token));
+        CHECK(referenceOnReceipt(crashed.body).empty());
+    } catch (const std::exception&) {
+        // The connection may close without an answer.
+    }
+    REQUIRE(spoolFilesEndingIn(appliance.spoolFolder(), ".piece") == 1);
+
+    appliance.stopPublic();
+    appliance.startPublic();
+    CHECK(spoolFilesEndingIn(appliance.spoolFolder(), ".piece") == 0);
+    const auto form = client.postMultipart("/en/report",
+        reportParts(withoutField(validReport("x"), "what"), {}, token));
+    CHECK(heldNamesOnPage(form.body) == std::vector<std::string>{"bewijs.png"});
+    const auto sent = client.postMultipart("/en/report", reportParts(validReport("na de crash"), {}, token));
+    REQUIRE(sent.status == 200);
+    REQUIRE(appliance.waitForEmptySpool());
+    const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+    REQUIRE(stored.size() == 1);
+    CHECK(stored[0].content == photo);
+}

@@ -285,15 +285,17 @@ bool Appliance::daemonRunning()
     return daemon_ && daemon_->running();
 }
 
-void Appliance::startPublic()
+void Appliance::startPublic(const std::vector<std::string>& environment)
 {
     writeConfigurations();
     auto command = runAs(kPublicUid, {kSpoolGid, kEdgePublicUid});
     command.push_back((binaryDir() / "daemon/public/meldpunt-public").string());
     command.push_back("--config");
     command.push_back((root() / "public.ini").string());
+    std::vector<std::string> variables = {"TMPDIR=" + temporaryFolder().string()};
+    variables.insert(variables.end(), environment.begin(), environment.end());
     public_ = std::make_unique<Process>(command,
-        Process::Options{{"TMPDIR=" + temporaryFolder().string()}, root() / "logs/meldpunt-public.log", {}});
+        Process::Options{variables, root() / "logs/meldpunt-public.log", {}});
     const fs::path socket = publicSocket();
     if (!waitFor([&] { return socketAnswers(socket) || !public_->running(); }, std::chrono::seconds(15)))
         throw std::runtime_error("meldpunt-public did not open its socket:\n" + publicLog());

@@ -90,7 +90,7 @@ public:
     bool waitForDaemonExit(std::chrono::milliseconds timeout);
     bool daemonRunning();
 
-    void startPublic();
+    void startPublic(const std::vector<std::string>& environment = {});
     void stopPublic();
     void killPublic();
 
