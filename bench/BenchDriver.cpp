@@ -569,10 +569,10 @@ void Bench::measureReports(Appliance& appliance)
     const fs::path bodyFile = appliance.root() / "bench-post-body.txt";
     std::ofstream(bodyFile, std::ios::binary) << formBody(validReport(text));
     fs::permissions(bodyFile, fs::perms(0644));
-    // The loops write inside the spool folder, in a hidden folder that the
-    // ingester and meldpunt-public pass over, so that their files come from
-    // the same part of the file system as the spool entries, which the
-    // ingester's mass deletes leave in the same state for both.
+    // The loops write into a hidden folder inside the spool folder, which
+    // the ingester and meldpunt-public pass over. So their files come from
+    // the same part of the file system as the spool entries, and the
+    // ingester's mass deletes affect both alike.
     const fs::path referenceFolder = appliance.spoolFolder() / ".bench-fsync";
     fs::create_directories(referenceFolder);
     struct stat spoolStat {}, referenceStat {};

@@ -393,19 +393,30 @@ std::vector<fs::path> piecesOf(const fs::path& entry)
     return pieces;
 }
 
+PieceHeader readPieceHeader(const fs::path& path)
+{
+    try {
+        return PieceHeader::parse(chunked::Reader(path, PieceHeader::kSize).header());
+    } catch (const chunked::IntegrityError& error) {
+        throw FormatError(error.what());
+    } catch (const std::system_error& error) {
+        if (error.code().value() == ENOENT)
+            throw FormatError("piece '" + path.filename().string() + "' is missing");
+        throw;
+    }
+}
+
 void readPiece(const fs::path& path, const std::array<std::uint8_t, 16>& id, std::span<const std::uint8_t> key,
     const std::function<void(std::span<const std::uint8_t>)>& sink)
 {
+    // The chunk size comes from the header, so the file is opened again
+    // for the chunks. The id is checked in the header that the chunks are
+    // verified against.
+    const std::uint32_t chunkSize = readPieceHeader(path).chunkSize;
     try {
-        std::vector<std::uint8_t> headerBytes;
-        {
-            chunked::Reader probe(path, PieceHeader::kSize);
-            headerBytes = probe.header();
-        }
-        const PieceHeader header = PieceHeader::parse(headerBytes);
-        if (header.id != id)
+        chunked::Reader reader(path, PieceHeader::kSize, chunkSize);
+        if (PieceHeader::parse(reader.header()).id != id)
             throw FormatError("piece '" + path.filename().string() + "' belongs to another attachment");
-        chunked::Reader reader(path, PieceHeader::kSize, header.chunkSize);
         std::vector<std::uint8_t> plain;
         while (reader.next(key, plain)) {
             if (!plain.empty())

@@ -173,7 +173,7 @@ struct PieceHeader {
     static constexpr std::size_t kSize = 28;
     static constexpr std::array<std::uint8_t, 8> kMagic = {'M', 'L', 'D', 'P', 'I', 'E', 'C', 'E'};
 
-    std::array<std::uint8_t, 16> id{}; // random; the begin record repeats it
+    std::array<std::uint8_t, 16> id{}; // random, and repeated in the begin record
     std::uint32_t chunkSize = kDefaultChunkSize;
 
     std::array<std::uint8_t, kSize> serialize() const;
@@ -185,6 +185,10 @@ std::filesystem::path piecePath(const std::filesystem::path& spoolFolder, const 
 
 // The pieces that lie beside `entry` (a path to "<uuid>.entry").
 std::vector<std::filesystem::path> piecesOf(const std::filesystem::path& entry);
+
+// Reads the header of the piece at `path`. Throws FormatError when the
+// file is missing or not a piece, and std::system_error on other I/O errors.
+PieceHeader readPieceHeader(const std::filesystem::path& path);
 
 // Streams a piece's bytes to `sink`, verifying every chunk, and checks
 // that its header names `id`. Throws FormatError when the piece is

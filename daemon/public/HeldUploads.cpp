@@ -228,10 +228,10 @@ HeldFile HeldUploads::Upload::commit(const std::string& displayName, const std::
     file.size = writer_->plainBytes();
     file.heldAt = utcNow();
 
-    // The writer has been passing the bytes on to the disk as they came,
-    // and moveOut syncs the file when the report is sent; a file that is
-    // never sent need not wait for the disk here. A power cut before then
-    // loses it; the reporter has no receipt then and attaches it again.
+    // The writer has started writeback as the bytes came, and moveOut syncs
+    // the file when the report is sent, so a file that is never sent need
+    // not wait for the disk here. A power cut before then loses the file,
+    // but the reporter has no receipt then and attaches it again.
     writer_->finish(chunked::Durability::CacheOnly);
     const fs::path data = folder_ / (id_ + kDataSuffix);
     if (::rename(writer_->path().c_str(), data.c_str()) != 0)
@@ -324,10 +324,9 @@ bool HeldUploads::returnPiece(const fs::path& piece) const
 {
     std::string id;
     try {
-        chunked::Reader reader(piece, spool::PieceHeader::kSize);
-        id = crypto::toHex(spool::PieceHeader::parse(reader.header()).id);
-    } catch (const std::exception&) {
-        return false; // not a piece this store wrote
+        id = crypto::toHex(spool::readPieceHeader(piece).id);
+    } catch (const spool::FormatError&) {
+        return false; // gone, or not a piece this store wrote
     }
     // The form folders are named from tokens this process does not keep,
     // so the form is the one whose metadata names the id and lacks data.

@@ -19,7 +19,6 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -78,12 +77,12 @@ public:
     // not expire.
     std::vector<HeldFile> list(const std::string& token) const;
 
-    // Hands a held file over to a report's spool entry: syncs it to disk,
-    // makes it readable by the spool folder's group (mode 0640) and moves it
-    // to `destination` in the spool folder, where meldpuntd reads it as a
-    // piece (Spool.h). Returns the key of its chunks, which the entry
-    // carries. A file system that cannot rename into the spool folder gets
-    // a copy of the encrypted bytes instead. The file is no longer listed.
+    // Hands a held file over to a report's spool entry. Syncs it to disk,
+    // makes it readable by the spool folder's group (mode 0640) and moves
+    // it to `destination`, where meldpuntd reads it as a piece (Spool.h).
+    // Returns the key of its chunks, which the entry carries. Where a rename
+    // into the spool folder fails with EXDEV, the encrypted bytes are
+    // copied instead. The file is no longer listed afterwards.
     SecretBytes moveOut(const std::string& token, const HeldFile& file, const std::filesystem::path& destination) const;
     // Puts a file that moveOut handed over back into its form, for an
     // entry that could not be committed.

@@ -382,9 +382,9 @@ SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const Re
     uuid = Uuid::generate();
     const auto& folder = site.config().spoolFolder;
     try {
-        // Each held file already lies encrypted under a key of its own; it
-        // moves beside the entry as a piece, and the entry carries the key.
-        // So the bytes are written once, while they stream in.
+        // Each held file already lies encrypted under a key of its own. It
+        // moves beside the entry as a piece, and the entry carries the key,
+        // so the bytes are written once, while they stream in.
         const auto held = uploadToken.empty() ? std::vector<HeldFile>{} : site.heldUploads().list(uploadToken);
         MovedPieces pieces(site.heldUploads(), uploadToken);
         std::vector<HeldFile> files;
@@ -394,16 +394,16 @@ SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const Re
                 pieceKeys.push_back(pieces.moveOut(file, spool::piecePath(folder, uuid, files.size())));
                 files.push_back(file);
             } catch (const std::system_error& error) {
-                // A second post of the same form (a double click) that
-                // was sent a moment earlier has taken the file already;
-                // the listing would not show it now either.
+                // A second post of the same form (a double click), sent a
+                // moment earlier, has taken the file already. The listing
+                // would not show it now either.
                 if (error.code().value() != ENOENT)
                     throw;
                 log::info("A held file was gone when the report was sent, so it is left out: " + std::string(error.what()));
             }
         }
         // The pieces' names must be durable before the entry that needs
-        // them can be; commit() then syncs the entry and the folder again.
+        // them. commit() then syncs the entry and the folder again.
         if (!files.empty())
             fsutil::syncDirectory(folder);
         faultPoint("spool-after-pieces");
@@ -431,7 +431,7 @@ SpoolResult writeReportEntry(PublicSite& site, const std::string& json, const Re
         log::error(std::string("Failed to write a spool entry: ") + error.what());
         return SpoolResult::Failed;
     }
-    // The entry is durable now; what is left of the form's held files
+    // The entry is durable now, so what is left of the form's held files
     // (their metadata) has done its work.
     if (!uploadToken.empty())
         site.heldUploads().removeAll(uploadToken);

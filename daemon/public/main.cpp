@@ -55,11 +55,11 @@ void returnOrphanPieces(const fs::path& spool, const site::HeldUploads& heldUplo
             continue;
         try {
             if (heldUploads.returnPiece(item.path())) {
-                log::info("Returned a held file of an entry that was never committed to its form");
+                log::info("Returned piece '" + name + "' of an uncommitted entry to its form");
                 continue;
             }
         } catch (const std::system_error& failure) {
-            log::error(std::string("Failed to return a held file to its form: ") + failure.what());
+            log::error("Failed to return piece '" + name + "' to its form, so it is removed: " + failure.what());
         }
         std::error_code removeError;
         fs::remove(item.path(), removeError);

@@ -621,9 +621,9 @@ Ingester::Outcome Ingester::ingestReporterEntry(const fs::path& entry, spool::Re
 
 void Ingester::removeEntry(const fs::path& entry)
 {
-    // The pieces go first, the last one first (see spool::piecesOf): an
-    // entry left by a crash still finds the ones it has, or, once stored,
-    // needs none.
+    // The pieces are removed before the entry, the last piece first (see
+    // spool::piecesOf). After a crash the stored entry is found again as a
+    // duplicate, which needs no piece.
     auto pieces = spool::piecesOf(entry);
     for (auto piece = pieces.rbegin(); piece != pieces.rend(); ++piece) {
         if (::unlink(piece->c_str()) != 0 && errno != ENOENT)
@@ -637,8 +637,8 @@ void Ingester::removeEntry(const fs::path& entry)
 void Ingester::quarantine(const fs::path& entry, const std::string& reason)
 {
     // RENAME_NOREPLACE keeps an earlier quarantined file of the same name,
-    // and a numbered suffix distinguishes the copies. The entry's pieces
-    // go with it, the last one first, under the entry's name and suffix.
+    // and a numbered suffix distinguishes the copies. The entry's pieces go
+    // before it, the last piece first, each keeping its own name.
     auto moveAside = [this](const fs::path& file) -> std::optional<fs::path> {
         fs::path target = quarantineFolder_ / file.filename();
         int result = ::renameat2(AT_FDCWD, file.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE);

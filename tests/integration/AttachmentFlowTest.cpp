@@ -142,6 +142,18 @@ std::size_t spoolFilesEndingIn(const fs::path& spoolFolder, const std::string& s
     return count;
 }
 
+// Holds `content` as a file of a new form with the form's "attach" button
+// and returns the form's upload token.
+std::string holdFile(const HttpsClient& client, const std::string& fileName, const std::string& content)
+{
+    const auto attached = client.postMultipart("/en/report",
+        reportParts(withField(validReport("x"), "attach_files", "1"), {file(fileName, "image/png", content)}));
+    REQUIRE(attached.status == 200);
+    const std::string token = tokenOnPage(attached.body);
+    REQUIRE(token.size() == 32);
+    return token;
+}
+
 Appliance::Options smallLimits()
 {
     Appliance::Options options;
@@ -523,11 +535,7 @@ TEST_CASE("Held files survive a full spool", "[site]")
     const auto client = appliance.publicClient();
     const std::string photo = pngFile(200 * 1024, 70);
 
-    const auto attached = client.postMultipart("/en/report",
-        reportParts(withField(validReport("x"), "attach_files", "1"), {file("vol.png", "image/png", photo)}));
-    REQUIRE(attached.status == 200);
-    const std::string token = tokenOnPage(attached.body);
-    REQUIRE(token.size() == 32);
+    const std::string token = holdFile(client, "vol.png", photo);
     // The rest of the space goes, so that the entry cannot be written
     // once the held file has moved beside it.
     {
@@ -604,18 +612,14 @@ TEST_CASE("A crash after the move keeps held files", "[site]")
     const auto client = appliance.publicClient();
     const std::string photo = pngFile(60 * 1024, 90);
 
-    const auto attached = client.postMultipart("/en/report",
-        reportParts(withField(validReport("x"), "attach_files", "1"), {file("bewijs.png", "image/png", photo)}));
-    REQUIRE(attached.status == 200);
-    const std::string token = tokenOnPage(attached.body);
-    REQUIRE(token.size() == 32);
+    const std::string token = holdFile(client, "bewijs.png", photo);
     // meldpunt-public stops at once after moving the file beside the entry
-    // it has not written yet, so the reporter sees no receipt.
+    // it has not written yet, so the reporter gets no receipt.
     try {
         const auto crashed = client.postMultipart("/en/report", reportParts(validReport("na de crash"), {}, token));
         CHECK(referenceOnReceipt(crashed.body).empty());
     } catch (const std::exception&) {
-        // The connection may close without an answer.
+        // The connection may close without a response.
     }
     REQUIRE(spoolFilesEndingIn(appliance.spoolFolder(), ".piece") == 1);
 
