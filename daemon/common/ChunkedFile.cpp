@@ -28,22 +28,29 @@ std::array<std::uint8_t, crypto::kGcmNonceSize> chunkNonce(std::uint64_t counter
     return nonce;
 }
 
+std::span<const std::uint8_t> checkedKey(std::span<const std::uint8_t> key)
+{
+    if (key.size() != crypto::kAes256KeySize)
+        throw std::invalid_argument("a chunked file needs a 32-byte key");
+    return key;
+}
+
 } // namespace
 
 Writer::Writer(fs::path path, std::span<const std::uint8_t> header, std::span<const std::uint8_t> key,
     unsigned mode, std::uint32_t chunkSize)
     : path_(std::move(path))
     , header_(header.begin(), header.end())
+    , cipher_(checkedKey(key))
     , chunkSize_(chunkSize)
+    , sealedCapacity_(kChunksPerWrite * (chunkSize + crypto::kGcmTagSize))
 {
-    if (key.size() != crypto::kAes256KeySize)
-        throw std::invalid_argument("a chunked file needs a 32-byte key");
-    std::copy(key.begin(), key.end(), key_.data());
     fd_ = fsutil::FileDescriptor(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (!fd_)
         throw std::system_error(errno, std::generic_category(), "creating '" + path_.string() + "'");
-    buffer_.reserve(chunkSize_);
     try {
+        plain_.reserve(chunkSize_);
+        sealed_.reserve(sealedCapacity_);
         fsutil::writeAll(fd_.get(), header_, path_);
         writeBehind_.appended(fd_.get(), header_.size());
     } catch (...) {
@@ -64,28 +71,51 @@ void Writer::write(std::span<const std::uint8_t> bytes)
         throw std::logic_error("chunked file already finished");
     plainBytes_ += bytes.size();
     while (!bytes.empty()) {
-        const std::size_t take = std::min<std::size_t>(chunkSize_ - buffer_.size(), bytes.size());
-        buffer_.insert(buffer_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
+        // Whole chunks are sealed straight from the caller's bytes.
+        if (plain_.empty() && bytes.size() >= chunkSize_) {
+            sealChunk(bytes.first(chunkSize_), false);
+            bytes = bytes.subspan(chunkSize_);
+            continue;
+        }
+        const std::size_t take = std::min<std::size_t>(chunkSize_ - plain_.size(), bytes.size());
+        plain_.insert(plain_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(take));
         bytes = bytes.subspan(take);
-        if (buffer_.size() == chunkSize_)
-            flushChunk(false);
+        if (plain_.size() == chunkSize_) {
+            sealChunk(plain_, false);
+            plain_.clear();
+        }
     }
 }
 
-void Writer::flushChunk(bool final)
+void Writer::sealChunk(std::span<const std::uint8_t> plain, bool final)
 {
-    const auto sealed = crypto::seal(key_.span(), chunkNonce(counter_++, final), header_, buffer_);
-    fsutil::writeAll(fd_.get(), sealed, path_);
-    writeBehind_.appended(fd_.get(), sealed.size());
-    buffer_.clear();
+    const std::size_t size = plain.size() + crypto::kGcmTagSize;
+    if (sealed_.size() + size > sealedCapacity_)
+        writeSealed();
+    const std::size_t at = sealed_.size();
+    sealed_.resize(at + size);
+    cipher_.seal(chunkNonce(counter_++, final), header_, plain, std::span(sealed_).subspan(at));
+}
+
+void Writer::writeSealed()
+{
+    if (sealed_.empty())
+        return;
+    fsutil::writeAll(fd_.get(), sealed_, path_);
+    writeBehind_.appended(fd_.get(), sealed_.size());
+    sealed_.clear();
 }
 
 void Writer::finish(Durability durability)
 {
-    // A full buffer has always been flushed as a non-final chunk, so the
-    // final chunk is shorter than a full one (possibly empty) and a reader
-    // can tell it by its length.
-    flushChunk(true);
+    if (done_)
+        throw std::logic_error("chunked file already finished");
+    // A full chunk has always been sealed as a non-final one, so the final
+    // chunk is shorter than a full one (possibly empty) and a reader can
+    // tell it by its length.
+    sealChunk(plain_, true);
+    plain_.clear();
+    writeSealed();
     if (durability == Durability::Synced)
         fsutil::syncFile(fd_.get(), path_);
     fd_.reset();
@@ -137,14 +167,19 @@ bool Reader::next(std::span<const std::uint8_t> key, std::vector<std::uint8_t>& 
             throw IntegrityError("data follows the final chunk of '" + path_.filename().string() + "'");
         return false;
     }
-    std::vector<std::uint8_t> sealed;
-    readUpTo(chunkSize_ + crypto::kGcmTagSize, sealed);
-    if (sealed.size() < crypto::kGcmTagSize)
+    readUpTo(chunkSize_ + crypto::kGcmTagSize, sealed_);
+    if (sealed_.size() < crypto::kGcmTagSize)
         throw IntegrityError("'" + path_.filename().string() + "' is truncated (no final chunk)");
-    const bool final = sealed.size() < chunkSize_ + crypto::kGcmTagSize;
+    const bool final = sealed_.size() < chunkSize_ + crypto::kGcmTagSize;
+    if (!cipher_ || !std::equal(key.begin(), key.end(), cipherKey_.span().begin(), cipherKey_.span().end())) {
+        cipher_.emplace(key);
+        std::copy(key.begin(), key.end(), cipherKey_.data());
+    }
+    plain.resize(sealed_.size() - crypto::kGcmTagSize);
     try {
-        plain = crypto::open(key, chunkNonce(counter_, final), header_, sealed);
+        cipher_->open(chunkNonce(counter_, final), header_, sealed_, plain);
     } catch (const crypto::CryptoError&) {
+        plain.clear();
         throw IntegrityError("chunk " + std::to_string(counter_) + " of '" + path_.filename().string()
             + "' does not verify");
     }

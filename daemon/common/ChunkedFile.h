@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <vector>
@@ -21,6 +22,8 @@
 namespace meldpunt::chunked {
 
 inline constexpr std::uint32_t kDefaultChunkSize = 64 * 1024;
+// A writer collects this many sealed chunks before it writes them.
+inline constexpr std::size_t kChunksPerWrite = 4;
 
 // Whether finishing a file waits until its bytes are on the disk.
 enum class Durability { Synced, CacheOnly };
@@ -53,16 +56,21 @@ public:
     const std::filesystem::path& path() const { return path_; }
 
 private:
-    void flushChunk(bool final);
+    void sealChunk(std::span<const std::uint8_t> plain, bool final);
+    void writeSealed();
 
     std::filesystem::path path_;
     fsutil::FileDescriptor fd_;
     std::vector<std::uint8_t> header_;
-    SecretBytes key_{crypto::kAes256KeySize};
+    crypto::Aes256Gcm cipher_;
     std::uint32_t chunkSize_;
     std::uint64_t counter_ = 0;
     std::uint64_t plainBytes_ = 0;
-    std::vector<std::uint8_t> buffer_;
+    // The start of the next chunk, when fewer bytes than a chunk have come.
+    std::vector<std::uint8_t> plain_;
+    // Sealed chunks not yet written: a few go to the file in one write.
+    std::vector<std::uint8_t> sealed_;
+    std::size_t sealedCapacity_;
     // A large file reaches the disk while it is written, so the final sync
     // is short and the page cache does not fill with it.
     fsutil::WriteBehind writeBehind_;
@@ -92,6 +100,11 @@ private:
     std::uint32_t chunkSize_;
     std::uint64_t counter_ = 0;
     bool finalSeen_ = false;
+    // Made from the first key next() is given, and again only when a
+    // later call brings another key.
+    std::optional<crypto::Aes256Gcm> cipher_;
+    SecretBytes cipherKey_{crypto::kAes256KeySize};
+    std::vector<std::uint8_t> sealed_;
 };
 
 } // namespace meldpunt::chunked

@@ -5,6 +5,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace meldpunt::crypto {
@@ -187,6 +188,92 @@ Bytes open(std::span<const std::uint8_t> key, std::span<const std::uint8_t> nonc
         throw CryptoError("authentication tag does not verify");
     }
     return output;
+}
+
+struct Aes256Gcm::State {
+    SecretBytes key{kAes256KeySize};
+    CipherContext sealing;
+    CipherContext opening;
+
+    // The context of one direction, made with the key on first use; later
+    // messages only set their nonce and keep the key schedule.
+    EVP_CIPHER_CTX* context(bool encrypt, std::span<const std::uint8_t> nonce)
+    {
+        if (nonce.size() != kGcmNonceSize)
+            throw CryptoError("AES-256-GCM needs a 12-byte nonce");
+        CipherContext& slot = encrypt ? sealing : opening;
+        if (!slot) {
+            CipherContext made(EVP_CIPHER_CTX_new());
+            if (!made)
+                throw CryptoError("OpenSSL failed: EVP_CIPHER_CTX_new");
+            check(EVP_CipherInit_ex(made.get(), EVP_aes_256_gcm(), nullptr, key.data(), nullptr, encrypt ? 1 : 0),
+                "EVP_CipherInit_ex");
+            slot = std::move(made);
+        }
+        check(EVP_CipherInit_ex(slot.get(), nullptr, nullptr, nullptr, nonce.data(), encrypt ? 1 : 0),
+            "EVP_CipherInit_ex (nonce)");
+        return slot.get();
+    }
+};
+
+Aes256Gcm::Aes256Gcm(std::span<const std::uint8_t> key)
+    : state_(new State)
+{
+    if (key.size() != kAes256KeySize) {
+        delete state_;
+        throw CryptoError("AES-256-GCM needs a 32-byte key");
+    }
+    std::copy(key.begin(), key.end(), state_->key.data());
+}
+
+Aes256Gcm::~Aes256Gcm()
+{
+    delete state_;
+}
+
+void Aes256Gcm::seal(std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> associatedData,
+    std::span<const std::uint8_t> plaintext, std::span<std::uint8_t> out)
+{
+    if (out.size() < plaintext.size() + kGcmTagSize)
+        throw std::invalid_argument("AES-256-GCM output buffer too small");
+    EVP_CIPHER_CTX* context = state_->context(true, nonce);
+    int length = 0;
+    if (!associatedData.empty())
+        check(EVP_EncryptUpdate(context, nullptr, &length, associatedData.data(), toInt(associatedData.size())),
+            "EVP_EncryptUpdate (associated data)");
+    if (!plaintext.empty())
+        check(EVP_EncryptUpdate(context, out.data(), &length, plaintext.data(), toInt(plaintext.size())),
+            "EVP_EncryptUpdate");
+    int finalLength = 0;
+    check(EVP_EncryptFinal_ex(context, out.data() + plaintext.size(), &finalLength), "EVP_EncryptFinal_ex");
+    check(EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, kGcmTagSize, out.data() + plaintext.size()),
+        "EVP_CTRL_GCM_GET_TAG");
+}
+
+void Aes256Gcm::open(std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> associatedData,
+    std::span<const std::uint8_t> sealed, std::span<std::uint8_t> out)
+{
+    if (sealed.size() < kGcmTagSize)
+        throw CryptoError("ciphertext shorter than its authentication tag");
+    const std::size_t textSize = sealed.size() - kGcmTagSize;
+    if (out.size() < textSize)
+        throw std::invalid_argument("AES-256-GCM output buffer too small");
+    EVP_CIPHER_CTX* context = state_->context(false, nonce);
+    int length = 0;
+    if (!associatedData.empty())
+        check(EVP_DecryptUpdate(context, nullptr, &length, associatedData.data(), toInt(associatedData.size())),
+            "EVP_DecryptUpdate (associated data)");
+    if (textSize > 0)
+        check(EVP_DecryptUpdate(context, out.data(), &length, sealed.data(), toInt(textSize)), "EVP_DecryptUpdate");
+    std::array<std::uint8_t, kGcmTagSize> tag;
+    std::copy(sealed.begin() + static_cast<std::ptrdiff_t>(textSize), sealed.end(), tag.begin());
+    check(EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, kGcmTagSize, tag.data()), "EVP_CTRL_GCM_SET_TAG");
+    int finalLength = 0;
+    if (EVP_DecryptFinal_ex(context, out.data() + textSize, &finalLength) != 1) {
+        // Unauthenticated plaintext must not reach the caller.
+        OPENSSL_cleanse(out.data(), textSize);
+        throw CryptoError("authentication tag does not verify");
+    }
 }
 
 struct Sha256::State {

@@ -59,6 +59,32 @@ Bytes seal(std::span<const std::uint8_t> key, std::span<const std::uint8_t> nonc
 Bytes open(std::span<const std::uint8_t> key, std::span<const std::uint8_t> nonce,
     std::span<const std::uint8_t> associatedData, std::span<const std::uint8_t> sealed);
 
+// An AES-256-GCM key for many messages, sealed and opened as above. The
+// key schedule is set up once, so each of a file's chunks costs little
+// more than the cipher itself. Each nonce must be used once under the key.
+// Not thread-safe.
+class Aes256Gcm {
+public:
+    explicit Aes256Gcm(std::span<const std::uint8_t> key);
+    ~Aes256Gcm();
+    Aes256Gcm(const Aes256Gcm&) = delete;
+    Aes256Gcm& operator=(const Aes256Gcm&) = delete;
+
+    // Writes the ciphertext and its tag, plaintext.size() + kGcmTagSize
+    // bytes, to the start of `out`.
+    void seal(std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> associatedData,
+        std::span<const std::uint8_t> plaintext, std::span<std::uint8_t> out);
+    // Writes sealed.size() - kGcmTagSize bytes of plaintext to the start of
+    // `out`. Throws CryptoError when the tag does not verify, and then
+    // leaves no plaintext in `out`.
+    void open(std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> associatedData,
+        std::span<const std::uint8_t> sealed, std::span<std::uint8_t> out);
+
+private:
+    struct State;
+    State* state_;
+};
+
 // Incremental SHA-256.
 class Sha256 {
 public:

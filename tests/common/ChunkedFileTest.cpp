@@ -80,6 +80,34 @@ TEST_CASE("Chunked file round-trips and detects tampering", "[chunked]")
         CHECK(bytes.size() == kHeader.size() + 2 * kSealedChunk + crypto::kGcmTagSize);
         CHECK(readFile(scratch.path() / "even", key) == even);
     }
+    SECTION("the file does not depend on how the bytes were split into writes")
+    {
+        // Whole chunks are sealed from the caller's bytes and smaller pieces
+        // are collected first. The file must be the same either way.
+        const Bytes large = crypto::randomBytes((chunked::kChunksPerWrite * 3 + 1) * kChunk + 77);
+        const Bytes reference = writeFile(scratch.path() / "pieces", key, large);
+        const std::vector<std::vector<std::size_t>> splits = {
+            {large.size()},
+            {kChunk, kChunk, large.size()},
+            {1, kChunk, 5 * kChunk - 1, 3, large.size()},
+            {kChunk - 1, 1, 2 * kChunk + 1, large.size()},
+        };
+        for (std::size_t index = 0; index < splits.size(); ++index) {
+            CAPTURE(index);
+            const fs::path target = scratch.path() / ("split-" + std::to_string(index));
+            chunked::Writer writer(target, kHeader, key, 0600, kChunk);
+            std::size_t offset = 0;
+            for (std::size_t size : splits[index]) {
+                const std::size_t take = std::min(size, large.size() - offset);
+                writer.write(std::span(large).subspan(offset, take));
+                offset += take;
+            }
+            REQUIRE(offset == large.size());
+            writer.finish();
+            CHECK(readBytes(target) == reference);
+            CHECK(readFile(target, key) == large);
+        }
+    }
     SECTION("a flipped byte in any chunk is detected")
     {
         for (std::size_t offset : {kHeader.size(), kHeader.size() + kSealedChunk + 7, stored.size() - 1}) {

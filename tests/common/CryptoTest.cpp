@@ -142,6 +142,58 @@ TEST_CASE("AES-GCM seals and opens", "[crypto]")
     }
 }
 
+TEST_CASE("AES-GCM context matches one-shot calls", "[crypto]")
+{
+    const Bytes key = crypto::randomBytes(crypto::kAes256KeySize);
+    const auto associated = crypto::asBytes("chunk header");
+    crypto::Aes256Gcm cipher(key);
+
+    for (std::size_t size : {0, 1, 15, 16, 17, 4096, 65536}) {
+        CAPTURE(size);
+        const Bytes nonce = crypto::randomBytes(crypto::kGcmNonceSize);
+        const Bytes plaintext = crypto::randomBytes(size);
+        Bytes sealed(size + crypto::kGcmTagSize);
+        cipher.seal(nonce, associated, plaintext, sealed);
+        CHECK(sealed == crypto::seal(key, nonce, associated, plaintext));
+
+        Bytes opened(size);
+        cipher.open(nonce, associated, sealed, opened);
+        CHECK(opened == plaintext);
+    }
+
+    SECTION("a flipped byte fails, leaves no plaintext, and the next message still opens")
+    {
+        const Bytes nonce = crypto::randomBytes(crypto::kGcmNonceSize);
+        const Bytes plaintext = crypto::randomBytes(100);
+        Bytes sealed(plaintext.size() + crypto::kGcmTagSize);
+        cipher.seal(nonce, associated, plaintext, sealed);
+        Bytes changed = sealed;
+        changed[3] ^= 0x01;
+        Bytes opened(plaintext.size(), 0xaa);
+        CHECK_THROWS_AS(cipher.open(nonce, associated, changed, opened), crypto::CryptoError);
+        CHECK(opened == Bytes(plaintext.size(), 0));
+        cipher.open(nonce, associated, sealed, opened);
+        CHECK(opened == plaintext);
+    }
+
+    SECTION("a wrong key size, nonce size or short buffer is rejected")
+    {
+        CHECK_THROWS_AS(crypto::Aes256Gcm(Bytes(16)), crypto::CryptoError);
+        Bytes out(crypto::kGcmTagSize + 4);
+        CHECK_THROWS_AS(cipher.seal(Bytes(16), associated, Bytes(4), out), crypto::CryptoError);
+        CHECK_THROWS_AS(cipher.seal(Bytes(12), associated, Bytes(5), out), std::invalid_argument);
+        CHECK_THROWS_AS(cipher.open(Bytes(12), associated, Bytes(15), out), crypto::CryptoError);
+    }
+
+    SECTION("known AES-256-GCM vectors with a zero key and nonce")
+    {
+        crypto::Aes256Gcm zero(Bytes(32, 0));
+        Bytes sealed(32);
+        zero.seal(Bytes(12, 0), {}, Bytes(16, 0), sealed);
+        CHECK(toHex(sealed) == "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919");
+    }
+}
+
 TEST_CASE("X25519 matches RFC 7748 values", "[crypto]")
 {
     const Bytes alicePrivate = hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
