@@ -522,6 +522,7 @@ struct ClientOptions {
     int minimumVersion = TLS1_2_VERSION;
     int maximumVersion = TLS1_3_VERSION;
     std::string cipherList; // TLS 1.2 ciphers; empty: OpenSSL's default
+    std::string suiteList;  // TLS 1.3 cipher suites in the client's order; empty: OpenSSL's default
     int receiveBuffer = 0;  // SO_RCVBUF; 0: the kernel's default
 
     ClientOptions& from(std::string address)
@@ -538,6 +539,11 @@ struct ClientOptions {
     ClientOptions& ciphers(std::string list)
     {
         cipherList = std::move(list);
+        return *this;
+    }
+    ClientOptions& suites(std::string list)
+    {
+        suiteList = std::move(list);
         return *this;
     }
     ClientOptions& receiveBufferBytes(int bytes)
@@ -559,6 +565,8 @@ public:
         SSL_CTX_set_max_proto_version(context_, options.maximumVersion);
         if (!options.cipherList.empty())
             SSL_CTX_set_cipher_list(context_, options.cipherList.c_str());
+        if (!options.suiteList.empty())
+            SSL_CTX_set_ciphersuites(context_, options.suiteList.c_str());
         SSL_CTX_load_verify_locations(context_, caFile.c_str(), nullptr);
         SSL_CTX_set_verify(context_, SSL_VERIFY_PEER, nullptr);
 
@@ -1534,7 +1542,7 @@ TEST_CASE("security headers are on proxied and static and error responses", "[ed
     CHECK(css.body == "body { margin: 0; }\n");
 }
 
-TEST_CASE("TLS below 1.2 and CBC ciphers and session tickets are refused", "[edge]")
+TEST_CASE("TLS versions, ciphers, tickets and suite order", "[edge]")
 {
     EdgeFixture fixture;
     const auto port = fixture.edge().port();
@@ -1578,6 +1586,29 @@ TEST_CASE("TLS below 1.2 and CBC ciphers and session tickets are refused", "[edg
         CHECK(SSL_version(connection.ssl()) == TLS1_3_VERSION);
         REQUIRE(connection.write(get("/nl/report")));
         CHECK(connection.readResponse().status == 200);
+    }
+    SECTION("TLS 1.3 picks AES-128-GCM over OpenSSL's default order, which puts AES-256 first")
+    {
+        TlsClient connection(port, fixture.caFile(), ClientOptions().versions(TLS1_3_VERSION, TLS1_3_VERSION));
+        REQUIRE(connection.handshake());
+        CHECK(std::string(SSL_CIPHER_get_name(SSL_get_current_cipher(connection.ssl()))) == "TLS_AES_128_GCM_SHA256");
+    }
+    SECTION("TLS 1.3 gives ChaCha20-Poly1305 to a client that lists it first")
+    {
+        TlsClient connection(port, fixture.caFile(),
+            ClientOptions()
+                .versions(TLS1_3_VERSION, TLS1_3_VERSION)
+                .suites("TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"));
+        REQUIRE(connection.handshake());
+        CHECK(std::string(SSL_CIPHER_get_name(SSL_get_current_cipher(connection.ssl())))
+            == "TLS_CHACHA20_POLY1305_SHA256");
+    }
+    SECTION("TLS 1.3 serves a client that offers AES-256-GCM alone")
+    {
+        TlsClient connection(port, fixture.caFile(),
+            ClientOptions().versions(TLS1_3_VERSION, TLS1_3_VERSION).suites("TLS_AES_256_GCM_SHA384"));
+        REQUIRE(connection.handshake());
+        CHECK(std::string(SSL_CIPHER_get_name(SSL_get_current_cipher(connection.ssl()))) == "TLS_AES_256_GCM_SHA384");
     }
 }
 
