@@ -50,7 +50,7 @@ Writer::Writer(fs::path path, std::span<const std::uint8_t> header, std::span<co
         throw std::system_error(errno, std::generic_category(), "creating '" + path_.string() + "'");
     try {
         plain_.reserve(chunkSize_);
-        sealed_.reserve(sealedCapacity_);
+        sealed_ = std::make_unique_for_overwrite<std::uint8_t[]>(sealedCapacity_);
         fsutil::writeAll(fd_.get(), header_, path_);
         writeBehind_.appended(fd_.get(), header_.size());
     } catch (...) {
@@ -90,20 +90,19 @@ void Writer::write(std::span<const std::uint8_t> bytes)
 void Writer::sealChunk(std::span<const std::uint8_t> plain, bool final)
 {
     const std::size_t size = plain.size() + crypto::kGcmTagSize;
-    if (sealed_.size() + size > sealedCapacity_)
+    if (sealedSize_ + size > sealedCapacity_)
         writeSealed();
-    const std::size_t at = sealed_.size();
-    sealed_.resize(at + size);
-    cipher_.seal(chunkNonce(counter_++, final), header_, plain, std::span(sealed_).subspan(at));
+    cipher_.seal(chunkNonce(counter_++, final), header_, plain, {sealed_.get() + sealedSize_, size});
+    sealedSize_ += size;
 }
 
 void Writer::writeSealed()
 {
-    if (sealed_.empty())
+    if (sealedSize_ == 0)
         return;
-    fsutil::writeAll(fd_.get(), sealed_, path_);
-    writeBehind_.appended(fd_.get(), sealed_.size());
-    sealed_.clear();
+    fsutil::writeAll(fd_.get(), {sealed_.get(), sealedSize_}, path_);
+    writeBehind_.appended(fd_.get(), sealedSize_);
+    sealedSize_ = 0;
 }
 
 void Writer::finish(Durability durability)

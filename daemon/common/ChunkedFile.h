@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -69,7 +70,9 @@ private:
     // The start of the next chunk, when fewer bytes than a chunk have come.
     std::vector<std::uint8_t> plain_;
     // Sealed chunks not yet written: a few go to the file in one write.
-    std::vector<std::uint8_t> sealed_;
+    // The buffer is not zeroed first, as a vector's would be.
+    std::unique_ptr<std::uint8_t[]> sealed_;
+    std::size_t sealedSize_ = 0;
     std::size_t sealedCapacity_;
     // A large file reaches the disk while it is written, so the final sync
     // is short and the page cache does not fill with it.
