@@ -105,7 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(whole.parts[i].headers.fileName == pieces.parts[i].headers.fileName,
             "a file name depends on the piece size");
     }
-    FUZZ_CHECK(whole.largestPiece <= 64 * 1024, "the parser handed over more than one slice");
+    FUZZ_CHECK(whole.largestPiece <= 256 * 1024, "the parser handed over a piece over 256 KiB");
     if (whole.complete) {
         for (const auto& part : whole.parts) {
             FUZZ_CHECK(part.ended, "a complete body has an unfinished part");
