@@ -254,12 +254,14 @@ bool MultipartParser::readAfterDelimiter()
         state_ = State::Epilogue;
         return true;
     }
+    // The padding limit applies however much of the body has arrived, so
+    // the verdict does not depend on where a read ended.
     const auto firstOther = pending_.find_first_not_of(" \t");
-    if (firstOther == std::string::npos || pending_.size() - firstOther < 2) {
-        if (pending_.size() > kMaxPaddingBytes)
-            throw MalformedMultipartError("a delimiter is followed by too much white space");
+    const std::size_t padding = firstOther == std::string::npos ? pending_.size() : firstOther;
+    if (padding > kMaxPaddingBytes)
+        throw MalformedMultipartError("a delimiter is followed by too much white space");
+    if (firstOther == std::string::npos || pending_.size() - firstOther < 2)
         return false;
-    }
     if (pending_.compare(firstOther, 2, kCrlf) != 0)
         throw MalformedMultipartError("a delimiter is not followed by a line break");
     pending_.erase(0, firstOther + 2);

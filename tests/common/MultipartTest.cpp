@@ -314,6 +314,17 @@ TEST_CASE("Multipart parser rejects broken bodies", "[multipart]")
         const std::string body = "--" + kBoundary + "garbage\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nx\r\n" + closing();
         CHECK_THROWS_AS(parse(body, 8), MalformedMultipartError);
     }
+    SECTION("padding after a delimiter is limited to 64 bytes at any piece size")
+    {
+        const std::string part = "\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nx\r\n" + closing();
+        const std::string atLimit = "--" + kBoundary + std::string(64, ' ') + part;
+        const std::string overLimit = "--" + kBoundary + std::string(65, ' ') + part;
+        for (std::size_t pieceSize : {std::size_t{1}, std::size_t{2}, std::size_t{64}, overLimit.size()}) {
+            CAPTURE(pieceSize);
+            CHECK(parse(atLimit, pieceSize).parts.size() == 1);
+            CHECK_THROWS_AS(parse(overLimit, pieceSize), MalformedMultipartError);
+        }
+    }
     SECTION("an unclosed quote in the disposition is rejected")
     {
         const std::string body = "--" + kBoundary + "\r\nContent-Disposition: form-data; name=\"x\r\n\r\nx\r\n" + closing();
