@@ -46,25 +46,6 @@ Pkey privateKeyFrom(std::span<const std::uint8_t> raw)
     return key;
 }
 
-CipherContext gcmContext(bool encrypt, std::span<const std::uint8_t> key,
-    std::span<const std::uint8_t> nonce, std::span<const std::uint8_t> associatedData)
-{
-    if (key.size() != kAes256KeySize || nonce.size() != kGcmNonceSize)
-        throw CryptoError("AES-256-GCM needs a 32-byte key and a 12-byte nonce");
-    CipherContext context(EVP_CIPHER_CTX_new());
-    if (!context)
-        throw CryptoError("OpenSSL failed: EVP_CIPHER_CTX_new");
-    check(EVP_CipherInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce.data(),
-              encrypt ? 1 : 0),
-        "EVP_CipherInit_ex");
-    int length = 0;
-    if (!associatedData.empty())
-        check(EVP_CipherUpdate(context.get(), nullptr, &length, associatedData.data(),
-                  toInt(associatedData.size())),
-            "EVP_CipherUpdate (associated data)");
-    return context;
-}
-
 } // namespace
 
 X25519KeyPair X25519KeyPair::generate()
@@ -147,19 +128,8 @@ SecretBytes hkdfSha256(std::span<const std::uint8_t> inputKey, std::span<const s
 Bytes seal(std::span<const std::uint8_t> key, std::span<const std::uint8_t> nonce,
     std::span<const std::uint8_t> associatedData, std::span<const std::uint8_t> plaintext)
 {
-    CipherContext context = gcmContext(true, key, nonce, associatedData);
     Bytes output(plaintext.size() + kGcmTagSize);
-    int length = 0;
-    if (!plaintext.empty())
-        check(EVP_EncryptUpdate(context.get(), output.data(), &length, plaintext.data(),
-                  toInt(plaintext.size())),
-            "EVP_EncryptUpdate");
-    int finalLength = 0;
-    check(EVP_EncryptFinal_ex(context.get(), output.data() + length, &finalLength),
-        "EVP_EncryptFinal_ex");
-    check(EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, kGcmTagSize,
-              output.data() + plaintext.size()),
-        "EVP_CTRL_GCM_GET_TAG");
+    Aes256Gcm(key).seal(nonce, associatedData, plaintext, output);
     return output;
 }
 
@@ -168,25 +138,8 @@ Bytes open(std::span<const std::uint8_t> key, std::span<const std::uint8_t> nonc
 {
     if (sealed.size() < kGcmTagSize)
         throw CryptoError("ciphertext shorter than its authentication tag");
-    const std::size_t textSize = sealed.size() - kGcmTagSize;
-    CipherContext context = gcmContext(false, key, nonce, associatedData);
-    Bytes output(textSize);
-    int length = 0;
-    if (textSize > 0)
-        check(EVP_DecryptUpdate(context.get(), output.data(), &length, sealed.data(),
-                  toInt(textSize)),
-            "EVP_DecryptUpdate");
-    std::array<std::uint8_t, kGcmTagSize> tag;
-    std::copy(sealed.begin() + static_cast<std::ptrdiff_t>(textSize), sealed.end(), tag.begin());
-    check(EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_TAG, kGcmTagSize, tag.data()),
-        "EVP_CTRL_GCM_SET_TAG");
-    int finalLength = 0;
-    if (EVP_DecryptFinal_ex(context.get(), output.data() + length, &finalLength) != 1) {
-        // The buffer contains unauthenticated plaintext, which may be key
-        // material under a right key with a forged tag.
-        OPENSSL_cleanse(output.data(), output.size());
-        throw CryptoError("authentication tag does not verify");
-    }
+    Bytes output(sealed.size() - kGcmTagSize);
+    Aes256Gcm(key).open(nonce, associatedData, sealed, output);
     return output;
 }
 
