@@ -148,8 +148,8 @@ struct Aes256Gcm::State {
     CipherContext sealing;
     CipherContext opening;
 
-    // The context of one direction, made with the key on first use; later
-    // messages only set their nonce and keep the key schedule.
+    // Returns the context for one direction. It is made with the key on
+    // first use, and later messages only set their nonce.
     EVP_CIPHER_CTX* context(bool encrypt, std::span<const std::uint8_t> nonce)
     {
         if (nonce.size() != kGcmNonceSize)
