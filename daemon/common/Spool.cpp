@@ -393,16 +393,31 @@ std::vector<fs::path> piecesOf(const fs::path& entry)
     return pieces;
 }
 
-PieceHeader readPieceHeader(const fs::path& path)
+namespace {
+
+// Rethrows the exception being handled, as a FormatError when it shows
+// that the piece at `path` is damaged or missing.
+[[noreturn]] void rethrowPieceError(const fs::path& path)
 {
     try {
-        return PieceHeader::parse(chunked::Reader(path, PieceHeader::kSize).header());
+        throw;
     } catch (const chunked::IntegrityError& error) {
         throw FormatError(error.what());
     } catch (const std::system_error& error) {
         if (error.code().value() == ENOENT)
             throw FormatError("piece '" + path.filename().string() + "' is missing");
         throw;
+    }
+}
+
+} // namespace
+
+PieceHeader readPieceHeader(const fs::path& path)
+{
+    try {
+        return PieceHeader::parse(chunked::Reader(path, PieceHeader::kSize).header());
+    } catch (...) {
+        rethrowPieceError(path);
     }
 }
 
@@ -423,12 +438,8 @@ void readPiece(const fs::path& path, const std::array<std::uint8_t, 16>& id, std
                 sink(plain);
             OPENSSL_cleanse(plain.data(), plain.size());
         }
-    } catch (const chunked::IntegrityError& error) {
-        throw FormatError(error.what());
-    } catch (const std::system_error& error) {
-        if (error.code().value() == ENOENT)
-            throw FormatError("piece '" + path.filename().string() + "' is missing");
-        throw;
+    } catch (...) {
+        rethrowPieceError(path);
     }
 }
 

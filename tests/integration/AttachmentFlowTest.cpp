@@ -154,6 +154,12 @@ std::string holdFile(const HttpsClient& client, const std::string& fileName, con
     return token;
 }
 
+// Reads every attachment stored in the appliance's database.
+std::vector<StoredAttachment> storedAttachments(Appliance& appliance)
+{
+    return readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+}
+
 Appliance::Options smallLimits()
 {
     Appliance::Options options;
@@ -184,7 +190,7 @@ TEST_CASE("Attachments arrive byte-identical", "[site]")
         REQUIRE_FALSE(reference.empty());
         REQUIRE(appliance.waitForEmptySpool());
 
-        const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+        const auto stored = storedAttachments(appliance);
         REQUIRE(stored.size() == 3);
         const std::vector<std::tuple<std::string, std::string, std::string>> expected = {
             {"strand.png", "image/png", photo}, {"verklaring.pdf", "application/pdf", statement},
@@ -213,7 +219,7 @@ TEST_CASE("Attachments arrive byte-identical", "[site]")
         const auto sent = client.postMultipart("/en/report", reportParts(validReport("sent"), {}, tokenOnPage(held.body)));
         REQUIRE(sent.status == 200);
         REQUIRE(appliance.waitForEmptySpool());
-        REQUIRE(readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
+        REQUIRE(storedAttachments(appliance).size() == 1);
         CHECK(filesContaining(appliance.root(), marker).empty());
     }
     SECTION("deleting the report keys makes the stored files unreadable")
@@ -222,12 +228,12 @@ TEST_CASE("Attachments arrive byte-identical", "[site]")
                     .status
             == 200);
         REQUIRE(appliance.waitForEmptySpool());
-        REQUIRE(readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
+        REQUIRE(storedAttachments(appliance).size() == 1);
         appliance.stopDaemon();
         REQUIRE(appliance.waitForDaemonExit(std::chrono::seconds(15)));
         deleteReportKeys(appliance.stateFolder(), appliance.tpm().tcti());
         CHECK(filesBelow(appliance.attachmentsFolder()) == 1);
-        CHECK_THROWS(readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti()));
+        CHECK_THROWS(storedAttachments(appliance));
     }
 }
 
@@ -252,7 +258,7 @@ TEST_CASE("Attachments over a limit keep the rest of the report", "[site]")
             tokenOnPage(page.body)));
         REQUIRE(sent.status == 200);
         REQUIRE(appliance.waitForEmptySpool());
-        const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+        const auto stored = storedAttachments(appliance);
         REQUIRE(stored.size() == 1);
         CHECK(stored[0].content == small);
     }
@@ -356,7 +362,7 @@ TEST_CASE("Held attachments survive every round trip of the form", "[site]")
         const auto sent = client.postMultipart("/en/report", reportParts(validReport("Nu volledig"), {}, token));
         REQUIRE(sent.status == 200);
         REQUIRE(appliance.waitForEmptySpool());
-        const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+        const auto stored = storedAttachments(appliance);
         REQUIRE(stored.size() == 1);
         CHECK(stored[0].content == photo);
     }
@@ -404,7 +410,7 @@ TEST_CASE("Held attachments survive every round trip of the form", "[site]")
         const auto sent = client.postMultipart("/en/report", reportParts(validReport("Later verder"), {}, token));
         REQUIRE(sent.status == 200);
         REQUIRE(appliance.waitForEmptySpool());
-        const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+        const auto stored = storedAttachments(appliance);
         REQUIRE(stored.size() == 1);
         CHECK(stored[0].content == photo);
     }
@@ -428,7 +434,7 @@ TEST_CASE("Held attachments survive every round trip of the form", "[site]")
         const auto sent = client.postMultipart("/en/report", reportParts(validReport("Meteen bewaard"), {}, token));
         REQUIRE(sent.status == 200);
         REQUIRE(appliance.waitForEmptySpool());
-        const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+        const auto stored = storedAttachments(appliance);
         REQUIRE(stored.size() == 1);
         CHECK(stored[0].content == photo);
     }
@@ -439,7 +445,7 @@ TEST_CASE("Held attachments survive every round trip of the form", "[site]")
         const auto sent = client.post("/en/report", formBody(withField(validReport("url-encoded"), "upload_token", tokenOnPage(held.body))));
         REQUIRE(sent.status == 200);
         REQUIRE(appliance.waitForEmptySpool());
-        CHECK(readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
+        CHECK(storedAttachments(appliance).size() == 1);
     }
 }
 
@@ -475,7 +481,7 @@ TEST_CASE("Hostile file names are shown and stored sanitised", "[site]")
     REQUIRE(sent.status == 200);
     REQUIRE(appliance.waitForEmptySpool());
 
-    const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+    const auto stored = storedAttachments(appliance);
     REQUIRE(stored.size() == names.size());
     for (std::size_t i = 0; i < names.size(); ++i) {
         CAPTURE(names[i].first);
@@ -501,11 +507,11 @@ TEST_CASE("Ingestion killed before its commit leaves no orphan file", "[site]")
     REQUIRE(appliance.waitForDaemonExit(std::chrono::seconds(20)));
     // The file was written and synced, the row never committed.
     CHECK(filesBelow(appliance.attachmentsFolder()) == 1);
-    CHECK(readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti()).empty());
+    CHECK(storedAttachments(appliance).empty());
 
     appliance.startDaemon();
     REQUIRE(appliance.waitForEmptySpool());
-    const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+    const auto stored = storedAttachments(appliance);
     REQUIRE(stored.size() == 1);
     CHECK(stored[0].content == photo);
     // The orphan from the killed run is gone; only the stored file is left.
@@ -567,7 +573,7 @@ TEST_CASE("Held files survive a full spool", "[site]")
             fs::copy_file(item.path(), appliance.spoolFolder() / name);
     }
     REQUIRE(appliance.waitForEmptySpool());
-    const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+    const auto stored = storedAttachments(appliance);
     REQUIRE(stored.size() == 1);
     CHECK(stored[0].content == photo);
     ::umount2(small.c_str(), MNT_DETACH);
@@ -599,7 +605,7 @@ TEST_CASE("Orphan pieces are removed at start", "[site]")
         CHECK(fs::exists(path));
     appliance.startDaemon();
     REQUIRE(appliance.waitForEmptySpool());
-    CHECK(readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti()).size() == 1);
+    CHECK(storedAttachments(appliance).size() == 1);
     CHECK(spoolFilesEndingIn(appliance.spoolFolder(), ".piece") == 0);
 }
 
@@ -632,7 +638,7 @@ TEST_CASE("A crash after the move keeps held files", "[site]")
     const auto sent = client.postMultipart("/en/report", reportParts(validReport("na de crash"), {}, token));
     REQUIRE(sent.status == 200);
     REQUIRE(appliance.waitForEmptySpool());
-    const auto stored = readStoredAttachments(appliance.stateFolder(), appliance.tpm().tcti());
+    const auto stored = storedAttachments(appliance);
     REQUIRE(stored.size() == 1);
     CHECK(stored[0].content == photo);
 }
