@@ -24,7 +24,7 @@ namespace meldpunt::chunked {
 
 inline constexpr std::uint32_t kDefaultChunkSize = 64 * 1024;
 // A writer collects this many sealed chunks before it writes them, which
-// halves the write calls; four made an upload no faster.
+// halves the write calls. Four made an upload no faster.
 inline constexpr std::size_t kChunksPerWrite = 2;
 
 // Whether finishing a file waits until its bytes are on the disk.
@@ -104,8 +104,8 @@ private:
     std::uint32_t chunkSize_;
     std::uint64_t counter_ = 0;
     bool finalSeen_ = false;
-    // Made from the first key next() is given, and again only when a
-    // later call brings another key.
+    // The cipher, made from the first key next() is given and made again
+    // only when a later call brings another key.
     std::optional<crypto::Aes256Gcm> cipher_;
     SecretBytes cipherKey_{crypto::kAes256KeySize};
     std::vector<std::uint8_t> sealed_;

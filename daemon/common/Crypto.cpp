@@ -153,7 +153,7 @@ struct Aes256Gcm::State {
     EVP_CIPHER_CTX* context(bool encrypt, std::span<const std::uint8_t> nonce)
     {
         if (nonce.size() != kGcmNonceSize)
-            throw CryptoError("AES-256-GCM needs a 12-byte nonce");
+            throw CryptoError("AES-256-GCM needs a 12-byte nonce, not " + std::to_string(nonce.size()) + " bytes");
         CipherContext& slot = encrypt ? sealing : opening;
         if (!slot) {
             CipherContext made(EVP_CIPHER_CTX_new());
@@ -170,12 +170,10 @@ struct Aes256Gcm::State {
 };
 
 Aes256Gcm::Aes256Gcm(std::span<const std::uint8_t> key)
-    : state_(new State)
 {
-    if (key.size() != kAes256KeySize) {
-        delete state_;
-        throw CryptoError("AES-256-GCM needs a 32-byte key");
-    }
+    if (key.size() != kAes256KeySize)
+        throw CryptoError("AES-256-GCM needs a 32-byte key, not " + std::to_string(key.size()) + " bytes");
+    state_ = new State;
     std::copy(key.begin(), key.end(), state_->key.data());
 }
 
@@ -188,7 +186,8 @@ void Aes256Gcm::seal(std::span<const std::uint8_t> nonce, std::span<const std::u
     std::span<const std::uint8_t> plaintext, std::span<std::uint8_t> out)
 {
     if (out.size() < plaintext.size() + kGcmTagSize)
-        throw std::invalid_argument("AES-256-GCM output buffer too small");
+        throw std::invalid_argument("AES-256-GCM output buffer of " + std::to_string(out.size())
+            + " bytes is too small for " + std::to_string(plaintext.size() + kGcmTagSize));
     EVP_CIPHER_CTX* context = state_->context(true, nonce);
     int length = 0;
     if (!associatedData.empty())
@@ -210,7 +209,8 @@ void Aes256Gcm::open(std::span<const std::uint8_t> nonce, std::span<const std::u
         throw CryptoError("ciphertext shorter than its authentication tag");
     const std::size_t textSize = sealed.size() - kGcmTagSize;
     if (out.size() < textSize)
-        throw std::invalid_argument("AES-256-GCM output buffer too small");
+        throw std::invalid_argument("AES-256-GCM output buffer of " + std::to_string(out.size())
+            + " bytes is too small for " + std::to_string(textSize));
     EVP_CIPHER_CTX* context = state_->context(false, nonce);
     int length = 0;
     if (!associatedData.empty())

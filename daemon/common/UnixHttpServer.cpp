@@ -342,11 +342,11 @@ RequestBody::RequestBody(Poco::Net::HTTPServerRequest& request)
     }
 }
 
-std::size_t RequestBody::bufferSize(std::size_t most) const
+std::size_t RequestBody::bufferSize(std::size_t maxSize) const
 {
     if (session_ == nullptr)
-        return most;
-    return static_cast<std::size_t>(std::clamp<std::uint64_t>(left_, 1, most));
+        return maxSize;
+    return static_cast<std::size_t>(std::clamp<std::uint64_t>(left_, 1, maxSize));
 }
 
 std::size_t RequestBody::read(char* buffer, std::size_t size)

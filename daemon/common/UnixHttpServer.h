@@ -84,10 +84,10 @@ public:
     // Returns 0 at the end of the body, and also when the connection
     // closed or timed out before the end, as Poco's stream does.
     std::size_t read(char* buffer, std::size_t size);
-    // A size for the caller's read buffer: `most`, or less when the
-    // request declared a shorter body, so that a small form costs no
+    // Returns a size for the caller's read buffer: `maxSize`, or less when
+    // the request declared a shorter body, so that a small form gets no
     // large buffer.
-    std::size_t bufferSize(std::size_t most) const;
+    std::size_t bufferSize(std::size_t maxSize) const;
 
 private:
     Poco::Net::HTTPServerSession* session_ = nullptr; // null: read the stream

@@ -26,7 +26,7 @@ namespace {
 using Poco::Net::HTTPResponse;
 
 // A large file arrives in reads of this size and passes through the
-// multipart parser without being copied. Each upload in progress holds one
+// multipart parser without being copied. Each upload in progress uses one
 // such buffer, and 256 KiB made a 1 GiB upload no faster on a 2-core test
 // machine than 128 KiB.
 constexpr std::size_t kReadBytes = 128 * 1024;
